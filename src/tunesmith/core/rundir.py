@@ -1,0 +1,184 @@
+"""Run folders that describe themselves.
+
+Every stage run writes to its own folder::
+
+    runs/20261128-213000-train/
+      run.json        what ran: stage, status, inputs (lineage), timings, pid
+      config.yaml     the resolved config it ran with
+      metrics.jsonl   one JSON object per logged step
+      ...             the stage's artifacts
+
+``run.json`` is rewritten atomically on every status change, so a killed
+process leaves a folder that says ``running`` with a dead pid: the next
+``--resume`` knows it was interrupted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tunesmith import __version__
+from tunesmith.core.atomic import atomic_write_json, atomic_write_text
+
+RUN_FILE = "run.json"
+STATUSES = ("running", "succeeded", "failed", "interrupted")
+
+
+class RunDir:
+    """A stage's run folder."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    # -- creation -------------------------------------------------------------
+    @classmethod
+    def create(
+        cls,
+        parent: Path,
+        stage: str,
+        config: dict[str, Any] | None = None,
+        *,
+        name: str | None = None,
+    ) -> RunDir:
+        """Make a new run folder under ``parent`` (named ``<time>-<stage>`` unless ``name`` is given)."""
+        parent.mkdir(parents=True, exist_ok=True)
+        base = name or f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-{stage}"
+        root = parent / base
+        suffix = 1
+        while root.exists():
+            suffix += 1
+            root = parent / f"{base}-{suffix}"
+        root.mkdir()
+        run = cls(root)
+        now = _now()
+        run._write_info(
+            {
+                "id": root.name,
+                "stage": stage,
+                "status": "running",
+                "created": now,
+                "updated": now,
+                "pid": os.getpid(),
+                "tunesmith_version": __version__,
+                "inputs": {},
+                "summary": {},
+            }
+        )
+        if config is not None:
+            run.write_config(config)
+        return run
+
+    # -- reading --------------------------------------------------------------
+    @property
+    def id(self) -> str:
+        return self.root.name
+
+    @property
+    def info(self) -> dict[str, Any]:
+        return json.loads((self.root / RUN_FILE).read_text(encoding="utf-8"))
+
+    @property
+    def stage(self) -> str:
+        return str(self.info["stage"])
+
+    @property
+    def status(self) -> str:
+        info = self.info
+        status = str(info["status"])
+        if status == "running" and not _pid_alive(int(info.get("pid", 0))):
+            return "interrupted"
+        return status
+
+    def path(self, *parts: str) -> Path:
+        return self.root.joinpath(*parts)
+
+    def read_json(self, name: str) -> Any:
+        return json.loads(self.path(name).read_text(encoding="utf-8"))
+
+    def metrics(self) -> list[dict[str, Any]]:
+        path = self.path("metrics.jsonl")
+        if not path.exists():
+            return []
+        rows = []
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                # the last line of a killed run may be cut short; the rest is good
+                continue
+        return rows
+
+    # -- writing --------------------------------------------------------------
+    def write_config(self, config: dict[str, Any]) -> None:
+        atomic_write_text(self.path("config.yaml"), yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
+
+    def write_json(self, name: str, obj: Any) -> Path:
+        target = self.path(name)
+        atomic_write_json(target, obj)
+        return target
+
+    def log_metrics(self, **values: Any) -> None:
+        """Append one JSON line; flushed at once so a live UI or a crash sees it."""
+        values.setdefault("time", round(time.time(), 3))
+        with self.path("metrics.jsonl").open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(values, default=float) + "\n")
+            handle.flush()
+
+    def record_inputs(self, **inputs: Any) -> None:
+        """Lineage: which runs, datasets and models this run consumed."""
+        info = self.info
+        info["inputs"].update(inputs)
+        self._write_info(info)
+
+    def finish(self, status: str = "succeeded", *, summary: dict[str, Any] | None = None, error: str | None = None) -> None:
+        if status not in STATUSES:
+            raise ValueError(f"unknown status {status!r}")
+        info = self.info
+        info["status"] = status
+        info["updated"] = _now()
+        info["finished"] = info["updated"]
+        if summary is not None:
+            info["summary"] = summary
+        if error is not None:
+            info["error"] = error
+        self._write_info(info)
+
+    def restart(self) -> None:
+        """Mark a resumed run as running again under this process."""
+        info = self.info
+        info.update(status="running", pid=os.getpid(), updated=_now())
+        info.pop("error", None)
+        info.setdefault("resumed", []).append(info["updated"])
+        self._write_info(info)
+
+    def _write_info(self, info: dict[str, Any]) -> None:
+        atomic_write_json(self.root / RUN_FILE, info)
+
+
+def is_run_dir(path: Path) -> bool:
+    return (path / RUN_FILE).is_file()
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
