@@ -1,0 +1,1 @@
+"""The knowledge base: ingest, chunk, embed, store, retrieve (hybrid)."""
