@@ -1,0 +1,1 @@
+"""Datasets: reading, validating, cleaning, splitting, and rendering them through chat templates."""
