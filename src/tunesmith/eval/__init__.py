@@ -1,0 +1,1 @@
+"""Evaluation: metrics, the fine-tune x RAG grid, statistics, reports."""

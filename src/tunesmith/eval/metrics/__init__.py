@@ -1,0 +1,1 @@
+"""Built-in metrics. Each registers through the `tunesmith.metrics` entry point, as a plugin would."""

@@ -1,0 +1,224 @@
+"""The HTML report: one self-contained page (inline SVG, no scripts, no CDN) that opens anywhere."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+_CSS = """
+body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1200px;color:#1d2430;padding:0 1rem}
+h1{font-size:1.6rem;margin-bottom:.2rem}h2{margin-top:2.2rem;border-bottom:1px solid #dde;padding-bottom:.3rem}
+table{border-collapse:collapse;margin:.6rem 0;width:100%}th,td{border:1px solid #dde;padding:.35rem .5rem;text-align:left;vertical-align:top}
+th{background:#f4f6fa}td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+.pass{color:#0a7d32;font-weight:600}.fail{color:#b3261e;font-weight:600}.muted{color:#667}
+.best{font-weight:700}.cards{display:flex;gap:1rem;flex-wrap:wrap}.card{border:1px solid #dde;border-radius:8px;padding:.8rem 1rem;min-width:180px}
+.card b{font-size:1.4rem;display:block}pre{white-space:pre-wrap;margin:0;font:13px/1.4 ui-monospace,monospace}
+details{margin:.4rem 0}summary{cursor:pointer}
+"""
+
+_COLORS = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860"]
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value))
+
+
+def _fmt(x: float | None, digits: int = 3) -> str:
+    return "–" if x is None else f"{x:.{digits}f}"
+
+
+def interval_chart(metric: str, rows: list[tuple[str, dict[str, float]]], *, width: int = 560) -> str:
+    """Horizontal bars (means) with whiskers (confidence intervals), one row per system."""
+    if not rows:
+        return ""
+    lo = min(0.0, min(r["low"] for _, r in rows))
+    hi = max(r["high"] for _, r in rows)
+    hi = hi if hi > lo else lo + 1
+    label_w, row_h, pad = 130, 26, 10
+    plot_w = width - label_w - 60
+    height = row_h * len(rows) + 2 * pad + 14
+
+    def x(v: float) -> float:
+        return label_w + (v - lo) / (hi - lo) * plot_w
+
+    parts = [f'<svg role="img" aria-label="{_e(metric)} by system with confidence intervals" '
+             f'width="{width}" height="{height}" xmlns="http://www.w3.org/2000/svg">']
+    for i, (name, r) in enumerate(rows):
+        y = pad + i * row_h
+        color = _COLORS[i % len(_COLORS)]
+        parts.append(f'<text x="{label_w - 8}" y="{y + 16}" text-anchor="end" font-size="12">{_e(name)}</text>')
+        parts.append(f'<rect x="{x(lo):.1f}" y="{y + 4}" width="{max(x(r["mean"]) - x(lo), 1):.1f}" height="16" '
+                     f'fill="{color}" opacity="0.75"/>')
+        parts.append(f'<line x1="{x(r["low"]):.1f}" x2="{x(r["high"]):.1f}" y1="{y + 12}" y2="{y + 12}" '
+                     f'stroke="#222" stroke-width="1.5"/>')
+        for v in (r["low"], r["high"]):
+            parts.append(f'<line x1="{x(v):.1f}" x2="{x(v):.1f}" y1="{y + 7}" y2="{y + 17}" stroke="#222"/>')
+        parts.append(f'<text x="{x(r["high"]) + 6:.1f}" y="{y + 16}" font-size="11">{r["mean"]:.3f}</text>')
+    axis_y = pad + len(rows) * row_h + 4
+    parts.append(f'<line x1="{label_w}" x2="{label_w + plot_w}" y1="{axis_y}" y2="{axis_y}" stroke="#999"/>')
+    for v in (lo, (lo + hi) / 2, hi):
+        parts.append(f'<text x="{x(v):.1f}" y="{axis_y + 12}" font-size="10" text-anchor="middle">{v:.2f}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def loss_chart(points: list[dict[str, Any]], *, width: int = 560, height: int = 220) -> str:
+    """Training and validation loss over steps."""
+    train = [(p["step"], p["loss"]) for p in points if "loss" in p and "step" in p]
+    val = [(p["step"], p["eval_loss"]) for p in points if "eval_loss" in p and "step" in p]
+    series = [("train loss", train, _COLORS[0]), ("validation loss", val, _COLORS[1])]
+    allpts = train + val
+    if not allpts:
+        return '<p class="muted">No loss history.</p>'
+    x0, x1 = min(s for s, _ in allpts), max(s for s, _ in allpts)
+    y0, y1 = min(v for _, v in allpts), max(v for _, v in allpts)
+    x1 = x1 if x1 > x0 else x0 + 1
+    y1 = y1 if y1 > y0 else y0 + 1
+    left, bottom, top, right = 46, 26, 10, 110
+
+    def px(s: float) -> float:
+        return left + (s - x0) / (x1 - x0) * (width - left - right)
+
+    def py(v: float) -> float:
+        return top + (1 - (v - y0) / (y1 - y0)) * (height - top - bottom)
+
+    parts = [f'<svg role="img" aria-label="loss curve" width="{width}" height="{height}" '
+             'xmlns="http://www.w3.org/2000/svg">']
+    parts.append(f'<line x1="{left}" x2="{width - right}" y1="{height - bottom}" y2="{height - bottom}" stroke="#999"/>')
+    parts.append(f'<line x1="{left}" x2="{left}" y1="{top}" y2="{height - bottom}" stroke="#999"/>')
+    for v in (y0, (y0 + y1) / 2, y1):
+        parts.append(f'<text x="{left - 4}" y="{py(v) + 4:.1f}" font-size="10" text-anchor="end">{v:.2f}</text>')
+    for s in (x0, (x0 + x1) / 2, x1):
+        parts.append(f'<text x="{px(s):.1f}" y="{height - 8}" font-size="10" text-anchor="middle">{s:.0f}</text>')
+    for i, (name, pts, color) in enumerate(series):
+        if not pts:
+            continue
+        if len(pts) == 1:
+            parts.append(f'<circle cx="{px(pts[0][0]):.1f}" cy="{py(pts[0][1]):.1f}" r="3" fill="{color}"/>')
+        else:
+            path = " ".join(f"{px(s):.1f},{py(v):.1f}" for s, v in pts)
+            parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="2" points="{path}"/>')
+        parts.append(f'<text x="{width - right + 8}" y="{top + 14 + 16 * i}" font-size="11" fill="{color}">'
+                     f'{_e(name)}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def render_report(data: dict[str, Any]) -> str:
+    """``data`` keys: title, use_case, eval (summary.json), comparisons, loss, leaderboard, gate, examples."""
+    ev = data.get("eval") or {}
+    primary = ev.get("primary", "")
+    systems = ev.get("systems", {})
+    out = [f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{_e(data.get('title', 'tunesmith'))}"
+           f"</title><style>{_CSS}</style></head><body>"]
+    out.append(f"<h1>{_e(data.get('title', 'tunesmith report'))}</h1>")
+    if data.get("use_case"):
+        out.append(f"<p class=muted>{_e(data['use_case'])}</p>")
+
+    cards = []
+    head = ev.get("finetuned_vs_baseline")
+    if head:
+        d = head["diff"]
+        verdict = "a real difference" if head["real"] else "not resolved at this sample size"
+        cards.append(f"<div class=card>fine-tuned vs baseline ({_e(primary)})<b>{d['mean']:+.3f}</b>"
+                     f"95% CI [{d['low']:+.3f}, {d['high']:+.3f}] — {verdict}</div>")
+    gate = data.get("gate")
+    if gate:
+        cls = "pass" if gate["passed"] else "fail"
+        cards.append(f"<div class=card>release gate<b class={cls}>{'PASS' if gate['passed'] else 'FAIL'}</b>"
+                     f"{sum(c['passed'] for c in gate['checks'])}/{len(gate['checks'])} checks</div>")
+    if ev:
+        cards.append(f"<div class=card>test examples<b>{ev.get('test_examples')}</b>best: {_e(ev.get('best_system'))}</div>")
+    out.append(f"<div class=cards>{''.join(cards)}</div>")
+
+    if systems:
+        metrics = list(next(iter(systems.values())).keys())
+        out.append("<h2>Comparison</h2><table><tr><th>system</th>")
+        out += [f"<th>{_e(m)}{' (primary)' if m == primary else ''}</th>" for m in metrics]
+        out.append("<th>prompt tokens</th><th>output tokens</th><th>stopped</th></tr>")
+        best = {m: max(systems, key=lambda s, m=m: systems[s][m]["mean"]) for m in metrics}
+        tokens = ev.get("tokens", {})
+        for system, ms in systems.items():
+            out.append(f"<tr><td>{_e(system)}</td>")
+            for m in metrics:
+                i = ms[m]
+                cls = "num best" if best[m] == system else "num"
+                out.append(f"<td class='{cls}'>{i['mean']:.3f} <span class=muted>[{i['low']:.3f}, {i['high']:.3f}]</span></td>")
+            t = tokens.get(system, {})
+            out.append(f"<td class=num>{_fmt(t.get('prompt_tokens'), 0)}</td><td class=num>"
+                       f"{_fmt(t.get('completion_tokens'), 0)}</td><td class=num>{_fmt(t.get('stopped'), 2)}</td></tr>")
+        out.append("</table><p class=muted>Means with 95% bootstrap confidence intervals on the held-out test split.</p>")
+        for m in metrics:
+            out.append(f"<h3>{_e(m)}</h3>")
+            out.append(interval_chart(m, [(s, systems[s][m]) for s in systems]))
+
+    comparisons = [c for c in data.get("comparisons", []) if c["metric"] == primary]
+    if comparisons:
+        out.append(f"<h2>Paired differences on {_e(primary)}</h2><table><tr><th>system</th><th>vs</th>"
+                   "<th>difference [95% CI]</th><th>p</th><th>verdict</th></tr>")
+        for c in comparisons:
+            d = c["diff"]
+            if c["real"]:
+                verdict = "real"
+            elif c.get("n_needed"):
+                verdict = f"unresolved (about {c['n_needed']} examples would resolve it)"
+            else:
+                verdict = "unresolved"
+            out.append(f"<tr><td>{_e(c['system'])}</td><td>{_e(c['other'])}</td><td class=num>{d['mean']:+.4f} "
+                       f"[{d['low']:+.4f}, {d['high']:+.4f}]</td><td class=num>{c['p_value']:.3f}</td>"
+                       f"<td>{_e(verdict)}</td></tr>")
+        out.append("</table>")
+
+    if data.get("loss"):
+        out.append("<h2>Training</h2>" + loss_chart(data["loss"]))
+
+    if data.get("leaderboard"):
+        out.append("<h2>Baseline prompt experiments</h2><table><tr><th>model</th><th>template</th><th>score [95% CI]</th>"
+                   "<th>prompt tokens</th><th>output tokens</th><th>latency s</th><th>cost / 1k req</th></tr>")
+        for e in data["leaderboard"]:
+            s = e["score"]
+            out.append(f"<tr><td>{_e(e['model'])}</td><td>{_e(e['template'])}</td><td class=num>{s['mean']:.3f} "
+                       f"[{s['low']:.3f}, {s['high']:.3f}]</td><td class=num>{e['prompt_tokens']:.0f}</td>"
+                       f"<td class=num>{e['output_tokens']:.0f}</td><td class=num>{e['latency_s']:.2f}</td>"
+                       f"<td class=num>{e['cost_per_1k_requests']:.4f}</td></tr>")
+        out.append("</table>")
+
+    if gate:
+        out.append("<h2>Release gate</h2><table><tr><th>check</th><th>result</th><th>evidence</th></tr>")
+        for c in gate["checks"]:
+            cls = "pass" if c["passed"] else "fail"
+            out.append(f"<tr><td>{_e(c['name'])}</td><td class={cls}>{'pass' if c['passed'] else 'fail'}</td>"
+                       f"<td>{_e(c['reason'])}</td></tr>")
+        out.append("</table>")
+
+    examples = data.get("examples") or []
+    if examples:
+        out.append(f"<h2>Examples, worst regressions first</h2><p class=muted>Sorted by fine-tuned minus baseline "
+                   f"{_e(primary)}; each row shows every system's answer to the same input.</p>")
+        for ex in examples:
+            out.append(f"<details{' open' if ex is examples[0] else ''}><summary>{_e(ex['id'])} — Δ {ex['delta']:+.3f}"
+                       f"</summary><table><tr><th>input</th><td><pre>{_e(ex['input'])}</pre></td></tr>"
+                       f"<tr><th>golden output</th><td><pre>{_e(ex['reference'])}</pre></td></tr>")
+            for system, o in ex["outputs"].items():
+                out.append(f"<tr><th>{_e(system)}<br><span class=muted>{_e(primary)} {o['score']:.3f}</span></th>"
+                           f"<td><pre>{_e(o['output'])}</pre></td></tr>")
+            out.append("</table></details>")
+    out.append("<p class=muted>Generated by tunesmith.</p></body></html>")
+    return "".join(out)
+
+
+def side_by_side(rows: list[dict[str, Any]], primary: str, *, system: str = "finetuned", other: str = "baseline",
+                 limit: int = 40) -> list[dict[str, Any]]:
+    """Per-example outputs of all systems, sorted by ``system - other`` on the primary metric (worst first)."""
+    by_id: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        entry = by_id.setdefault(r["id"], {"id": r["id"], "input": r["input"], "reference": r["reference"], "outputs": {}})
+        entry["outputs"][r["system"]] = {"output": r["output"], "score": r["scores"].get(primary, 0.0)}
+    examples = list(by_id.values())
+    for ex in examples:
+        outs = ex["outputs"]
+        a = outs.get(system) or next(iter(outs.values()))
+        b = outs.get(other) or next(iter(outs.values()))
+        ex["delta"] = a["score"] - b["score"]
+    examples.sort(key=lambda e: e["delta"])
+    return examples[:limit]

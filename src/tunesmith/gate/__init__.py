@@ -1,0 +1,1 @@
+"""Release gates: pass/fail checks before a model is promoted."""

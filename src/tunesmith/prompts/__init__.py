@@ -1,0 +1,1 @@
+"""Prompt experiments over candidate models, and the baseline they pick."""

@@ -1,0 +1,181 @@
+"""`tunesmith baseline`: prompt templates x candidate models on the validation split.
+
+The leaderboard shows for every (model, template) the primary metric with its
+interval, the other metrics, prompt and output tokens, latency and an estimated
+cost per 1,000 requests, so the later comparison with a fine-tuned model (which
+needs no long prompt) is about money as well as quality. The baseline is picked
+by the declared rule and recorded with its exact few-shot examples, so the
+evaluation reruns precisely the same prompt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tunesmith.core.atomic import write_jsonl
+from tunesmith.core.errors import DataError
+from tunesmith.core.progress import task
+from tunesmith.core.rundir import RunDir
+from tunesmith.data.config import GoldenConfig, SplitConfig
+from tunesmith.data.golden import GoldenRow, read_golden
+from tunesmith.data.instruction import render_template
+from tunesmith.data.split import assign_split, normalize
+from tunesmith.eval.config import EvalConfig
+from tunesmith.eval.metrics.base import MetricContext
+from tunesmith.eval.scoring import score_outputs
+from tunesmith.eval.stats import bootstrap_mean
+from tunesmith.knowledge.config import KnowledgeConfig
+from tunesmith.knowledge.ingest import ingest
+from tunesmith.knowledge.rag import RuntimeRag
+from tunesmith.models.generation import GenerationParams
+from tunesmith.models.pool import ModelPool
+from tunesmith.models.spec import EndpointModelRef, LocalModelRef
+from tunesmith.prompts.config import BaselineConfig, PromptTemplate
+
+
+@dataclass
+class BaselineResult:
+    run: RunDir
+    leaderboard: list[dict[str, Any]]
+    chosen: dict[str, Any]
+
+
+def validation_rows(golden: GoldenConfig, split: SplitConfig, project_dir: Path) -> tuple[list[GoldenRow], list[GoldenRow]]:
+    """(validation rows, training rows) by the same hash split the data stage uses."""
+    rows, _ = read_golden(golden, project_dir)
+    val, train = [], []
+    for row in rows:
+        part = assign_split(normalize(row.input), seed=split.seed, val=split.val, test=split.test)
+        (val if part == "val" else train if part == "train" else []).append(row)
+    return val, train
+
+
+def run(
+    cfg: BaselineConfig,
+    *,
+    candidates: list[LocalModelRef | EndpointModelRef],
+    system_prompt: str,
+    golden: GoldenConfig,
+    split: SplitConfig,
+    knowledge: KnowledgeConfig,
+    eval_cfg: EvalConfig,
+    project_dir: Path,
+    run_dir: RunDir,
+    pool: ModelPool,
+) -> BaselineResult:
+    val, train = validation_rows(golden, split, project_dir)
+    if not val:
+        raise DataError(
+            "the validation split is empty, so there is nothing to pick a baseline on",
+            where=str(project_dir / golden.path),
+            fix="Add golden outputs or raise data.split.val.",
+        )
+    val = val[: cfg.limit] if cfg.limit else val
+    inputs = [r.input for r in val]
+    references = [r.output for r in val]
+    rag_points: list[list[str]] | None = None
+    if any(t.retrieval for t in cfg.templates):
+        ingest(knowledge, project_dir)
+        rag = RuntimeRag.open(knowledge, project_dir)
+        rag_points = [[p.text for p in pts] for pts in rag.points_for(inputs)]
+
+    params = GenerationParams(max_new_tokens=cfg.max_new_tokens)
+    leaderboard: list[dict[str, Any]] = []
+    outputs_rows: list[dict[str, Any]] = []
+    # load (and reach) every candidate before generating anything: an unreachable endpoint
+    # should fail in seconds, not after the local models have run
+    generators = [pool.get(ref) for ref in candidates]
+    for ref, generator in zip(candidates, generators, strict=True):
+        for template in cfg.templates:
+            shots = _shots(train, template.shots)
+            chats = [
+                render_template(
+                    system=template.system if template.system is not None else (system_prompt or None),
+                    user=template.user, input_text=row.input,
+                    points=rag_points[i] if template.retrieval and rag_points else None, shots=shots,
+                )
+                for i, row in enumerate(val)
+            ]
+            label = f"{generator.name} / {template.name}"
+            with task(f"Baseline {label}", len(chats)) as update:
+                started = time.perf_counter()
+                generations = generator.generate(chats, params, on_progress=update)
+                wall = time.perf_counter() - started
+            outputs = [g.text for g in generations]
+            contexts = rag_points if (template.retrieval and rag_points) else [[] for _ in val]
+            ctx = MetricContext(inputs=inputs, contexts=contexts, style=eval_cfg.style, embedder=knowledge.embedder)
+            scores = score_outputs(eval_cfg.metrics, outputs, references, ctx)
+            primary = bootstrap_mean(scores[eval_cfg.primary], resamples=eval_cfg.bootstrap,
+                                     confidence=eval_cfg.confidence, seed=eval_cfg.seed)
+            prompt_tokens = sum(g.prompt_tokens for g in generations) / len(generations)
+            output_tokens = sum(g.completion_tokens for g in generations) / len(generations)
+            entry = {
+                "model": generator.name,
+                "template": template.name,
+                "primary": eval_cfg.primary,
+                "score": primary.to_dict(),
+                "metrics": {m: sum(v) / len(v) for m, v in scores.items()},
+                "prompt_tokens": round(prompt_tokens, 1),
+                "output_tokens": round(output_tokens, 1),
+                "latency_s": round(sum(g.latency_s for g in generations) / len(generations), 3),
+                "seconds_per_request": round(wall / len(generations), 3),
+                "cost_per_1k_requests": _cost_per_1k(ref, prompt_tokens, output_tokens, wall / len(generations)),
+                "model_ref": ref.model_dump(exclude_defaults=True),
+                "template_def": template.model_dump(),
+                "shots": shots,
+            }
+            leaderboard.append(entry)
+            run_dir.log_metrics(model=generator.name, template=template.name, score=primary.mean,
+                                prompt_tokens=prompt_tokens, latency_s=entry["latency_s"])
+            for i, (row, generation) in enumerate(zip(val, generations, strict=True)):
+                outputs_rows.append({
+                    "id": row.id, "model": generator.name, "template": template.name, "input": row.input,
+                    "reference": row.output, "output": generation.text,
+                    "scores": {m: v[i] for m, v in scores.items()},
+                })
+    chosen = _select(leaderboard, cfg)
+    leaderboard.sort(key=lambda e: -e["score"]["mean"])
+    write_jsonl(run_dir.path("outputs.jsonl"), outputs_rows)
+    run_dir.write_json("baseline.json", {"chosen": chosen, "leaderboard": leaderboard, "rule": cfg.select,
+                                         "examples": len(val)})
+    run_dir.record_inputs(golden=golden.path, validation_examples=len(val))
+    return BaselineResult(run=run_dir, leaderboard=leaderboard, chosen=chosen)
+
+
+def _shots(train: list[GoldenRow], n: int) -> list[tuple[str, str]]:
+    """The first n training rows in a fixed (hash) order: the same shots every run."""
+    if n == 0:
+        return []
+    ordered = sorted(train, key=lambda r: hashlib.sha256(r.id.encode()).hexdigest())
+    return [(r.input, r.output) for r in ordered[:n]]
+
+
+def _cost_per_1k(ref: LocalModelRef | EndpointModelRef, prompt_tokens: float, output_tokens: float,
+                 seconds_per_request: float) -> float:
+    if isinstance(ref, EndpointModelRef):
+        per_request = prompt_tokens / 1000 * ref.cost_per_1k_input + output_tokens / 1000 * ref.cost_per_1k_output
+    else:
+        per_request = ref.cost_per_hour * seconds_per_request / 3600
+    return round(per_request * 1000, 4)
+
+
+def _select(leaderboard: list[dict[str, Any]], cfg: BaselineConfig) -> dict[str, Any]:
+    pool = leaderboard
+    if cfg.select == "best_within_budget":
+        if cfg.max_cost_per_1k is None:
+            raise DataError("baseline.select is best_within_budget but baseline.max_cost_per_1k is not set",
+                            where="baseline.max_cost_per_1k", fix="Set a budget per 1,000 requests.")
+        pool = [e for e in leaderboard if e["cost_per_1k_requests"] <= cfg.max_cost_per_1k]
+        if not pool:
+            raise DataError("no model/template fits the cost budget", where="baseline.max_cost_per_1k",
+                            fix="Raise the budget or add cheaper candidates.")
+    # ties go to the cheaper prompt: fewer prompt tokens
+    return max(pool, key=lambda e: (e["score"]["mean"], -e["prompt_tokens"]))
+
+
+def template_of(chosen: dict[str, Any]) -> PromptTemplate:
+    return PromptTemplate.model_validate(chosen["template_def"])

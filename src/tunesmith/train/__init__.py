@@ -1,0 +1,1 @@
+"""Fine-tuning recipes on TRL + PEFT."""
