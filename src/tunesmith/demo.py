@@ -1,0 +1,45 @@
+"""The bundled example project, and the smaller settings of `tunesmith demo --quick`."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from tunesmith.core.errors import ConfigError
+
+EXAMPLE = "northwind-support"
+
+# `--quick` keeps every stage real on the real model, with less of each: the
+# end-to-end test runs it in CI on 2 CPU cores.
+QUICK_OVERRIDES = [
+    "baseline.limit=4",
+    "baseline.max_new_tokens=96",
+    "train.max_steps=12",
+    "train.batch_size=4",
+    "eval.limit=6",
+    "eval.max_new_tokens=120",
+    "eval.bootstrap=500",
+]
+
+
+def example_source(name: str = EXAMPLE) -> Path:
+    """The example project: shipped in the wheel, or examples/ of a source checkout."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "_examples" / name, here.parents[1] / "examples" / name):
+        if (candidate / "tunesmith.yaml").is_file():
+            return candidate
+    raise ConfigError(f"the example project '{name}' is not installed",
+                      fix="Reinstall tunesmith, or run from a source checkout.")
+
+
+def prepare_demo(target: Path, name: str = EXAMPLE) -> Path:
+    """Copy the example into ``target`` (runs and indexes already there are kept, so reruns are cheap)."""
+    source = example_source(name)
+    target.mkdir(parents=True, exist_ok=True)
+    for item in source.iterdir():
+        destination = target / item.name
+        if item.is_dir():
+            shutil.copytree(item, destination, dirs_exist_ok=True)
+        else:
+            shutil.copy2(item, destination)
+    return target

@@ -1,0 +1,268 @@
+"""The whole workflow, and each stage's entry from a project.
+
+Every stage runs the same way whether called alone (`tunesmith train`) or
+chained (`tunesmith run`): a run folder is made, the stage's `run()` owns its
+loop, the folder is marked succeeded or failed. Chained runs nest their stage
+folders inside one pipeline folder, and a resumed pipeline skips the stages
+that already succeeded there.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tunesmith.core.atomic import atomic_write_text, read_jsonl
+from tunesmith.core.errors import StageError, TunesmithError
+from tunesmith.core.progress import note
+from tunesmith.core.rundir import RunDir, is_run_dir
+from tunesmith.models.pool import ModelPool
+from tunesmith.project import LoadedProject
+from tunesmith.registry.runs import resolve_run, runs_root
+
+STAGES = ("baseline", "data", "train", "eval", "gate")
+
+
+@dataclass
+class Context:
+    """What stages share inside one process: the project, loaded models, sibling runs."""
+
+    project: LoadedProject
+    pool: ModelPool
+    parent: RunDir | None = None  # the pipeline run, when chained
+    runs: dict[str, RunDir] = field(default_factory=dict)  # stage -> run used/produced here
+
+    @classmethod
+    def for_project(cls, project: LoadedProject) -> Context:
+        return cls(project=project, pool=ModelPool(project.dir))
+
+    def input_run(self, stage: str, ref: str | None = None) -> RunDir:
+        """The run of an earlier stage this stage consumes: named, from this pipeline, or the latest."""
+        if ref is None and stage in self.runs:
+            return self.runs[stage]
+        return resolve_run(self.project.dir, ref, stage)
+
+    def optional_run(self, stage: str, ref: str | None = None) -> RunDir | None:
+        try:
+            return self.input_run(stage, ref)
+        except StageError:
+            if ref is not None:
+                raise
+            return None
+
+
+# -- stage entries ------------------------------------------------------------------------
+def stage_data(ctx: Context, run_dir: RunDir, **_: Any) -> dict[str, Any]:
+    from tunesmith.synth.run import run
+
+    cfg = ctx.project.config
+    result = run(cfg.data, knowledge=cfg.knowledge, system_prompt=cfg.system_prompt, base_model=cfg.base_model,
+                 project_dir=ctx.project.dir, run_dir=run_dir)
+    return {"version": result.version, "examples": result.counts, "rejected": result.rejected}
+
+
+def stage_baseline(ctx: Context, run_dir: RunDir, **_: Any) -> dict[str, Any]:
+    from tunesmith.prompts.run import run
+
+    cfg = ctx.project.config
+    candidates = [cfg.base_model] + [c for c in cfg.models.candidates if ModelPool.key(c) != ModelPool.key(cfg.base_model)]
+    result = run(cfg.baseline, candidates=candidates, system_prompt=cfg.system_prompt, golden=cfg.data.golden,
+                 split=cfg.data.split, knowledge=cfg.knowledge, eval_cfg=cfg.eval, project_dir=ctx.project.dir,
+                 run_dir=run_dir, pool=ctx.pool)
+    chosen = result.chosen
+    return {"model": chosen["model"], "template": chosen["template"], "score": chosen["score"],
+            "prompt_tokens": chosen["prompt_tokens"], "latency_s": chosen["latency_s"],
+            "leaderboard": [{k: e[k] for k in ("model", "template", "score", "prompt_tokens", "output_tokens",
+                                               "seconds_per_request", "cost_per_1k_requests")}
+                            for e in result.leaderboard]}
+
+
+def stage_train(ctx: Context, run_dir: RunDir, *, data_ref: str | None = None, resume: bool = False,
+                **_: Any) -> dict[str, Any]:
+    from tunesmith.train.sft import run
+
+    cfg = ctx.project.config
+    data_run = ctx.input_run("data", data_ref)
+    result = run(cfg.train, base=cfg.base_model, data_dir=data_run.root, project_dir=ctx.project.dir,
+                 run_dir=run_dir, resume=resume)
+    run_dir.record_inputs(data_run=data_run.id, dataset_version=data_run.info["inputs"].get("dataset_version"))
+    return {"adapter": str(result.adapter), "final_train_loss": result.final_train_loss,
+            "final_val_loss": result.final_val_loss, "stop_rate": result.stop_rate,
+            "hyperparameters": result.hyperparameters}
+
+
+def stage_eval(ctx: Context, run_dir: RunDir, *, data_ref: str | None = None, train_ref: str | None = None,
+               baseline_ref: str | None = None, **_: Any) -> dict[str, Any]:
+    from tunesmith.eval.run import run
+
+    cfg = ctx.project.config
+    data_run = ctx.input_run("data", data_ref)
+    train_run = ctx.optional_run("train", train_ref)
+    baseline_run = ctx.optional_run("baseline", baseline_ref)
+    baseline = baseline_run.read_json("baseline.json")["chosen"] if baseline_run else None
+    if train_run is None:
+        note("[yellow]no training run found: evaluating without the fine-tuned systems[/]")
+    result = run(cfg.eval, base=cfg.base_model, system_prompt=cfg.system_prompt, knowledge=cfg.knowledge,
+                 data_dir=data_run.root, adapter_dir=train_run.path("adapter") if train_run else None,
+                 baseline=baseline, project_dir=ctx.project.dir, run_dir=run_dir, pool=ctx.pool)
+    run_dir.record_inputs(data_run=data_run.id, train_run=train_run.id if train_run else None,
+                          baseline_run=baseline_run.id if baseline_run else None,
+                          dataset_version=data_run.info["inputs"].get("dataset_version"))
+    write_report(ctx, run_dir, eval_run=run_dir, train_run=train_run, baseline_run=baseline_run, gate=None)
+    return result.summary
+
+
+def stage_gate(ctx: Context, run_dir: RunDir, *, eval_ref: str | None = None, **_: Any) -> dict[str, Any]:
+    from tunesmith.gate.run import run
+
+    eval_run = ctx.input_run("eval", eval_ref)
+    result = run(ctx.project.config.gates, eval_dir=eval_run.root, run_dir=run_dir)
+    return {**result.to_dict(), "eval_run": eval_run.id}
+
+
+STAGE_ENTRIES: dict[str, Callable[..., dict[str, Any]]] = {
+    "baseline": stage_baseline, "data": stage_data, "train": stage_train, "eval": stage_eval, "gate": stage_gate,
+}
+
+
+def execute(ctx: Context, stage: str, *, resume_run: RunDir | None = None, **options: Any) -> RunDir:
+    """Run one stage in its own run folder (or resume one), marking it succeeded or failed."""
+    cfg = ctx.project.config
+    section = {"baseline": cfg.baseline, "data": cfg.data, "train": cfg.train, "eval": cfg.eval}.get(stage)
+    config = section.model_dump(mode="json") if section is not None else {
+        "gates": [g.model_dump(mode="json") for g in cfg.gates]}
+    if resume_run is not None:
+        run_dir = resume_run
+        run_dir.restart()
+    elif ctx.parent is not None:
+        run_dir = RunDir.create(ctx.parent.root, stage, config, name=stage)
+    else:
+        run_dir = RunDir.create(runs_root(ctx.project.dir), stage, config)
+    started = time.perf_counter()
+    try:
+        summary = STAGE_ENTRIES[stage](ctx, run_dir, resume=resume_run is not None, **options)
+    except KeyboardInterrupt:
+        run_dir.finish("interrupted", error="interrupted by the user")
+        raise
+    except TunesmithError as exc:
+        run_dir.finish("failed", error=exc.render())
+        raise
+    except Exception as exc:
+        run_dir.finish("failed", error=f"{type(exc).__name__}: {exc}")
+        raise
+    summary = {**summary, "seconds": round(time.perf_counter() - started, 1)}
+    run_dir.finish("succeeded", summary=summary)
+    ctx.runs[stage] = run_dir
+    return run_dir
+
+
+# -- the whole workflow --------------------------------------------------------------------
+@dataclass
+class PipelineResult:
+    run: RunDir
+    summary: dict[str, Any]
+
+    @property
+    def gate_passed(self) -> bool | None:
+        gate = self.summary.get("gate")
+        return None if gate is None else bool(gate["passed"])
+
+
+def run_pipeline(ctx: Context, *, stages: tuple[str, ...] = STAGES, resume: str | None = None) -> PipelineResult:
+    """baseline -> data -> train -> eval -> gate -> report, in one pipeline run folder."""
+    project = ctx.project
+    if resume:
+        parent = resolve_pipeline_run(project.dir, resume)
+        parent.restart()
+    else:
+        parent = RunDir.create(runs_root(project.dir), "run", project.config.model_dump(mode="json"))
+    ctx.parent = parent
+    started = time.perf_counter()
+    try:
+        for stage in stages:
+            existing = parent.path(stage)
+            if is_run_dir(existing):
+                previous = RunDir(existing)
+                if previous.status == "succeeded":
+                    note(f"{stage}: already done in {parent.id}, skipping")
+                    ctx.runs[stage] = previous
+                    continue
+                execute(ctx, stage, resume_run=previous)
+            else:
+                execute(ctx, stage)
+    except BaseException as exc:
+        status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+        parent.finish(status, error=exc.render() if isinstance(exc, TunesmithError) else repr(exc))
+        raise
+    summary = pipeline_summary(ctx, parent, seconds=time.perf_counter() - started)
+    write_report(ctx, parent, eval_run=ctx.runs.get("eval"), train_run=ctx.runs.get("train"),
+                 baseline_run=ctx.runs.get("baseline"), gate=ctx.runs.get("gate"))
+    parent.write_json("summary.json", summary)
+    parent.finish("succeeded", summary={k: summary[k] for k in ("primary", "gate_passed") if k in summary})
+    return PipelineResult(run=parent, summary=summary)
+
+
+def resolve_pipeline_run(project_dir: Path, ref: str) -> RunDir:
+    candidate = Path(ref)
+    for path in (candidate, project_dir / ref, runs_root(project_dir) / ref):
+        if is_run_dir(path) and RunDir(path).stage == "run":
+            return RunDir(path)
+    raise StageError(f"no pipeline run named '{ref}'", where=str(runs_root(project_dir)),
+                     fix="Pass the folder of a `tunesmith run` (runs/<time>-run).")
+
+
+def pipeline_summary(ctx: Context, parent: RunDir, *, seconds: float) -> dict[str, Any]:
+    cfg = ctx.project.config
+    out: dict[str, Any] = {"project": cfg.name, "run_dir": str(parent.root), "seconds": round(seconds, 1),
+                           "primary": cfg.eval.primary, "stages": {}}
+    for stage, run_dir in ctx.runs.items():
+        info = run_dir.info
+        out["stages"][stage] = {"run": str(run_dir.root), "status": info["status"],
+                                "seconds": info.get("summary", {}).get("seconds")}
+    if "data" in ctx.runs:
+        out["dataset_version"] = ctx.runs["data"].info["inputs"].get("dataset_version")
+    if "eval" in ctx.runs:
+        ev = ctx.runs["eval"].read_json("summary.json")
+        out["systems"] = {s: m[cfg.eval.primary] for s, m in ev["systems"].items()}
+        out["finetuned_vs_baseline"] = ev.get("finetuned_vs_baseline")
+        out["test_examples"] = ev["test_examples"]
+    if "train" in ctx.runs:
+        train_summary = ctx.runs["train"].info.get("summary", {})
+        out["train"] = {k: train_summary.get(k) for k in ("final_train_loss", "final_val_loss", "stop_rate")}
+    if "gate" in ctx.runs:
+        gate = ctx.runs["gate"].read_json("gate.json")
+        out["gate"] = gate
+        out["gate_passed"] = gate["passed"]
+    return out
+
+
+def write_report(ctx: Context, target: RunDir, *, eval_run: RunDir | None, train_run: RunDir | None,
+                 baseline_run: RunDir | None, gate: RunDir | None) -> Path | None:
+    """report.html in ``target`` from whatever runs are available."""
+    from tunesmith.eval.report import render_report, side_by_side
+
+    cfg = ctx.project.config
+    data: dict[str, Any] = {"title": f"{cfg.name}: fine-tune vs baseline", "use_case": cfg.use_case}
+    if eval_run is not None:
+        data["eval"] = eval_run.read_json("summary.json")
+        data["comparisons"] = eval_run.read_json("comparisons.json")
+        data["examples"] = side_by_side(read_jsonl(eval_run.path("outputs.jsonl")), cfg.eval.primary)
+    if train_run is not None:
+        data["loss"] = train_run.metrics()
+    if baseline_run is not None:
+        data["leaderboard"] = baseline_run.read_json("baseline.json")["leaderboard"]
+    if gate is not None:
+        data["gate"] = gate.read_json("gate.json")
+    if len(data) <= 2:
+        return None
+    path = target.path("report.html")
+    atomic_write_text(path, render_report(data))
+    return path
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(obj, indent=2, ensure_ascii=False, default=str)

@@ -1,0 +1,209 @@
+"""The OpenAI-compatible API: `/v1/models` and `/v1/chat/completions`, base and fine-tuned models, with retrieval.
+
+Fine-tuned adapters share the one loaded base model (PEFT adapters switched per
+request), so serving another fine-tune costs its adapter's memory, not another
+copy of the base. Retrieval is per request: the last user turn gets the
+knowledge-base points in the same format the model was trained on, and the
+response carries the citations in a `tunesmith` field the openai client keeps.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tunesmith.core.deps import require
+from tunesmith.data.instruction import user_turn
+from tunesmith.knowledge.rag import RuntimeRag
+from tunesmith.models.generation import GenerationParams
+from tunesmith.models.local import LocalGenerator
+from tunesmith.models.pool import ModelPool
+from tunesmith.project import LoadedProject
+from tunesmith.registry.runs import list_runs
+from tunesmith.serve.openai_schema import ChatRequest, error_body
+
+
+@dataclass
+class ServedModel:
+    id: str
+    adapter: str | None  # adapter name on the base generator, None for the base itself
+    adapter_path: Path | None
+    created: int
+
+
+class ModelCatalog:
+    """The base model and every succeeded training run's adapter, by OpenAI-style id."""
+
+    def __init__(self, project: LoadedProject, pool: ModelPool) -> None:
+        self.project = project
+        self.pool = pool
+        self._lock = threading.Lock()
+        self._generator: LocalGenerator | None = None
+
+    @property
+    def base_id(self) -> str:
+        return self.project.config.base_model.display_name
+
+    def models(self) -> list[ServedModel]:
+        base = self.base_id
+        out = [ServedModel(base, None, None, int(self.project.file.stat().st_mtime))]
+        for run in list_runs(self.project.dir, "train"):
+            adapter = run.path("adapter")
+            if run.status == "succeeded" and (adapter / "adapter_config.json").is_file():
+                model_id = f"ft:{base}:{self.project.config.name}:{run.id}"
+                out.append(ServedModel(model_id, run.id, adapter, int(adapter.stat().st_mtime)))
+        return out
+
+    def find(self, model_id: str) -> ServedModel | None:
+        return next((m for m in self.models() if m.id == model_id), None)
+
+    def generator(self) -> LocalGenerator:
+        with self._lock:
+            if self._generator is None:
+                self._generator = self.pool.local(self.project.config.base_model)
+            return self._generator
+
+    def generator_for(self, model: ServedModel) -> LocalGenerator:
+        generator = self.generator()
+        if model.adapter is not None and model.adapter_path is not None:
+            with self._lock:
+                generator.add_adapter(model.adapter, model.adapter_path)
+        return generator
+
+
+def create_app(project: LoadedProject, *, pool: ModelPool | None = None, api_keys: list[str] | None = None) -> Any:
+    fastapi = require("fastapi", purpose="the HTTP API")
+    from fastapi import Request
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse, StreamingResponse
+
+    cfg = project.config
+    catalog = ModelCatalog(project, pool or ModelPool(project.dir))
+    rag_holder: dict[str, RuntimeRag] = {}
+    rag_lock = threading.Lock()
+    app = fastapi.FastAPI(title="tunesmith", version="1", docs_url="/docs")
+    app.state.catalog = catalog
+
+    def rag() -> RuntimeRag:
+        with rag_lock:
+            if "rag" not in rag_holder:
+                from tunesmith.knowledge.ingest import ingest
+
+                ingest(cfg.knowledge, project.dir)
+                rag_holder["rag"] = RuntimeRag.open(cfg.knowledge, project.dir)
+            return rag_holder["rag"]
+
+    @app.middleware("http")
+    async def authenticate(request: Request, call_next: Any) -> Any:
+        if api_keys and request.url.path.startswith("/v1"):
+            header = request.headers.get("authorization", "")
+            token = header.removeprefix("Bearer ").strip()
+            if not any(secrets.compare_digest(token, key) for key in api_keys):
+                return JSONResponse(error_body("Incorrect API key provided.", type_="invalid_request_error",
+                                               code="invalid_api_key"), status_code=401)
+        return await call_next(request)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> Any:
+        first = exc.errors()[0]
+        param = ".".join(str(p) for p in first["loc"] if p != "body")
+        return JSONResponse(error_body(f"{param}: {first['msg']}", param=param), status_code=400)
+
+    @app.get("/health")
+    def health() -> dict[str, Any]:
+        return {"status": "ok", "project": cfg.name}
+
+    @app.get("/v1/models")
+    def list_models() -> dict[str, Any]:
+        return {"object": "list", "data": [
+            {"id": m.id, "object": "model", "created": m.created, "owned_by": cfg.name if m.adapter else "tunesmith"}
+            for m in catalog.models()]}
+
+    @app.get("/v1/models/{model_id:path}")
+    def get_model(model_id: str) -> Any:
+        model = catalog.find(model_id)
+        if model is None:
+            return JSONResponse(error_body(f"The model '{model_id}' does not exist.", param="model",
+                                           code="model_not_found"), status_code=404)
+        return {"id": model.id, "object": "model", "created": model.created, "owned_by": cfg.name}
+
+    @app.post("/v1/chat/completions")
+    def chat_completions(body: ChatRequest) -> Any:
+        model = catalog.find(body.model)
+        if model is None:
+            return JSONResponse(error_body(f"The model '{body.model}' does not exist.", param="model",
+                                           code="model_not_found"), status_code=404)
+        messages = [{"role": "system" if m.role == "developer" else m.role, "content": m.text()}
+                    for m in body.messages]
+        if messages[0]["role"] != "system" and cfg.system_prompt:
+            # the fine-tune was trained under the project's system prompt; keep it unless the client sets one
+            messages.insert(0, {"role": "system", "content": cfg.system_prompt})
+        use_rag = body.tunesmith.retrieval if body.tunesmith and body.tunesmith.retrieval is not None else cfg.serve.retrieval
+        citations: list[dict[str, Any]] = []
+        if use_rag:
+            last_user = max(i for i, m in enumerate(messages) if m["role"] == "user") if any(
+                m["role"] == "user" for m in messages) else None
+            if last_user is not None:
+                points = rag().points_for([messages[last_user]["content"]])[0]
+                messages[last_user] = {"role": "user", "content": user_turn(messages[last_user]["content"],
+                                                                            [p.text for p in points])}
+                citations = [p.to_dict() for p in points]
+        limit = body.max_completion_tokens or body.max_tokens or cfg.serve.max_new_tokens
+        stop = [body.stop] if isinstance(body.stop, str) else list(body.stop or [])
+        params = GenerationParams(
+            max_new_tokens=min(limit, cfg.serve.max_new_tokens),
+            temperature=body.temperature if body.temperature is not None else (0.7 if body.n > 1 else 0.0),
+            top_p=body.top_p if body.top_p is not None else 1.0, stop=tuple(stop), seed=body.seed,
+        )
+        generator = catalog.generator_for(model)
+        completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
+        created = int(time.time())
+        extension = {"retrieval": bool(use_rag), "citations": citations}
+        if body.stream:
+            return StreamingResponse(
+                _stream(generator, messages, params, model, completion_id, created, extension, body.n),
+                media_type="text/event-stream")
+        outputs = generator.generate([messages] * body.n, params, adapter=model.adapter)
+        return {
+            "id": completion_id, "object": "chat.completion", "created": created, "model": model.id,
+            "system_fingerprint": f"tunesmith-{model.adapter or 'base'}",
+            "choices": [{"index": i, "message": {"role": "assistant", "content": o.text},
+                         "finish_reason": o.finish_reason, "logprobs": None} for i, o in enumerate(outputs)],
+            "usage": {"prompt_tokens": outputs[0].prompt_tokens,
+                      "completion_tokens": sum(o.completion_tokens for o in outputs),
+                      "total_tokens": outputs[0].prompt_tokens + sum(o.completion_tokens for o in outputs)},
+            "tunesmith": extension,
+        }
+
+    return app
+
+
+def _stream(generator: LocalGenerator, messages: list[dict[str, Any]], params: GenerationParams, model: ServedModel,
+            completion_id: str, created: int, extension: dict[str, Any], n: int) -> Iterator[str]:
+    def event(choices: list[dict[str, Any]], **extra: Any) -> str:
+        payload = {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": model.id,
+                   "choices": choices, **extra}
+        return f"data: {json.dumps(payload)}\n\n"
+
+    prompt_tokens = completion_tokens = 0
+    for index in range(n):
+        yield event([{"index": index, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}])
+        finish = "stop"
+        for piece in generator.stream(messages, params, adapter=model.adapter):
+            if piece.text:
+                yield event([{"index": index, "delta": {"content": piece.text}, "finish_reason": None}])
+            if piece.finish_reason:
+                finish = piece.finish_reason
+                prompt_tokens = piece.prompt_tokens
+                completion_tokens += piece.completion_tokens
+        yield event([{"index": index, "delta": {}, "finish_reason": finish}])
+    yield event([], usage={"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                           "total_tokens": prompt_tokens + completion_tokens}, tunesmith=extension)
+    yield "data: [DONE]\n\n"

@@ -1,0 +1,47 @@
+"""Request and response shapes of OpenAI's chat API that tunesmith accepts and returns."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: str | list[dict[str, Any]] | None = None
+
+    def text(self) -> str:
+        if isinstance(self.content, list):
+            return "".join(part.get("text", "") for part in self.content if part.get("type") == "text")
+        return self.content or ""
+
+
+class TunesmithOptions(BaseModel):
+    """The `tunesmith` extension field (the openai client sends it through `extra_body`)."""
+
+    model_config = ConfigDict(extra="forbid")
+    retrieval: bool | None = None
+    """Ground this request in the knowledge base (default: the server's setting)."""
+
+
+class ChatRequest(BaseModel):
+    # unknown OpenAI fields (logprobs, tools, ...) are tolerated and ignored, as other servers do
+    model_config = ConfigDict(extra="allow")
+    model: str
+    messages: list[ChatMessage] = Field(min_length=1)
+    temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, gt=0, le=1)
+    max_tokens: int | None = Field(None, ge=1)
+    max_completion_tokens: int | None = Field(None, ge=1)
+    stop: str | list[str] | None = None
+    n: int = Field(1, ge=1, le=16)
+    seed: int | None = None
+    stream: bool = False
+    tunesmith: TunesmithOptions | None = None
+
+
+def error_body(message: str, *, type_: str = "invalid_request_error", param: str | None = None,
+               code: str | None = None) -> dict[str, Any]:
+    return {"error": {"message": message, "type": type_, "param": param, "code": code}}

@@ -1,0 +1,1 @@
+"""Web pages served by the same app as the API."""
