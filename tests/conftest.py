@@ -1,0 +1,31 @@
+"""Shared fixtures. Tests start what they need (servers, CLI processes) and clean up."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE = REPO / "examples" / "northwind-support"
+
+
+def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
+            timeout: float = 1800) -> subprocess.CompletedProcess[str]:
+    """Run `tunesmith ...` as a user would, in a fresh process."""
+    full_env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200", **(env or {})}
+    return subprocess.run([sys.executable, "-m", "tunesmith", *args], cwd=cwd, env=full_env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def bundled_tokenizer():  # type: ignore[no-untyped-def]
+    """The bundled model's tokenizer (converting the GGUF once if the cache is cold)."""
+    from tunesmith.models.local import load_tokenizer
+    from tunesmith.models.resolve import DEFAULT_MODEL, local_path
+    from tunesmith.models.spec import LocalModelRef
+
+    return load_tokenizer(local_path(LocalModelRef(id=DEFAULT_MODEL), REPO))
