@@ -13,11 +13,10 @@ EXAMPLE = "northwind-support"
 # end-to-end test runs it in CI on 2 CPU cores.
 QUICK_OVERRIDES = [
     "baseline.limit=4",
-    "baseline.max_new_tokens=96",
-    "train.max_steps=12",
-    "train.batch_size=4",
+    "baseline.max_new_tokens=128",
+    # about one pass over the training split: enough for the model to learn to stop
+    "train.max_steps=20",
     "eval.limit=6",
-    "eval.max_new_tokens=120",
     "eval.bootstrap=500",
 ]
 
@@ -28,8 +27,9 @@ def example_source(name: str = EXAMPLE) -> Path:
     for candidate in (here / "_examples" / name, here.parents[1] / "examples" / name):
         if (candidate / "tunesmith.yaml").is_file():
             return candidate
-    raise ConfigError(f"the example project '{name}' is not installed",
-                      fix="Reinstall tunesmith, or run from a source checkout.")
+    raise ConfigError(
+        f"the example project '{name}' is not installed", fix="Reinstall tunesmith, or run from a source checkout."
+    )
 
 
 def prepare_demo(target: Path, name: str = EXAMPLE) -> Path:

@@ -60,8 +60,14 @@ def stage_data(ctx: Context, run_dir: RunDir, **_: Any) -> dict[str, Any]:
     from tunesmith.synth.run import run
 
     cfg = ctx.project.config
-    result = run(cfg.data, knowledge=cfg.knowledge, system_prompt=cfg.system_prompt, base_model=cfg.base_model,
-                 project_dir=ctx.project.dir, run_dir=run_dir)
+    result = run(
+        cfg.data,
+        knowledge=cfg.knowledge,
+        system_prompt=cfg.system_prompt,
+        base_model=cfg.base_model,
+        project_dir=ctx.project.dir,
+        run_dir=run_dir,
+    )
     return {"version": result.version, "examples": result.counts, "rejected": result.rejected}
 
 
@@ -69,34 +75,80 @@ def stage_baseline(ctx: Context, run_dir: RunDir, **_: Any) -> dict[str, Any]:
     from tunesmith.prompts.run import run
 
     cfg = ctx.project.config
-    candidates = [cfg.base_model] + [c for c in cfg.models.candidates if ModelPool.key(c) != ModelPool.key(cfg.base_model)]
-    result = run(cfg.baseline, candidates=candidates, system_prompt=cfg.system_prompt, golden=cfg.data.golden,
-                 split=cfg.data.split, knowledge=cfg.knowledge, eval_cfg=cfg.eval, project_dir=ctx.project.dir,
-                 run_dir=run_dir, pool=ctx.pool)
+    candidates = [cfg.base_model] + [
+        c for c in cfg.models.candidates if ModelPool.key(c) != ModelPool.key(cfg.base_model)
+    ]
+    result = run(
+        cfg.baseline,
+        candidates=candidates,
+        system_prompt=cfg.system_prompt,
+        golden=cfg.data.golden,
+        split=cfg.data.split,
+        knowledge=cfg.knowledge,
+        eval_cfg=cfg.eval,
+        project_dir=ctx.project.dir,
+        run_dir=run_dir,
+        pool=ctx.pool,
+    )
     chosen = result.chosen
-    return {"model": chosen["model"], "template": chosen["template"], "score": chosen["score"],
-            "prompt_tokens": chosen["prompt_tokens"], "latency_s": chosen["latency_s"],
-            "leaderboard": [{k: e[k] for k in ("model", "template", "score", "prompt_tokens", "output_tokens",
-                                               "seconds_per_request", "cost_per_1k_requests")}
-                            for e in result.leaderboard]}
+    return {
+        "model": chosen["model"],
+        "template": chosen["template"],
+        "score": chosen["score"],
+        "prompt_tokens": chosen["prompt_tokens"],
+        "latency_s": chosen["latency_s"],
+        "leaderboard": [
+            {
+                k: e[k]
+                for k in (
+                    "model",
+                    "template",
+                    "score",
+                    "prompt_tokens",
+                    "output_tokens",
+                    "seconds_per_request",
+                    "cost_per_1k_requests",
+                )
+            }
+            for e in result.leaderboard
+        ],
+    }
 
 
-def stage_train(ctx: Context, run_dir: RunDir, *, data_ref: str | None = None, resume: bool = False,
-                **_: Any) -> dict[str, Any]:
+def stage_train(
+    ctx: Context, run_dir: RunDir, *, data_ref: str | None = None, resume: bool = False, **_: Any
+) -> dict[str, Any]:
     from tunesmith.train.sft import run
 
     cfg = ctx.project.config
     data_run = ctx.input_run("data", data_ref)
-    result = run(cfg.train, base=cfg.base_model, data_dir=data_run.root, project_dir=ctx.project.dir,
-                 run_dir=run_dir, resume=resume)
+    result = run(
+        cfg.train,
+        base=cfg.base_model,
+        data_dir=data_run.root,
+        project_dir=ctx.project.dir,
+        run_dir=run_dir,
+        resume=resume,
+    )
     run_dir.record_inputs(data_run=data_run.id, dataset_version=data_run.info["inputs"].get("dataset_version"))
-    return {"adapter": str(result.adapter), "final_train_loss": result.final_train_loss,
-            "final_val_loss": result.final_val_loss, "stop_rate": result.stop_rate,
-            "hyperparameters": result.hyperparameters}
+    return {
+        "adapter": str(result.adapter),
+        "final_train_loss": result.final_train_loss,
+        "final_val_loss": result.final_val_loss,
+        "stop_rate": result.stop_rate,
+        "hyperparameters": result.hyperparameters,
+    }
 
 
-def stage_eval(ctx: Context, run_dir: RunDir, *, data_ref: str | None = None, train_ref: str | None = None,
-               baseline_ref: str | None = None, **_: Any) -> dict[str, Any]:
+def stage_eval(
+    ctx: Context,
+    run_dir: RunDir,
+    *,
+    data_ref: str | None = None,
+    train_ref: str | None = None,
+    baseline_ref: str | None = None,
+    **_: Any,
+) -> dict[str, Any]:
     from tunesmith.eval.run import run
 
     cfg = ctx.project.config
@@ -106,12 +158,24 @@ def stage_eval(ctx: Context, run_dir: RunDir, *, data_ref: str | None = None, tr
     baseline = baseline_run.read_json("baseline.json")["chosen"] if baseline_run else None
     if train_run is None:
         note("[yellow]no training run found: evaluating without the fine-tuned systems[/]")
-    result = run(cfg.eval, base=cfg.base_model, system_prompt=cfg.system_prompt, knowledge=cfg.knowledge,
-                 data_dir=data_run.root, adapter_dir=train_run.path("adapter") if train_run else None,
-                 baseline=baseline, project_dir=ctx.project.dir, run_dir=run_dir, pool=ctx.pool)
-    run_dir.record_inputs(data_run=data_run.id, train_run=train_run.id if train_run else None,
-                          baseline_run=baseline_run.id if baseline_run else None,
-                          dataset_version=data_run.info["inputs"].get("dataset_version"))
+    result = run(
+        cfg.eval,
+        base=cfg.base_model,
+        system_prompt=cfg.system_prompt,
+        knowledge=cfg.knowledge,
+        data_dir=data_run.root,
+        adapter_dir=train_run.path("adapter") if train_run else None,
+        baseline=baseline,
+        project_dir=ctx.project.dir,
+        run_dir=run_dir,
+        pool=ctx.pool,
+    )
+    run_dir.record_inputs(
+        data_run=data_run.id,
+        train_run=train_run.id if train_run else None,
+        baseline_run=baseline_run.id if baseline_run else None,
+        dataset_version=data_run.info["inputs"].get("dataset_version"),
+    )
     write_report(ctx, run_dir, eval_run=run_dir, train_run=train_run, baseline_run=baseline_run, gate=None)
     return result.summary
 
@@ -125,7 +189,11 @@ def stage_gate(ctx: Context, run_dir: RunDir, *, eval_ref: str | None = None, **
 
 
 STAGE_ENTRIES: dict[str, Callable[..., dict[str, Any]]] = {
-    "baseline": stage_baseline, "data": stage_data, "train": stage_train, "eval": stage_eval, "gate": stage_gate,
+    "baseline": stage_baseline,
+    "data": stage_data,
+    "train": stage_train,
+    "eval": stage_eval,
+    "gate": stage_gate,
 }
 
 
@@ -133,8 +201,11 @@ def execute(ctx: Context, stage: str, *, resume_run: RunDir | None = None, **opt
     """Run one stage in its own run folder (or resume one), marking it succeeded or failed."""
     cfg = ctx.project.config
     section = {"baseline": cfg.baseline, "data": cfg.data, "train": cfg.train, "eval": cfg.eval}.get(stage)
-    config = section.model_dump(mode="json") if section is not None else {
-        "gates": [g.model_dump(mode="json") for g in cfg.gates]}
+    config = (
+        section.model_dump(mode="json")
+        if section is not None
+        else {"gates": [g.model_dump(mode="json") for g in cfg.gates]}
+    )
     if resume_run is not None:
         run_dir = resume_run
         run_dir.restart()
@@ -199,8 +270,14 @@ def run_pipeline(ctx: Context, *, stages: tuple[str, ...] = STAGES, resume: str 
         parent.finish(status, error=exc.render() if isinstance(exc, TunesmithError) else repr(exc))
         raise
     summary = pipeline_summary(ctx, parent, seconds=time.perf_counter() - started)
-    write_report(ctx, parent, eval_run=ctx.runs.get("eval"), train_run=ctx.runs.get("train"),
-                 baseline_run=ctx.runs.get("baseline"), gate=ctx.runs.get("gate"))
+    write_report(
+        ctx,
+        parent,
+        eval_run=ctx.runs.get("eval"),
+        train_run=ctx.runs.get("train"),
+        baseline_run=ctx.runs.get("baseline"),
+        gate=ctx.runs.get("gate"),
+    )
     parent.write_json("summary.json", summary)
     parent.finish("succeeded", summary={k: summary[k] for k in ("primary", "gate_passed") if k in summary})
     return PipelineResult(run=parent, summary=summary)
@@ -211,18 +288,29 @@ def resolve_pipeline_run(project_dir: Path, ref: str) -> RunDir:
     for path in (candidate, project_dir / ref, runs_root(project_dir) / ref):
         if is_run_dir(path) and RunDir(path).stage == "run":
             return RunDir(path)
-    raise StageError(f"no pipeline run named '{ref}'", where=str(runs_root(project_dir)),
-                     fix="Pass the folder of a `tunesmith run` (runs/<time>-run).")
+    raise StageError(
+        f"no pipeline run named '{ref}'",
+        where=str(runs_root(project_dir)),
+        fix="Pass the folder of a `tunesmith run` (runs/<time>-run).",
+    )
 
 
 def pipeline_summary(ctx: Context, parent: RunDir, *, seconds: float) -> dict[str, Any]:
     cfg = ctx.project.config
-    out: dict[str, Any] = {"project": cfg.name, "run_dir": str(parent.root), "seconds": round(seconds, 1),
-                           "primary": cfg.eval.primary, "stages": {}}
+    out: dict[str, Any] = {
+        "project": cfg.name,
+        "run_dir": str(parent.root),
+        "seconds": round(seconds, 1),
+        "primary": cfg.eval.primary,
+        "stages": {},
+    }
     for stage, run_dir in ctx.runs.items():
         info = run_dir.info
-        out["stages"][stage] = {"run": str(run_dir.root), "status": info["status"],
-                                "seconds": info.get("summary", {}).get("seconds")}
+        out["stages"][stage] = {
+            "run": str(run_dir.root),
+            "status": info["status"],
+            "seconds": info.get("summary", {}).get("seconds"),
+        }
     if "data" in ctx.runs:
         out["dataset_version"] = ctx.runs["data"].info["inputs"].get("dataset_version")
     if "eval" in ctx.runs:
@@ -240,8 +328,15 @@ def pipeline_summary(ctx: Context, parent: RunDir, *, seconds: float) -> dict[st
     return out
 
 
-def write_report(ctx: Context, target: RunDir, *, eval_run: RunDir | None, train_run: RunDir | None,
-                 baseline_run: RunDir | None, gate: RunDir | None) -> Path | None:
+def write_report(
+    ctx: Context,
+    target: RunDir,
+    *,
+    eval_run: RunDir | None,
+    train_run: RunDir | None,
+    baseline_run: RunDir | None,
+    gate: RunDir | None,
+) -> Path | None:
     """report.html in ``target`` from whatever runs are available."""
     from tunesmith.eval.report import render_report, side_by_side
 

@@ -17,7 +17,6 @@ from tunesmith.core.errors import ConfigError
 from tunesmith.core.schema import StrictModel
 from tunesmith.core.validation import validate_located
 from tunesmith.core.yamlfile import LocatedYaml, load_yaml
-from tunesmith.data.config import GoldenConfig
 from tunesmith.eval.config import EvalConfig
 from tunesmith.gate.config import GateCheck, default_gates
 from tunesmith.knowledge.config import KnowledgeConfig
@@ -94,7 +93,9 @@ def apply_overrides(doc: LocatedYaml, overrides: list[str]) -> None:
     """`--set train.epochs=2` style overrides, values parsed as YAML scalars."""
     for item in overrides:
         if "=" not in item:
-            raise ConfigError(f"override '{item}' is not KEY=VALUE", where="--set", fix="Write e.g. --set train.epochs=2")
+            raise ConfigError(
+                f"override '{item}' is not KEY=VALUE", where="--set", fix="Write e.g. --set train.epochs=2"
+            )
         key, raw = item.split("=", 1)
         parts: list[str | int] = [int(p) if p.isdigit() else p for p in key.strip().split(".")]
         try:

@@ -96,7 +96,16 @@ def write_starter(directory: Path, name: str) -> list[Path]:
     golden = directory / "data" / "golden.jsonl"
     if not golden.exists():
         golden.parent.mkdir(parents=True, exist_ok=True)
-        golden.write_text(json.dumps({"id": "example-1", "input": "A question or request your team received.",
-                                      "output": "The answer your team wrote."}) + "\n", encoding="utf-8")
+        golden.write_text(
+            json.dumps(
+                {
+                    "id": "example-1",
+                    "input": "A question or request your team received.",
+                    "output": "The answer your team wrote.",
+                }
+            )
+            + "\n",
+            encoding="utf-8",
+        )
         written.append(golden)
     return written

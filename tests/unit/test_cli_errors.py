@@ -18,8 +18,7 @@ def assert_clean_error(result, *fragments: str) -> None:  # type: ignore[no-unty
 
 
 def test_missing_project_file(tmp_path: Path) -> None:
-    assert_clean_error(run_cli("data", "build", "--project", str(tmp_path)), "project file not found",
-                       "tunesmith init")
+    assert_clean_error(run_cli("data", "build", "--project", str(tmp_path)), "project file not found", "tunesmith init")
 
 
 def test_malformed_yaml(tmp_path: Path) -> None:
@@ -29,8 +28,9 @@ def test_malformed_yaml(tmp_path: Path) -> None:
 
 def test_unknown_key(tmp_path: Path) -> None:
     (tmp_path / "tunesmith.yaml").write_text("name: x\neval:\n  primery: rouge_l\n")
-    assert_clean_error(run_cli("eval", "-p", str(tmp_path)), "unknown key 'eval.primery'", "tunesmith.yaml:3",
-                       "Did you mean 'primary'")
+    assert_clean_error(
+        run_cli("eval", "-p", str(tmp_path)), "unknown key 'eval.primery'", "tunesmith.yaml:3", "Did you mean 'primary'"
+    )
 
 
 def test_empty_dataset(tmp_path: Path) -> None:
@@ -44,7 +44,8 @@ def test_unreachable_endpoint(tmp_path: Path) -> None:
     (tmp_path / "tunesmith.yaml").write_text(
         "name: x\nmodels:\n  candidates:\n    - {endpoint: 'http://127.0.0.1:9/v1', model: big, timeout_s: 2}\n"
         "baseline:\n  templates: [{name: plain}]\n"
-        "data:\n  golden: {path: g.jsonl}\n  split: {val: 0.5, test: 0.1}\n")
+        "data:\n  golden: {path: g.jsonl}\n  split: {val: 0.5, test: 0.1}\n"
+    )
     rows = [{"id": str(i), "input": f"question {i}", "output": f"answer {i}"} for i in range(20)]
     (tmp_path / "g.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     assert_clean_error(run_cli("baseline", "-p", str(tmp_path)), "cannot reach endpoint http://127.0.0.1:9/v1")

@@ -56,9 +56,13 @@ class Handler(BaseHTTPRequestHandler):
             server.max_in_flight = max(server.max_in_flight, server.in_flight)
         time.sleep(0.05)
         text = "echo: " + body["messages"][-1]["content"]
-        self._send(200, {"choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                                      "finish_reason": "stop"}],
-                         "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}})
+        self._send(
+            200,
+            {
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5},
+            },
+        )
         with server.lock:
             server.in_flight -= 1
 
@@ -102,8 +106,9 @@ def test_gives_up_after_retries(server: FakeOpenAI) -> None:
 
 def test_api_key_from_environment(server: FakeOpenAI, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FAKE_KEY", "sekret")
-    EndpointGenerator(ref(server, api_key_env="FAKE_KEY")).generate([[{"role": "user", "content": "x"}]],
-                                                                      GenerationParams())
+    EndpointGenerator(ref(server, api_key_env="FAKE_KEY")).generate(
+        [[{"role": "user", "content": "x"}]], GenerationParams()
+    )
     assert server.auth[-1] == "Bearer sekret"
     monkeypatch.delenv("FAKE_KEY")
     with pytest.raises(ModelSourceError, match="FAKE_KEY"):

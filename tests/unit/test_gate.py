@@ -5,12 +5,22 @@ from tunesmith.gate.run import evaluate_check
 
 SCORES = {
     "baseline": {"rouge_l": {"mean": 0.20, "low": 0.17, "high": 0.23, "n": 40}},
-    "finetuned": {"rouge_l": {"mean": 0.45, "low": 0.40, "high": 0.50, "n": 40},
-                  "style": {"mean": 0.9, "low": 0.85, "high": 0.95, "n": 40}},
+    "finetuned": {
+        "rouge_l": {"mean": 0.45, "low": 0.40, "high": 0.50, "n": 40},
+        "style": {"mean": 0.9, "low": 0.85, "high": 0.95, "n": 40},
+    },
 }
-COMPARISONS = [{"system": "finetuned", "other": "baseline", "metric": "rouge_l",
-                "diff": {"mean": 0.25, "low": 0.20, "high": 0.30, "n": 40}, "p_value": 0.0, "real": True,
-                "n_needed": None}]
+COMPARISONS = [
+    {
+        "system": "finetuned",
+        "other": "baseline",
+        "metric": "rouge_l",
+        "diff": {"mean": 0.25, "low": 0.20, "high": 0.30, "n": 40},
+        "p_value": 0.0,
+        "real": True,
+        "n_needed": None,
+    }
+]
 
 
 def test_margin_over_baseline_judged_on_lower_bound() -> None:
@@ -18,8 +28,9 @@ def test_margin_over_baseline_judged_on_lower_bound() -> None:
     assert ok.passed
     strict = evaluate_check(GateCheck(metric="rouge_l", above="baseline", margin=0.22), SCORES, COMPARISONS)
     assert not strict.passed  # mean 0.25 clears it, the lower bound 0.20 does not
-    point = evaluate_check(GateCheck(metric="rouge_l", above="baseline", margin=0.22, judge_on="point"),
-                           SCORES, COMPARISONS)
+    point = evaluate_check(
+        GateCheck(metric="rouge_l", above="baseline", margin=0.22, judge_on="point"), SCORES, COMPARISONS
+    )
     assert point.passed
 
 

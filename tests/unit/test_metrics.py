@@ -29,8 +29,9 @@ def test_rouge_l_bounds() -> None:
 
 
 def test_style_rules() -> None:
-    rules = StyleRules(required=["Happy trails"], required_patterns=[r"^Hi [A-Z]"], banned=["As an AI"],
-                       min_words=3, max_words=12)
+    rules = StyleRules(
+        required=["Happy trails"], required_patterns=[r"^Hi [A-Z]"], banned=["As an AI"], min_words=3, max_words=12
+    )
     metric = get_metric("style")
     good = "Hi Sam,\nthanks!\nHappy trails"
     bad = "As an AI I cannot help with that request at all, sorry, truly very sorry indeed."

@@ -20,7 +20,8 @@ def test_split_is_deterministic_and_seeded() -> None:
 
 def test_duplicates_share_a_split() -> None:
     assert assign_split("Where is my order?", seed=3, val=0.3, test=0.3) == assign_split(
-        "where is my ORDER", seed=3, val=0.3, test=0.3)
+        "where is my ORDER", seed=3, val=0.3, test=0.3
+    )
 
 
 def test_drop_exact_duplicates_reports_what_it_kept() -> None:

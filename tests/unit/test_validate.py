@@ -13,7 +13,9 @@ from tunesmith.data.validate import validate_files
 
 def chat(i: int, system: str | None = "Be brief.") -> dict:
     messages = ([{"role": "system", "content": system}] if system else []) + [
-        {"role": "user", "content": f"question {i}"}, {"role": "assistant", "content": f"answer {i}"}]
+        {"role": "user", "content": f"question {i}"},
+        {"role": "assistant", "content": f"answer {i}"},
+    ]
     return {"messages": messages}
 
 
@@ -39,24 +41,33 @@ def test_clean_file_passes_with_only_the_size_warning(tmp_path: Path) -> None:
 
 def test_each_openai_error_class_is_reported_with_line_and_field(tmp_path: Path) -> None:
     bad = [
-        json.dumps([1, 2]),                                                          # wrong_data_type
-        json.dumps({"prompt": "x"}),                                                 # missing_messages_list
+        json.dumps([1, 2]),  # wrong_data_type
+        json.dumps({"prompt": "x"}),  # missing_messages_list
         json.dumps({"messages": [{"content": "x"}, {"role": "assistant", "content": "y"}]}),  # message_missing_key
-        json.dumps({"messages": [{"role": "user", "content": "x", "mood": 1},
-                                 {"role": "assistant", "content": "y"}]}),           # message_unrecognized_key
+        json.dumps(
+            {"messages": [{"role": "user", "content": "x", "mood": 1}, {"role": "assistant", "content": "y"}]}
+        ),  # message_unrecognized_key
         json.dumps({"messages": [{"role": "robot", "content": "x"}, {"role": "assistant", "content": "y"}]}),
         json.dumps({"messages": [{"role": "user", "content": ""}, {"role": "assistant", "content": "y"}]}),
         json.dumps({"messages": [{"role": "user", "content": "only a question"}]}),  # no_assistant_message
-        json.dumps({"instruction": "do", "output": "done"}),                         # wrong_format (Alpaca)
-        "{not json",                                                                  # invalid_json
-        b"\xff\xfe garbage",                                                          # invalid_utf8
+        json.dumps({"instruction": "do", "output": "done"}),  # wrong_format (Alpaca)
+        "{not json",  # invalid_json
+        b"\xff\xfe garbage",  # invalid_utf8
     ]
     report = validate_files([write_lines(tmp_path / "b.jsonl", good_lines(12) + bad)])
     found = {(p.code, p.line) for p in report.problems}
-    for code, line in [("wrong_data_type", 13), ("missing_messages_list", 14), ("message_missing_key", 15),
-                       ("message_unrecognized_key", 16), ("unrecognized_role", 17), ("missing_content", 18),
-                       ("no_assistant_message", 19), ("wrong_format", 20), ("invalid_json", 21),
-                       ("invalid_utf8", 22)]:
+    for code, line in [
+        ("wrong_data_type", 13),
+        ("missing_messages_list", 14),
+        ("message_missing_key", 15),
+        ("message_unrecognized_key", 16),
+        ("unrecognized_role", 17),
+        ("missing_content", 18),
+        ("no_assistant_message", 19),
+        ("wrong_format", 20),
+        ("invalid_json", 21),
+        ("invalid_utf8", 22),
+    ]:
         assert (code, line) in found, (code, line, sorted(found))
     assert report.exit_code == 1
     field = next(p for p in report.problems if p.code == "unrecognized_role").field
@@ -91,11 +102,14 @@ def test_bom_and_crlf_are_accepted(tmp_path: Path) -> None:
 
 
 def test_too_long_with_a_token_counter(tmp_path: Path) -> None:
-    lines = good_lines(11) + [json.dumps({"messages": [{"role": "user", "content": "word " * 50},
-                                                        {"role": "assistant", "content": "ok"}]})]
-    report = validate_files([write_lines(tmp_path / "f.jsonl", lines)],
-                            count_tokens=lambda messages: sum(len(m["content"].split()) for m in messages),
-                            max_tokens=20)
+    lines = good_lines(11) + [
+        json.dumps({"messages": [{"role": "user", "content": "word " * 50}, {"role": "assistant", "content": "ok"}]})
+    ]
+    report = validate_files(
+        [write_lines(tmp_path / "f.jsonl", lines)],
+        count_tokens=lambda messages: sum(len(m["content"].split()) for m in messages),
+        max_tokens=20,
+    )
     assert [(p.code, p.line) for p in report.problems if p.code == "too_long"] == [("too_long", 12)]
 
 

@@ -57,8 +57,9 @@ def print_grid(summary: dict[str, Any]) -> None:
         best = max(systems, key=lambda s: systems[s]["mean"])
         for name, interval in systems.items():
             style = "bold green" if name == best else ""
-            table.add_row(name, f"{interval['mean']:.4f}", f"[{interval['low']:.4f}, {interval['high']:.4f}]",
-                          style=style)
+            table.add_row(
+                name, f"{interval['mean']:.4f}", f"[{interval['low']:.4f}, {interval['high']:.4f}]", style=style
+            )
         console.print(table)
     head = summary.get("finetuned_vs_baseline")
     if head:

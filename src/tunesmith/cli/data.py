@@ -16,7 +16,9 @@ app = typer.Typer(help="Build, validate and inspect training data.", no_args_is_
 
 
 @app.command("build")
-def build(project: ProjectOpt = Path("."), set_: SetOpt = None, json_: JsonOpt = False, debug: DebugOpt = False) -> None:
+def build(
+    project: ProjectOpt = Path("."), set_: SetOpt = None, json_: JsonOpt = False, debug: DebugOpt = False
+) -> None:
     """Golden outputs + knowledge base -> validated, deduplicated train/val/test chat data."""
     set_debug(debug)
     from tunesmith.pipeline import Context, execute
@@ -24,20 +26,24 @@ def build(project: ProjectOpt = Path("."), set_: SetOpt = None, json_: JsonOpt =
     run_dir = execute(Context.for_project(load(project, set_)), "data")
     summary = run_dir.info["summary"]
     counts = summary["examples"]
-    console.print(f"dataset {summary['version']}: train {counts['train']}, val {counts['val']}, test {counts['test']}"
-                  f"; rejected {sum(summary['rejected'].values())} (see rejects.jsonl)")
+    console.print(
+        f"dataset {summary['version']}: train {counts['train']}, val {counts['val']}, test {counts['test']}"
+        f"; rejected {sum(summary['rejected'].values())} (see rejects.jsonl)"
+    )
     emit(run_dir.root, summary, json_)
 
 
 @app.command("validate")
 def validate(
     files: Annotated[list[Path], typer.Argument(help="Chat JSONL files (OpenAI fine-tuning format).")],
-    model: Annotated[str | None, typer.Option(help="Check lengths with this model's tokenizer and chat template.")] = None,
+    model: Annotated[
+        str | None, typer.Option(help="Check lengths with this model's tokenizer and chat template.")
+    ] = None,
     max_tokens: Annotated[int, typer.Option(help="Longest allowed example in tokens (with --model).")] = 4096,
     json_: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
-    """Check chat data before training: every problem with file, line and field. Exit 0 clean, 1 problems, 2 unusable."""
+    """Check chat data before training: each problem with file, line and field. Exit 0 clean, 1 problems, 2 unusable."""
     set_debug(debug)
     from tunesmith.data.validate import validate_files
 
@@ -66,5 +72,7 @@ def validate(
             colour = "red" if problem.severity == "error" else "yellow"
             console.print(f"[{colour}]{problem.render()}[/]", highlight=False, markup=True, soft_wrap=True)
         verdict = "unusable" if report.unusable else ("problems found" if report.errors else "clean")
-        console.print(f"{report.examples} examples, {len(report.errors)} errors, {len(report.warnings)} warnings: {verdict}")
+        console.print(
+            f"{report.examples} examples, {len(report.errors)} errors, {len(report.warnings)} warnings: {verdict}"
+        )
     raise typer.Exit(report.exit_code)

@@ -29,8 +29,12 @@ def register(app: typer.Typer) -> None:
         run_dir = execute(Context.for_project(loaded), "eval", data_ref=data, train_ref=train, baseline_ref=baseline)
         summary = run_dir.read_json("summary.json")
         primary = summary["primary"]
-        grid = {"primary": primary, "test_examples": summary["test_examples"],
-                "systems": {s: m[primary] for s, m in summary["systems"].items()},
-                "finetuned_vs_baseline": summary.get("finetuned_vs_baseline"), "run_dir": str(run_dir.root)}
+        grid = {
+            "primary": primary,
+            "test_examples": summary["test_examples"],
+            "systems": {s: m[primary] for s, m in summary["systems"].items()},
+            "finetuned_vs_baseline": summary.get("finetuned_vs_baseline"),
+            "run_dir": str(run_dir.root),
+        }
         print_grid(grid)
         emit(run_dir.root, {**summary, "run_dir": str(run_dir.root)}, json_)

@@ -13,7 +13,9 @@ from tunesmith.cli.common import DebugOpt, JsonOpt, ProjectOpt, SetOpt, emit, lo
 def register(app: typer.Typer) -> None:
     @app.command("gate")
     def gate(
-        run: Annotated[str | None, typer.Argument(help="Evaluation run (or a pipeline run holding one); default: the latest.")] = None,
+        run: Annotated[
+            str | None, typer.Argument(help="Evaluation run (or a pipeline run holding one); default: the latest.")
+        ] = None,
         project: ProjectOpt = Path("."),
         set_: SetOpt = None,
         json_: JsonOpt = False,

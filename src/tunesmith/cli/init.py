@@ -27,5 +27,7 @@ def register(app: typer.Typer) -> None:
         written = write_starter(directory, name or directory.resolve().name)
         for path in written:
             console.print(f"wrote {path}")
-        console.print(f"Next: add documents to {directory / 'kb'}, golden outputs to {directory / 'data/golden.jsonl'}, "
-                      f"then `tunesmith run -p {directory}`.")
+        console.print(
+            f"Next: add documents to {directory / 'kb'}, golden outputs to {directory / 'data/golden.jsonl'}, "
+            f"then `tunesmith run -p {directory}`."
+        )

@@ -16,7 +16,9 @@ app = typer.Typer(help="The knowledge base: index documents and search them.", n
 
 
 @app.command("ingest")
-def ingest(project: ProjectOpt = Path("."), set_: SetOpt = None, json_: JsonOpt = False, debug: DebugOpt = False) -> None:
+def ingest(
+    project: ProjectOpt = Path("."), set_: SetOpt = None, json_: JsonOpt = False, debug: DebugOpt = False
+) -> None:
     """Index the knowledge base (incremental: unchanged files are skipped, removed files dropped)."""
     set_debug(debug)
     from tunesmith.knowledge.ingest import ingest as run_ingest
@@ -26,8 +28,10 @@ def ingest(project: ProjectOpt = Path("."), set_: SetOpt = None, json_: JsonOpt 
     if json_:
         sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")
         return
-    console.print(f"{report.documents} documents, {report.chunks} chunks: {len(report.added)} added, "
-                  f"{len(report.changed)} changed, {len(report.removed)} removed, {len(report.unchanged)} unchanged")
+    console.print(
+        f"{report.documents} documents, {report.chunks} chunks: {len(report.added)} added, "
+        f"{len(report.changed)} changed, {len(report.removed)} removed, {len(report.unchanged)} unchanged"
+    )
     for path, reason in report.failed.items():
         console.print(f"[yellow]skipped {path}: {reason}[/]")
 

@@ -10,7 +10,8 @@ import sys
 import typer
 
 from tunesmith import __version__
-from tunesmith.cli import baseline, data, eval as eval_cmd, gate, init, kb, run, serve, train
+from tunesmith.cli import baseline, data, gate, init, kb, run, serve, train
+from tunesmith.cli import eval as eval_cmd
 from tunesmith.cli.common import DEBUG
 
 app = typer.Typer(
@@ -49,10 +50,9 @@ run.register(app)
 
 def main(argv: list[str] | None = None) -> None:
     import click
-
-    from tunesmith.core.errors import TunesmithError
     from rich.markup import escape
 
+    from tunesmith.core.errors import TunesmithError
     from tunesmith.core.progress import console
 
     if argv is None and "--debug" in sys.argv:
@@ -77,7 +77,10 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:
         if DEBUG["on"]:
             raise
-        console.print(f"[bold red]internal error:[/] {escape(f'{type(exc).__name__}: {exc}')} "
-                      "(run again with --debug for the traceback, and please report it)", soft_wrap=True)
+        console.print(
+            f"[bold red]internal error:[/] {escape(f'{type(exc).__name__}: {exc}')} "
+            "(run again with --debug for the traceback, and please report it)",
+            soft_wrap=True,
+        )
         sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)

@@ -27,7 +27,9 @@ def register(app: typer.Typer) -> None:
     @app.command("run")
     def run(
         project: ProjectOpt = Path("."),
-        resume: Annotated[str | None, typer.Option(help="Continue this pipeline run, skipping finished stages.")] = None,
+        resume: Annotated[
+            str | None, typer.Option(help="Continue this pipeline run, skipping finished stages.")
+        ] = None,
         set_: SetOpt = None,
         json_: JsonOpt = False,
         debug: DebugOpt = False,
@@ -39,7 +41,9 @@ def register(app: typer.Typer) -> None:
     @app.command("demo")
     def demo(
         quick: Annotated[bool, typer.Option(help="A smaller run of every stage (used by the tests).")] = False,
-        directory: Annotated[Path, typer.Option("--dir", help="Where to put the demo project.")] = Path("tunesmith-demo"),
+        directory: Annotated[Path, typer.Option("--dir", help="Where to put the demo project.")] = Path(
+            "tunesmith-demo"
+        ),
         set_: SetOpt = None,
         json_: JsonOpt = False,
         debug: DebugOpt = False,

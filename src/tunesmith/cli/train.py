@@ -16,7 +16,9 @@ def register(app: typer.Typer) -> None:
     def train(
         project: ProjectOpt = Path("."),
         data: Annotated[str | None, typer.Option(help="Data run to train on (default: the latest).")] = None,
-        resume: Annotated[bool, typer.Option(help="Continue the latest unfinished training run from its last checkpoint.")] = False,
+        resume: Annotated[
+            bool, typer.Option(help="Continue the latest unfinished training run from its last checkpoint.")
+        ] = False,
         run: Annotated[str | None, typer.Option(help="With --resume: the training run to continue.")] = None,
         set_: SetOpt = None,
         json_: JsonOpt = False,
@@ -31,8 +33,10 @@ def register(app: typer.Typer) -> None:
         resume_run = _unfinished(loaded.dir, run) if resume else None
         run_dir = execute(ctx, "train", resume_run=resume_run, data_ref=data)
         summary = run_dir.info["summary"]
-        console.print(f"adapter: {summary['adapter']}  final train loss {summary['final_train_loss']}  "
-                      f"val loss {summary['final_val_loss']}  stops by itself on {summary['stop_rate']:.0%} of samples")
+        console.print(
+            f"adapter: {summary['adapter']}  final train loss {summary['final_train_loss']}  "
+            f"val loss {summary['final_val_loss']}  stops by itself on {summary['stop_rate']:.0%} of samples"
+        )
         emit(run_dir.root, summary, json_)
 
 
@@ -43,6 +47,9 @@ def _unfinished(project_dir: Path, ref: str | None):  # type: ignore[no-untyped-
     runs = [r for r in list_runs(project_dir, "train") if ref is None or r.id == ref or str(r.root) == ref]
     runs = [r for r in runs if r.status in ("failed", "interrupted")] if ref is None else runs
     if not runs:
-        raise StageError("no unfinished training run to resume", where="runs/",
-                         fix="Start one with `tunesmith train`, or name one with --run.")
+        raise StageError(
+            "no unfinished training run to resume",
+            where="runs/",
+            fix="Start one with `tunesmith train`, or name one with --run.",
+        )
     return runs[-1]

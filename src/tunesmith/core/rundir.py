@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -58,9 +58,14 @@ class RunDir:
         root.mkdir()
         run = cls(root)
         now = _now()
+        # nested stage folders are named after the stage alone; their id carries the parent's
+        parent_info = parent / RUN_FILE
+        run_id = root.name
+        if name is not None and parent_info.is_file():
+            run_id = f"{json.loads(parent_info.read_text(encoding='utf-8'))['id']}.{root.name}"
         run._write_info(
             {
-                "id": root.name,
+                "id": run_id,
                 "stage": stage,
                 "status": "running",
                 "created": now,
@@ -78,7 +83,8 @@ class RunDir:
     # -- reading --------------------------------------------------------------
     @property
     def id(self) -> str:
-        return self.root.name
+        """Unique within a project: the folder name, prefixed by the pipeline run's id when nested."""
+        return str(self.info.get("id", self.root.name))
 
     @property
     def info(self) -> dict[str, Any]:
@@ -137,7 +143,9 @@ class RunDir:
         info["inputs"].update(inputs)
         self._write_info(info)
 
-    def finish(self, status: str = "succeeded", *, summary: dict[str, Any] | None = None, error: str | None = None) -> None:
+    def finish(
+        self, status: str = "succeeded", *, summary: dict[str, Any] | None = None, error: str | None = None
+    ) -> None:
         if status not in STATUSES:
             raise ValueError(f"unknown status {status!r}")
         info = self.info
@@ -167,7 +175,7 @@ def is_run_dir(path: Path) -> bool:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def _pid_alive(pid: int) -> bool:

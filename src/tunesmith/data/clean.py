@@ -10,9 +10,7 @@ from tunesmith.data.split import normalize
 T = TypeVar("T")
 
 
-def drop_exact_duplicates(
-    items: Sequence[T], key: Callable[[T], str]
-) -> tuple[list[T], list[tuple[T, T]]]:
+def drop_exact_duplicates(items: Sequence[T], key: Callable[[T], str]) -> tuple[list[T], list[tuple[T, T]]]:
     """Keep the first of each normalized key; return (kept, [(dropped, the kept one it duplicates)])."""
     first: dict[str, T] = {}
     kept: list[T] = []

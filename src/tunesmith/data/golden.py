@@ -50,7 +50,11 @@ def read_golden(cfg: GoldenConfig, base_dir: Path) -> tuple[list[GoldenRow], lis
         else:
             rows.append(row)
     if not rows:
-        detail = f" ({len(rejected)} rows rejected; first: line {rejected[0].line}: {rejected[0].reason})" if rejected else ""
+        detail = (
+            f" ({len(rejected)} rows rejected; first: line {rejected[0].line}: {rejected[0].reason})"
+            if rejected
+            else ""
+        )
         raise DataError(
             f"no usable golden outputs{detail}",
             where=str(path),

@@ -69,8 +69,12 @@ class Report:
     def to_dict(self) -> dict[str, Any]:
         counts = Counter(p.code for p in self.problems)
         return {
-            "files": self.files, "examples": self.examples, "errors": len(self.errors),
-            "warnings": len(self.warnings), "by_code": dict(counts), "exit_code": self.exit_code,
+            "files": self.files,
+            "examples": self.examples,
+            "errors": len(self.errors),
+            "warnings": len(self.warnings),
+            "by_code": dict(counts),
+            "exit_code": self.exit_code,
             "problems": [asdict(p) for p in self.problems],
         }
 
@@ -98,7 +102,9 @@ def check_record(value: Any) -> list[tuple[str, str | None, str]]:
             problems.append(("wrong_data_type", where, "each message must be an object"))
             continue
         for key in ("role", "content"):
-            if key not in message and not (key == "content" and ("tool_calls" in message or "function_call" in message)):
+            if key not in message and not (
+                key == "content" and ("tool_calls" in message or "function_call" in message)
+            ):
                 problems.append(("message_missing_key", f"{where}.{key}", f"message has no '{key}'"))
         for key in message:
             if key not in MESSAGE_KEYS:
@@ -179,8 +185,9 @@ def validate_files(
             digest = hashlib.sha256(json.dumps(line.value["messages"], sort_keys=True).encode()).hexdigest()
             if digest in seen:
                 first = seen[digest]
-                report.problems.append(Problem(
-                    "error", "duplicate", f"exact duplicate of {first[0]}:{first[1]}", name, line.number))
+                report.problems.append(
+                    Problem("error", "duplicate", f"exact duplicate of {first[0]}:{first[1]}", name, line.number)
+                )
             else:
                 seen[digest] = (name, line.number)
             system = system_prompt_of(line.value)
@@ -189,10 +196,16 @@ def validate_files(
             if count_tokens is not None and max_tokens is not None:
                 n = count_tokens(line.value["messages"])
                 if n > max_tokens:
-                    report.problems.append(Problem(
-                        "error", "too_long",
-                        f"{n} tokens after the chat template, over the maximum of {max_tokens}",
-                        name, line.number, "messages"))
+                    report.problems.append(
+                        Problem(
+                            "error",
+                            "too_long",
+                            f"{n} tokens after the chat template, over the maximum of {max_tokens}",
+                            name,
+                            line.number,
+                            "messages",
+                        )
+                    )
         if lines == 0:
             report.problems.append(Problem("error", "empty_file", "file has no examples (only blank lines)", name))
     if readable == 0:
@@ -201,12 +214,18 @@ def validate_files(
     target = ", ".join(report.files)
     valid = report.examples
     if valid < MIN_EXAMPLES:
-        report.problems.append(Problem(
-            "error", "too_few_examples", f"{valid} examples; at least {MIN_EXAMPLES} are needed", target))
+        report.problems.append(
+            Problem("error", "too_few_examples", f"{valid} examples; at least {MIN_EXAMPLES} are needed", target)
+        )
     elif valid < RECOMMENDED_EXAMPLES:
-        report.problems.append(Problem(
-            "warning", "few_examples",
-            f"{valid} examples; {RECOMMENDED_EXAMPLES} or more usually give clearly better results", target))
+        report.problems.append(
+            Problem(
+                "warning",
+                "few_examples",
+                f"{valid} examples; {RECOMMENDED_EXAMPLES} or more usually give clearly better results",
+                target,
+            )
+        )
     if len(systems) > 1:
         common, count = systems.most_common(1)[0]
         for system, n in systems.items():
@@ -214,8 +233,15 @@ def validate_files(
                 continue
             file, line_no = first_system_line[system]
             label = "no system prompt" if system is None else f"system prompt {system[:40]!r}"
-            report.problems.append(Problem(
-                "warning", "inconsistent_system_prompt",
-                f"{n} examples use {label} while {count} use the most common one; "
-                "the model learns whatever mix it sees", file, line_no, "messages[0]"))
+            report.problems.append(
+                Problem(
+                    "warning",
+                    "inconsistent_system_prompt",
+                    f"{n} examples use {label} while {count} use the most common one; "
+                    "the model learns whatever mix it sees",
+                    file,
+                    line_no,
+                    "messages[0]",
+                )
+            )
     return report

@@ -41,16 +41,22 @@ def interval_chart(metric: str, rows: list[tuple[str, dict[str, float]]], *, wid
     def x(v: float) -> float:
         return label_w + (v - lo) / (hi - lo) * plot_w
 
-    parts = [f'<svg role="img" aria-label="{_e(metric)} by system with confidence intervals" '
-             f'width="{width}" height="{height}" xmlns="http://www.w3.org/2000/svg">']
+    parts = [
+        f'<svg role="img" aria-label="{_e(metric)} by system with confidence intervals" '
+        f'width="{width}" height="{height}" xmlns="http://www.w3.org/2000/svg">'
+    ]
     for i, (name, r) in enumerate(rows):
         y = pad + i * row_h
         color = _COLORS[i % len(_COLORS)]
         parts.append(f'<text x="{label_w - 8}" y="{y + 16}" text-anchor="end" font-size="12">{_e(name)}</text>')
-        parts.append(f'<rect x="{x(lo):.1f}" y="{y + 4}" width="{max(x(r["mean"]) - x(lo), 1):.1f}" height="16" '
-                     f'fill="{color}" opacity="0.75"/>')
-        parts.append(f'<line x1="{x(r["low"]):.1f}" x2="{x(r["high"]):.1f}" y1="{y + 12}" y2="{y + 12}" '
-                     f'stroke="#222" stroke-width="1.5"/>')
+        parts.append(
+            f'<rect x="{x(lo):.1f}" y="{y + 4}" width="{max(x(r["mean"]) - x(lo), 1):.1f}" height="16" '
+            f'fill="{color}" opacity="0.75"/>'
+        )
+        parts.append(
+            f'<line x1="{x(r["low"]):.1f}" x2="{x(r["high"]):.1f}" y1="{y + 12}" y2="{y + 12}" '
+            f'stroke="#222" stroke-width="1.5"/>'
+        )
         for v in (r["low"], r["high"]):
             parts.append(f'<line x1="{x(v):.1f}" x2="{x(v):.1f}" y1="{y + 7}" y2="{y + 17}" stroke="#222"/>')
         parts.append(f'<text x="{x(r["high"]) + 6:.1f}" y="{y + 16}" font-size="11">{r["mean"]:.3f}</text>')
@@ -82,9 +88,12 @@ def loss_chart(points: list[dict[str, Any]], *, width: int = 560, height: int = 
     def py(v: float) -> float:
         return top + (1 - (v - y0) / (y1 - y0)) * (height - top - bottom)
 
-    parts = [f'<svg role="img" aria-label="loss curve" width="{width}" height="{height}" '
-             'xmlns="http://www.w3.org/2000/svg">']
-    parts.append(f'<line x1="{left}" x2="{width - right}" y1="{height - bottom}" y2="{height - bottom}" stroke="#999"/>')
+    parts = [
+        f'<svg role="img" aria-label="loss curve" width="{width}" height="{height}" xmlns="http://www.w3.org/2000/svg">'
+    ]
+    parts.append(
+        f'<line x1="{left}" x2="{width - right}" y1="{height - bottom}" y2="{height - bottom}" stroke="#999"/>'
+    )
     parts.append(f'<line x1="{left}" x2="{left}" y1="{top}" y2="{height - bottom}" stroke="#999"/>')
     for v in (y0, (y0 + y1) / 2, y1):
         parts.append(f'<text x="{left - 4}" y="{py(v) + 4:.1f}" font-size="10" text-anchor="end">{v:.2f}</text>')
@@ -98,8 +107,9 @@ def loss_chart(points: list[dict[str, Any]], *, width: int = 560, height: int = 
         else:
             path = " ".join(f"{px(s):.1f},{py(v):.1f}" for s, v in pts)
             parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="2" points="{path}"/>')
-        parts.append(f'<text x="{width - right + 8}" y="{top + 14 + 16 * i}" font-size="11" fill="{color}">'
-                     f'{_e(name)}</text>')
+        parts.append(
+            f'<text x="{width - right + 8}" y="{top + 14 + 16 * i}" font-size="11" fill="{color}">{_e(name)}</text>'
+        )
     parts.append("</svg>")
     return "".join(parts)
 
@@ -109,8 +119,10 @@ def render_report(data: dict[str, Any]) -> str:
     ev = data.get("eval") or {}
     primary = ev.get("primary", "")
     systems = ev.get("systems", {})
-    out = [f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{_e(data.get('title', 'tunesmith'))}"
-           f"</title><style>{_CSS}</style></head><body>"]
+    out = [
+        f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{_e(data.get('title', 'tunesmith'))}"
+        f"</title><style>{_CSS}</style></head><body>"
+    ]
     out.append(f"<h1>{_e(data.get('title', 'tunesmith report'))}</h1>")
     if data.get("use_case"):
         out.append(f"<p class=muted>{_e(data['use_case'])}</p>")
@@ -120,15 +132,21 @@ def render_report(data: dict[str, Any]) -> str:
     if head:
         d = head["diff"]
         verdict = "a real difference" if head["real"] else "not resolved at this sample size"
-        cards.append(f"<div class=card>fine-tuned vs baseline ({_e(primary)})<b>{d['mean']:+.3f}</b>"
-                     f"95% CI [{d['low']:+.3f}, {d['high']:+.3f}] — {verdict}</div>")
+        cards.append(
+            f"<div class=card>fine-tuned vs baseline ({_e(primary)})<b>{d['mean']:+.3f}</b>"
+            f"95% CI [{d['low']:+.3f}, {d['high']:+.3f}] — {verdict}</div>"
+        )
     gate = data.get("gate")
     if gate:
         cls = "pass" if gate["passed"] else "fail"
-        cards.append(f"<div class=card>release gate<b class={cls}>{'PASS' if gate['passed'] else 'FAIL'}</b>"
-                     f"{sum(c['passed'] for c in gate['checks'])}/{len(gate['checks'])} checks</div>")
+        cards.append(
+            f"<div class=card>release gate<b class={cls}>{'PASS' if gate['passed'] else 'FAIL'}</b>"
+            f"{sum(c['passed'] for c in gate['checks'])}/{len(gate['checks'])} checks</div>"
+        )
     if ev:
-        cards.append(f"<div class=card>test examples<b>{ev.get('test_examples')}</b>best: {_e(ev.get('best_system'))}</div>")
+        cards.append(
+            f"<div class=card>test examples<b>{ev.get('test_examples')}</b>best: {_e(ev.get('best_system'))}</div>"
+        )
     out.append(f"<div class=cards>{''.join(cards)}</div>")
 
     if systems:
@@ -143,19 +161,27 @@ def render_report(data: dict[str, Any]) -> str:
             for m in metrics:
                 i = ms[m]
                 cls = "num best" if best[m] == system else "num"
-                out.append(f"<td class='{cls}'>{i['mean']:.3f} <span class=muted>[{i['low']:.3f}, {i['high']:.3f}]</span></td>")
+                out.append(
+                    f"<td class='{cls}'>{i['mean']:.3f} <span class=muted>[{i['low']:.3f}, {i['high']:.3f}]</span></td>"
+                )
             t = tokens.get(system, {})
-            out.append(f"<td class=num>{_fmt(t.get('prompt_tokens'), 0)}</td><td class=num>"
-                       f"{_fmt(t.get('completion_tokens'), 0)}</td><td class=num>{_fmt(t.get('stopped'), 2)}</td></tr>")
-        out.append("</table><p class=muted>Means with 95% bootstrap confidence intervals on the held-out test split.</p>")
+            out.append(
+                f"<td class=num>{_fmt(t.get('prompt_tokens'), 0)}</td><td class=num>"
+                f"{_fmt(t.get('completion_tokens'), 0)}</td><td class=num>{_fmt(t.get('stopped'), 2)}</td></tr>"
+            )
+        out.append(
+            "</table><p class=muted>Means with 95% bootstrap confidence intervals on the held-out test split.</p>"
+        )
         for m in metrics:
             out.append(f"<h3>{_e(m)}</h3>")
             out.append(interval_chart(m, [(s, systems[s][m]) for s in systems]))
 
     comparisons = [c for c in data.get("comparisons", []) if c["metric"] == primary]
     if comparisons:
-        out.append(f"<h2>Paired differences on {_e(primary)}</h2><table><tr><th>system</th><th>vs</th>"
-                   "<th>difference [95% CI]</th><th>p</th><th>verdict</th></tr>")
+        out.append(
+            f"<h2>Paired differences on {_e(primary)}</h2><table><tr><th>system</th><th>vs</th>"
+            "<th>difference [95% CI]</th><th>p</th><th>verdict</th></tr>"
+        )
         for c in comparisons:
             d = c["diff"]
             if c["real"]:
@@ -164,55 +190,72 @@ def render_report(data: dict[str, Any]) -> str:
                 verdict = f"unresolved (about {c['n_needed']} examples would resolve it)"
             else:
                 verdict = "unresolved"
-            out.append(f"<tr><td>{_e(c['system'])}</td><td>{_e(c['other'])}</td><td class=num>{d['mean']:+.4f} "
-                       f"[{d['low']:+.4f}, {d['high']:+.4f}]</td><td class=num>{c['p_value']:.3f}</td>"
-                       f"<td>{_e(verdict)}</td></tr>")
+            out.append(
+                f"<tr><td>{_e(c['system'])}</td><td>{_e(c['other'])}</td><td class=num>{d['mean']:+.4f} "
+                f"[{d['low']:+.4f}, {d['high']:+.4f}]</td><td class=num>{c['p_value']:.3f}</td>"
+                f"<td>{_e(verdict)}</td></tr>"
+            )
         out.append("</table>")
 
     if data.get("loss"):
         out.append("<h2>Training</h2>" + loss_chart(data["loss"]))
 
     if data.get("leaderboard"):
-        out.append("<h2>Baseline prompt experiments</h2><table><tr><th>model</th><th>template</th><th>score [95% CI]</th>"
-                   "<th>prompt tokens</th><th>output tokens</th><th>latency s</th><th>cost / 1k req</th></tr>")
+        out.append(
+            "<h2>Baseline prompt experiments</h2><table><tr><th>model</th><th>template</th><th>score [95% CI]</th>"
+            "<th>prompt tokens</th><th>output tokens</th><th>latency s</th><th>cost / 1k req</th></tr>"
+        )
         for e in data["leaderboard"]:
             s = e["score"]
-            out.append(f"<tr><td>{_e(e['model'])}</td><td>{_e(e['template'])}</td><td class=num>{s['mean']:.3f} "
-                       f"[{s['low']:.3f}, {s['high']:.3f}]</td><td class=num>{e['prompt_tokens']:.0f}</td>"
-                       f"<td class=num>{e['output_tokens']:.0f}</td><td class=num>{e['latency_s']:.2f}</td>"
-                       f"<td class=num>{e['cost_per_1k_requests']:.4f}</td></tr>")
+            out.append(
+                f"<tr><td>{_e(e['model'])}</td><td>{_e(e['template'])}</td><td class=num>{s['mean']:.3f} "
+                f"[{s['low']:.3f}, {s['high']:.3f}]</td><td class=num>{e['prompt_tokens']:.0f}</td>"
+                f"<td class=num>{e['output_tokens']:.0f}</td><td class=num>{e['latency_s']:.2f}</td>"
+                f"<td class=num>{e['cost_per_1k_requests']:.4f}</td></tr>"
+            )
         out.append("</table>")
 
     if gate:
         out.append("<h2>Release gate</h2><table><tr><th>check</th><th>result</th><th>evidence</th></tr>")
         for c in gate["checks"]:
             cls = "pass" if c["passed"] else "fail"
-            out.append(f"<tr><td>{_e(c['name'])}</td><td class={cls}>{'pass' if c['passed'] else 'fail'}</td>"
-                       f"<td>{_e(c['reason'])}</td></tr>")
+            out.append(
+                f"<tr><td>{_e(c['name'])}</td><td class={cls}>{'pass' if c['passed'] else 'fail'}</td>"
+                f"<td>{_e(c['reason'])}</td></tr>"
+            )
         out.append("</table>")
 
     examples = data.get("examples") or []
     if examples:
-        out.append(f"<h2>Examples, worst regressions first</h2><p class=muted>Sorted by fine-tuned minus baseline "
-                   f"{_e(primary)}; each row shows every system's answer to the same input.</p>")
+        out.append(
+            f"<h2>Examples, worst regressions first</h2><p class=muted>Sorted by fine-tuned minus baseline "
+            f"{_e(primary)}; each row shows every system's answer to the same input.</p>"
+        )
         for ex in examples:
-            out.append(f"<details{' open' if ex is examples[0] else ''}><summary>{_e(ex['id'])} — Δ {ex['delta']:+.3f}"
-                       f"</summary><table><tr><th>input</th><td><pre>{_e(ex['input'])}</pre></td></tr>"
-                       f"<tr><th>golden output</th><td><pre>{_e(ex['reference'])}</pre></td></tr>")
+            out.append(
+                f"<details{' open' if ex is examples[0] else ''}><summary>{_e(ex['id'])} — Δ {ex['delta']:+.3f}"
+                f"</summary><table><tr><th>input</th><td><pre>{_e(ex['input'])}</pre></td></tr>"
+                f"<tr><th>golden output</th><td><pre>{_e(ex['reference'])}</pre></td></tr>"
+            )
             for system, o in ex["outputs"].items():
-                out.append(f"<tr><th>{_e(system)}<br><span class=muted>{_e(primary)} {o['score']:.3f}</span></th>"
-                           f"<td><pre>{_e(o['output'])}</pre></td></tr>")
+                out.append(
+                    f"<tr><th>{_e(system)}<br><span class=muted>{_e(primary)} {o['score']:.3f}</span></th>"
+                    f"<td><pre>{_e(o['output'])}</pre></td></tr>"
+                )
             out.append("</table></details>")
     out.append("<p class=muted>Generated by tunesmith.</p></body></html>")
     return "".join(out)
 
 
-def side_by_side(rows: list[dict[str, Any]], primary: str, *, system: str = "finetuned", other: str = "baseline",
-                 limit: int = 40) -> list[dict[str, Any]]:
+def side_by_side(
+    rows: list[dict[str, Any]], primary: str, *, system: str = "finetuned", other: str = "baseline", limit: int = 40
+) -> list[dict[str, Any]]:
     """Per-example outputs of all systems, sorted by ``system - other`` on the primary metric (worst first)."""
     by_id: dict[str, dict[str, Any]] = {}
     for r in rows:
-        entry = by_id.setdefault(r["id"], {"id": r["id"], "input": r["input"], "reference": r["reference"], "outputs": {}})
+        entry = by_id.setdefault(
+            r["id"], {"id": r["id"], "input": r["input"], "reference": r["reference"], "outputs": {}}
+        )
         entry["outputs"][r["system"]] = {"output": r["output"], "score": r["scores"].get(primary, 0.0)}
     examples = list(by_id.values())
     for ex in examples:

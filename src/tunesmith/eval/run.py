@@ -65,17 +65,22 @@ def run(
     if cfg.limit:
         test = test[: cfg.limit]
     if not test:
-        raise StageError("the test split is empty", where=str(data_dir / "test.jsonl"),
-                         fix="Raise data.split.test or add golden outputs, then rebuild the data.")
+        raise StageError(
+            "the test split is empty",
+            where=str(data_dir / "test.jsonl"),
+            fix="Raise data.split.test or add golden outputs, then rebuild the data.",
+        )
     systems = [s for s in cfg.systems if _available(s, adapter_dir, baseline)]
     if not systems:
-        raise StageError("no system to evaluate", where="eval.systems",
-                         fix="Run `tunesmith train` and `tunesmith baseline` first.")
+        raise StageError(
+            "no system to evaluate", where="eval.systems", fix="Run `tunesmith train` and `tunesmith baseline` first."
+        )
     inputs = [r["meta"]["input"] for r in test]
     references = [r["meta"]["output"] for r in test]
 
     needs_rag = any(s.endswith("+rag") for s in systems) or (
-        "baseline" in systems and baseline is not None and baseline["template_def"].get("retrieval"))
+        "baseline" in systems and baseline is not None and baseline["template_def"].get("retrieval")
+    )
     points: list[list[str]] = [[] for _ in test]
     citations: list[list[dict[str, Any]]] = [[] for _ in test]
     if needs_rag:
@@ -93,42 +98,66 @@ def run(
     rows: list[dict[str, Any]] = []
     per_system_scores: dict[str, dict[str, list[float]]] = {}
     for system in systems:
-        uses_rag = system.endswith("+rag") or (system == "baseline" and bool(
-            baseline and baseline["template_def"].get("retrieval")))
+        uses_rag = system.endswith("+rag") or (
+            system == "baseline" and bool(baseline and baseline["template_def"].get("retrieval"))
+        )
         generations = _generate(system, test, points, params, base_generator, baseline, system_prompt, pool)
         outputs = [g.text for g in generations]
-        ctx = MetricContext(inputs=inputs, contexts=points if uses_rag else [[] for _ in test],
-                            style=cfg.style, embedder=knowledge.embedder)
+        ctx = MetricContext(
+            inputs=inputs,
+            contexts=points if uses_rag else [[] for _ in test],
+            style=cfg.style,
+            embedder=knowledge.embedder,
+        )
         scores = score_outputs(cfg.metrics, outputs, references, ctx)
         per_system_scores[system] = scores
         for i, (record, generation) in enumerate(zip(test, generations, strict=True)):
-            rows.append({
-                "id": record["id"], "system": system, "input": inputs[i], "reference": references[i],
-                "output": generation.text, "prompt_tokens": generation.prompt_tokens,
-                "completion_tokens": generation.completion_tokens, "finish_reason": generation.finish_reason,
-                "latency_s": round(generation.latency_s, 4), "citations": citations[i] if uses_rag else [],
-                "scores": {m: v[i] for m, v in scores.items()},
-            })
+            rows.append(
+                {
+                    "id": record["id"],
+                    "system": system,
+                    "input": inputs[i],
+                    "reference": references[i],
+                    "output": generation.text,
+                    "prompt_tokens": generation.prompt_tokens,
+                    "completion_tokens": generation.completion_tokens,
+                    "finish_reason": generation.finish_reason,
+                    "latency_s": round(generation.latency_s, 4),
+                    "citations": citations[i] if uses_rag else [],
+                    "scores": {m: v[i] for m, v in scores.items()},
+                }
+            )
         run_dir.log_metrics(system=system, **{m: sum(v) / len(v) for m, v in scores.items()})
 
     intervals = {
-        system: {m: bootstrap_mean(v, resamples=cfg.bootstrap, confidence=cfg.confidence, seed=cfg.seed)
-                 for m, v in scores.items()}
+        system: {
+            m: bootstrap_mean(v, resamples=cfg.bootstrap, confidence=cfg.confidence, seed=cfg.seed)
+            for m, v in scores.items()
+        }
         for system, scores in per_system_scores.items()
     }
     comparisons = []
     for a, b in itertools.combinations(systems, 2):
         for metric in cfg.metrics:
-            comparison = paired_comparison(b, a, metric, per_system_scores[b][metric], per_system_scores[a][metric],
-                                           resamples=cfg.bootstrap, confidence=cfg.confidence, seed=cfg.seed)
+            comparison = paired_comparison(
+                b,
+                a,
+                metric,
+                per_system_scores[b][metric],
+                per_system_scores[a][metric],
+                resamples=cfg.bootstrap,
+                confidence=cfg.confidence,
+                seed=cfg.seed,
+            )
             comparisons.append(comparison.to_dict())
     write_jsonl(run_dir.path("outputs.jsonl"), rows)
     run_dir.write_json("scores.json", {s: {m: i.to_dict() for m, i in ms.items()} for s, ms in intervals.items()})
     run_dir.write_json("comparisons.json", comparisons)
     summary = summarize(cfg, intervals, comparisons, rows, n=len(test))
     run_dir.write_json("summary.json", summary)
-    run_dir.record_inputs(data_run=str(data_dir), adapter=str(adapter_dir) if adapter_dir else None,
-                          test_examples=len(test))
+    run_dir.record_inputs(
+        data_run=str(data_dir), adapter=str(adapter_dir) if adapter_dir else None, test_examples=len(test)
+    )
     return EvalResult(run=run_dir, systems=systems, scores=intervals, comparisons=comparisons, summary=summary)
 
 
@@ -157,10 +186,13 @@ def _generate(
             template = baseline["template_def"]
             shots = [tuple(s) for s in baseline.get("shots", [])]
             chats = [
-                render_template(system=template.get("system") if template.get("system") is not None
-                                else (system_prompt or None), user=template.get("user", "{input}"),
-                                input_text=inputs[i], points=points[i] if template.get("retrieval") else None,
-                                shots=shots)  # type: ignore[arg-type]
+                render_template(
+                    system=template.get("system") if template.get("system") is not None else (system_prompt or None),
+                    user=template.get("user", "{input}"),
+                    input_text=inputs[i],
+                    points=points[i] if template.get("retrieval") else None,
+                    shots=shots,
+                )  # type: ignore[arg-type]
                 for i in range(len(test))
             ]
             generator = pool.get(parse_model_ref(baseline["model_ref"]))
@@ -171,12 +203,16 @@ def _generate(
         return base_generator.generate(chats, params, adapter=adapter, on_progress=update)
 
 
-def summarize(cfg: EvalConfig, intervals: dict[str, dict[str, Interval]], comparisons: list[dict[str, Any]],
-              rows: list[dict[str, Any]], *, n: int) -> dict[str, Any]:
+def summarize(
+    cfg: EvalConfig,
+    intervals: dict[str, dict[str, Interval]],
+    comparisons: list[dict[str, Any]],
+    rows: list[dict[str, Any]],
+    *,
+    n: int,
+) -> dict[str, Any]:
     primary = cfg.primary
-    systems = {
-        s: {m: i.to_dict() for m, i in ms.items()} for s, ms in intervals.items()
-    }
+    systems = {s: {m: i.to_dict() for m, i in ms.items()} for s, ms in intervals.items()}
     best = max(intervals, key=lambda s: intervals[s][primary].mean)
     headline = None
     if "finetuned" in intervals and "baseline" in intervals:
@@ -189,8 +225,14 @@ def summarize(cfg: EvalConfig, intervals: dict[str, dict[str, Interval]], compar
             "completion_tokens": sum(r["completion_tokens"] for r in sys_rows) / len(sys_rows),
             "stopped": sum(r["finish_reason"] == "stop" for r in sys_rows) / len(sys_rows),
         }
-    return {"primary": primary, "test_examples": n, "systems": systems, "best_system": best,
-            "finetuned_vs_baseline": headline, "tokens": tokens}
+    return {
+        "primary": primary,
+        "test_examples": n,
+        "systems": systems,
+        "best_system": best,
+        "finetuned_vs_baseline": headline,
+        "tokens": tokens,
+    }
 
 
 def find_comparison(comparisons: list[dict[str, Any]], system: str, other: str, metric: str) -> dict[str, Any] | None:
@@ -201,8 +243,8 @@ def find_comparison(comparisons: list[dict[str, Any]], system: str, other: str, 
         if c["metric"] == metric and c["system"] == other and c["other"] == system:
             flipped = dict(c)
             d = c["diff"]
-            flipped.update(system=system, other=other,
-                           diff={"mean": -d["mean"], "low": -d["high"], "high": -d["low"], "n": d["n"]})
+            flipped.update(
+                system=system, other=other, diff={"mean": -d["mean"], "low": -d["high"], "high": -d["low"], "n": d["n"]}
+            )
             return flipped
     return None
-

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import model_validator
 
 from tunesmith.core.schema import StrictModel
 
@@ -57,4 +57,3 @@ class GateCheck(StrictModel):
 
 def default_gates() -> list[GateCheck]:
     return [GateCheck(metric="rouge_l", system="finetuned", above="baseline")]
-

@@ -40,8 +40,9 @@ class GateResult:
 
 
 def evaluate_check(check: GateCheck, scores: dict[str, Any], comparisons: list[dict[str, Any]]) -> CheckResult:
-    def result(passed: bool, reason: str, value: float | None = None, low: float | None = None,
-               high: float | None = None) -> CheckResult:
+    def result(
+        passed: bool, reason: str, value: float | None = None, low: float | None = None, high: float | None = None
+    ) -> CheckResult:
         return CheckResult(check.label, _rule(check), check.system, check.metric, passed, value, low, high, reason)
 
     if check.system not in scores:
@@ -58,9 +59,11 @@ def evaluate_check(check: GateCheck, scores: dict[str, Any], comparisons: list[d
         measured = diff["low"] if check.judge_on == "interval" else diff["mean"]
         passed = measured > check.margin
         basis = "the interval's lower bound" if check.judge_on == "interval" else "the mean difference"
-        reason = (f"{check.system} - {check.above} = {diff['mean']:+.4f} "
-                  f"[{diff['low']:+.4f}, {diff['high']:+.4f}]; {basis} {measured:+.4f} "
-                  f"{'>' if passed else '<='} margin {check.margin:g}")
+        reason = (
+            f"{check.system} - {check.above} = {diff['mean']:+.4f} "
+            f"[{diff['low']:+.4f}, {diff['high']:+.4f}]; {basis} {measured:+.4f} "
+            f"{'>' if passed else '<='} margin {check.margin:g}"
+        )
         return result(passed, reason, diff["mean"], diff["low"], diff["high"])
     interval = scores[check.system][check.metric]
     mean, low, high = interval["mean"], interval["low"], interval["high"]
@@ -68,11 +71,15 @@ def evaluate_check(check: GateCheck, scores: dict[str, Any], comparisons: list[d
     if check.min is not None:
         measured = low if check.judge_on == "interval" else mean
         if measured < check.min:
-            failures.append(f"{'lower bound' if check.judge_on == 'interval' else 'mean'} {measured:.4f} < {check.min:g}")
+            failures.append(
+                f"{'lower bound' if check.judge_on == 'interval' else 'mean'} {measured:.4f} < {check.min:g}"
+            )
     if check.max is not None:
         measured = high if check.judge_on == "interval" else mean
         if measured > check.max:
-            failures.append(f"{'upper bound' if check.judge_on == 'interval' else 'mean'} {measured:.4f} > {check.max:g}")
+            failures.append(
+                f"{'upper bound' if check.judge_on == 'interval' else 'mean'} {measured:.4f} > {check.max:g}"
+            )
     reason = f"{check.metric} = {mean:.4f} [{low:.4f}, {high:.4f}]" + ("; " + "; ".join(failures) if failures else "")
     return result(not failures, reason, mean, low, high)
 

@@ -25,8 +25,11 @@ class SentenceEmbedder:
         self.model = model
         self.name = name
         self.batch_size = batch_size
-        self.dim = int(model.get_embedding_dimension() if hasattr(model, "get_embedding_dimension")
-                       else model.get_sentence_embedding_dimension())
+        self.dim = int(
+            model.get_embedding_dimension()
+            if hasattr(model, "get_embedding_dimension")
+            else model.get_sentence_embedding_dimension()
+        )
 
     def encode(self, texts: list[str], *, on_progress: Callable[[int], None] | None = None) -> np.ndarray:
         if not texts:
@@ -35,7 +38,10 @@ class SentenceEmbedder:
         for start in range(0, len(texts), self.batch_size):
             batch = texts[start : start + self.batch_size]
             vectors = self.model.encode(
-                batch, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True,
+                batch,
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
                 show_progress_bar=False,
             )
             out.append(np.asarray(vectors, dtype=np.float32))

@@ -25,8 +25,13 @@ class IngestReport:
 
     def to_dict(self) -> dict[str, object]:
         return {
-            "documents": self.documents, "chunks": self.chunks, "added": self.added, "changed": self.changed,
-            "removed": self.removed, "unchanged": len(self.unchanged), "failed": self.failed,
+            "documents": self.documents,
+            "chunks": self.chunks,
+            "added": self.added,
+            "changed": self.changed,
+            "removed": self.removed,
+            "unchanged": len(self.unchanged),
+            "failed": self.failed,
         }
 
 

@@ -26,8 +26,13 @@ class Point:
     heading: str
 
     def to_dict(self) -> dict[str, object]:
-        return {"text": self.text, "score": round(self.score, 4), "chunk_id": self.chunk_id,
-                "source": self.source, "heading": self.heading}
+        return {
+            "text": self.text,
+            "score": round(self.score, 4),
+            "chunk_id": self.chunk_id,
+            "source": self.source,
+            "heading": self.heading,
+        }
 
 
 class PointPicker:

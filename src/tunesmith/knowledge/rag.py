@@ -22,8 +22,12 @@ class RuntimeRag:
 
     @classmethod
     def open(cls, cfg: KnowledgeConfig, project_dir: Path) -> RuntimeRag:
-        return cls(Retriever.open(index_dir(project_dir, cfg.name)), top_k=cfg.top_k, points=cfg.points,
-                   min_similarity=cfg.min_similarity)
+        return cls(
+            Retriever.open(index_dir(project_dir, cfg.name)),
+            top_k=cfg.top_k,
+            points=cfg.points,
+            min_similarity=cfg.min_similarity,
+        )
 
     def points_for(self, inputs: list[str]) -> list[list[Point]]:
         hits = self.retriever.search_many(inputs, k=self.top_k)

@@ -28,8 +28,14 @@ class Hit:
 
     def citation(self) -> dict[str, object]:
         c = self.chunk
-        return {"chunk_id": c.id, "source": c.doc, "heading": c.heading, "start": c.start, "end": c.end,
-                "score": round(self.score, 6)}
+        return {
+            "chunk_id": c.id,
+            "source": c.doc,
+            "heading": c.heading,
+            "start": c.start,
+            "end": c.end,
+            "score": round(self.score, 6),
+        }
 
 
 class Retriever:
@@ -76,8 +82,11 @@ class Retriever:
             for cid, rank in sparse_rank.items():
                 fused[cid] = fused.get(cid, 0.0) + 1.0 / (RRF_K + rank)
             best = sorted(fused.items(), key=lambda kv: -kv[1])[:k]
-            results.append([
-                Hit(self.chunks[cid], score, dense_rank.get(cid), sparse_rank.get(cid))
-                for cid, score in best if cid in self.chunks
-            ])
+            results.append(
+                [
+                    Hit(self.chunks[cid], score, dense_rank.get(cid), sparse_rank.get(cid))
+                    for cid, score in best
+                    if cid in self.chunks
+                ]
+            )
         return results

@@ -69,8 +69,13 @@ class ChunkStore:
             return
         rows = [
             {
-                "id": c.id, "doc": c.doc, "heading": c.heading, "start": c.start, "end": c.end,
-                "text": c.text, "vector": vectors[i].astype(np.float32).tolist(),
+                "id": c.id,
+                "doc": c.doc,
+                "heading": c.heading,
+                "start": c.start,
+                "end": c.end,
+                "text": c.text,
+                "vector": vectors[i].astype(np.float32).tolist(),
             }
             for i, c in enumerate(chunks)
         ]

@@ -28,8 +28,14 @@ def pick_dtype(device: str, requested: str = "auto") -> Any:
     """bf16 matmuls on the reference CPUs run about 3x slower than fp32, so CPU gets fp32."""
     import torch
 
-    names = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16,
-             "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16}
+    names = {
+        "float32": torch.float32,
+        "fp32": torch.float32,
+        "bfloat16": torch.bfloat16,
+        "bf16": torch.bfloat16,
+        "float16": torch.float16,
+        "fp16": torch.float16,
+    }
     if requested != "auto":
         if requested not in names:
             raise ConfigError(f"unknown dtype '{requested}'", fix=f"Use one of: auto, {', '.join(names)}.")

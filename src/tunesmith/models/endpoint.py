@@ -58,9 +58,7 @@ class EndpointGenerator:
             fix="Start the server or fix the endpoint URL in the project file.",
         )
 
-    def generate(
-        self, chats: list[Chat], params: GenerationParams, *, on_progress: Any = None
-    ) -> list[Generation]:
+    def generate(self, chats: list[Chat], params: GenerationParams, *, on_progress: Any = None) -> list[Generation]:
         def one(chat: Chat) -> Generation:
             result = self._complete(chat, params)
             if on_progress is not None:
@@ -109,8 +107,7 @@ class EndpointGenerator:
                     return response
                 if response.status_code not in _RETRY_STATUS or attempt >= self.ref.max_retries:
                     raise ModelSourceError(
-                        f"endpoint {self.ref.endpoint} answered HTTP {response.status_code}: "
-                        f"{response.text[:300]}",
+                        f"endpoint {self.ref.endpoint} answered HTTP {response.status_code}: {response.text[:300]}",
                         fix="Check the model name and the request limits of the endpoint.",
                     )
             attempt += 1

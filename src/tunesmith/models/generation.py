@@ -52,6 +52,4 @@ class Generator(Protocol):
 
     name: str
 
-    def generate(
-        self, chats: list[Chat], params: GenerationParams, *, on_progress: Any = None
-    ) -> list[Generation]: ...
+    def generate(self, chats: list[Chat], params: GenerationParams, *, on_progress: Any = None) -> list[Generation]: ...

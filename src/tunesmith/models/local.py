@@ -23,6 +23,7 @@ from tunesmith.models.quiet import quiet_libraries
 from tunesmith.models.resolve import hub_unavailable_error, local_path
 from tunesmith.models.spec import LocalModelRef
 
+
 @dataclass
 class StreamPiece:
     text: str
@@ -34,9 +35,7 @@ class StreamPiece:
 def load_tokenizer(path: str, *, revision: str | None = None, trust_remote_code: bool = False) -> Any:
     transformers = require("transformers")
     quiet_libraries()
-    tokenizer = transformers.AutoTokenizer.from_pretrained(
-        path, revision=revision, trust_remote_code=trust_remote_code
-    )
+    tokenizer = transformers.AutoTokenizer.from_pretrained(path, revision=revision, trust_remote_code=trust_remote_code)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
@@ -204,8 +203,15 @@ class LocalGenerator:
         results = []
         for row in range(len(texts)):
             text, tokens, finish = self._finish(out[row, prompt_width:].tolist(), params)
-            results.append(Generation(text=text, prompt_tokens=int(enc["attention_mask"][row].sum()),
-                                      completion_tokens=tokens, finish_reason=finish, latency_s=elapsed))
+            results.append(
+                Generation(
+                    text=text,
+                    prompt_tokens=int(enc["attention_mask"][row].sum()),
+                    completion_tokens=tokens,
+                    finish_reason=finish,
+                    latency_s=elapsed,
+                )
+            )
         return results
 
     def stream(self, chat: Chat, params: GenerationParams, *, adapter: str | None = None) -> Iterator[StreamPiece]:
@@ -249,10 +255,14 @@ class LocalGenerator:
         thread.join()
         if "error" in result:
             raise result["error"]
-        new = result["out"][0, enc["input_ids"].shape[1]:].tolist()
+        new = result["out"][0, enc["input_ids"].shape[1] :].tolist()
         _, tokens, finish = self._finish(new, params)
-        yield StreamPiece(pending.rstrip() if not stopped else "", finish_reason=finish,
-                          prompt_tokens=int(enc["input_ids"].shape[1]), completion_tokens=tokens)
+        yield StreamPiece(
+            pending.rstrip() if not stopped else "",
+            finish_reason=finish,
+            prompt_tokens=int(enc["input_ids"].shape[1]),
+            completion_tokens=tokens,
+        )
 
     def stop_token_ids(self) -> list[int]:
         ids: set[int] = set()

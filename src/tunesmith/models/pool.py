@@ -18,8 +18,16 @@ class ModelPool:
 
     @staticmethod
     def key(ref: LocalModelRef | EndpointModelRef) -> str:
-        fields = ref.model_dump(exclude={"name", "batch_size", "cost_per_hour", "cost_per_1k_input",
-                                         "cost_per_1k_output", "max_concurrency"})
+        fields = ref.model_dump(
+            exclude={
+                "name",
+                "batch_size",
+                "cost_per_hour",
+                "cost_per_1k_input",
+                "cost_per_1k_output",
+                "max_concurrency",
+            }
+        )
         return json.dumps(fields, sort_keys=True)
 
     def get(self, ref: LocalModelRef | EndpointModelRef) -> LocalGenerator | EndpointGenerator:

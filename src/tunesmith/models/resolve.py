@@ -49,7 +49,7 @@ def local_path(ref: LocalModelRef, base_dir: Path) -> str:
     """A folder path or hub id that ``from_pretrained`` accepts, converting GGUF once."""
     kind = ref.kind
     if kind == "bundled":
-        name = ref.id[len(BUNDLED_PREFIX):]
+        name = ref.id[len(BUNDLED_PREFIX) :]
         return str(ensure_converted(bundled_gguf(name), name))
     if kind == "gguf":
         path = _under(base_dir, ref.id)

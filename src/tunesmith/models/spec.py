@@ -64,7 +64,7 @@ class LocalModelRef(StrictModel):
         if self.name:
             return self.name
         if self.kind == "bundled":
-            return self.id[len(BUNDLED_PREFIX):]
+            return self.id[len(BUNDLED_PREFIX) :]
         stem = Path(self.id).name
         return stem[: -len(".gguf")] if stem.lower().endswith(".gguf") else stem
 

@@ -44,7 +44,9 @@ class BaselineResult:
     chosen: dict[str, Any]
 
 
-def validation_rows(golden: GoldenConfig, split: SplitConfig, project_dir: Path) -> tuple[list[GoldenRow], list[GoldenRow]]:
+def validation_rows(
+    golden: GoldenConfig, split: SplitConfig, project_dir: Path
+) -> tuple[list[GoldenRow], list[GoldenRow]]:
     """(validation rows, training rows) by the same hash split the data stage uses."""
     rows, _ = read_golden(golden, project_dir)
     val, train = [], []
@@ -95,8 +97,10 @@ def run(
             chats = [
                 render_template(
                     system=template.system if template.system is not None else (system_prompt or None),
-                    user=template.user, input_text=row.input,
-                    points=rag_points[i] if template.retrieval and rag_points else None, shots=shots,
+                    user=template.user,
+                    input_text=row.input,
+                    points=rag_points[i] if template.retrieval and rag_points else None,
+                    shots=shots,
                 )
                 for i, row in enumerate(val)
             ]
@@ -109,8 +113,12 @@ def run(
             contexts = rag_points if (template.retrieval and rag_points) else [[] for _ in val]
             ctx = MetricContext(inputs=inputs, contexts=contexts, style=eval_cfg.style, embedder=knowledge.embedder)
             scores = score_outputs(eval_cfg.metrics, outputs, references, ctx)
-            primary = bootstrap_mean(scores[eval_cfg.primary], resamples=eval_cfg.bootstrap,
-                                     confidence=eval_cfg.confidence, seed=eval_cfg.seed)
+            primary = bootstrap_mean(
+                scores[eval_cfg.primary],
+                resamples=eval_cfg.bootstrap,
+                confidence=eval_cfg.confidence,
+                seed=eval_cfg.seed,
+            )
             prompt_tokens = sum(g.prompt_tokens for g in generations) / len(generations)
             output_tokens = sum(g.completion_tokens for g in generations) / len(generations)
             entry = {
@@ -129,19 +137,31 @@ def run(
                 "shots": shots,
             }
             leaderboard.append(entry)
-            run_dir.log_metrics(model=generator.name, template=template.name, score=primary.mean,
-                                prompt_tokens=prompt_tokens, latency_s=entry["latency_s"])
+            run_dir.log_metrics(
+                model=generator.name,
+                template=template.name,
+                score=primary.mean,
+                prompt_tokens=prompt_tokens,
+                latency_s=entry["latency_s"],
+            )
             for i, (row, generation) in enumerate(zip(val, generations, strict=True)):
-                outputs_rows.append({
-                    "id": row.id, "model": generator.name, "template": template.name, "input": row.input,
-                    "reference": row.output, "output": generation.text,
-                    "scores": {m: v[i] for m, v in scores.items()},
-                })
+                outputs_rows.append(
+                    {
+                        "id": row.id,
+                        "model": generator.name,
+                        "template": template.name,
+                        "input": row.input,
+                        "reference": row.output,
+                        "output": generation.text,
+                        "scores": {m: v[i] for m, v in scores.items()},
+                    }
+                )
     chosen = _select(leaderboard, cfg)
     leaderboard.sort(key=lambda e: -e["score"]["mean"])
     write_jsonl(run_dir.path("outputs.jsonl"), outputs_rows)
-    run_dir.write_json("baseline.json", {"chosen": chosen, "leaderboard": leaderboard, "rule": cfg.select,
-                                         "examples": len(val)})
+    run_dir.write_json(
+        "baseline.json", {"chosen": chosen, "leaderboard": leaderboard, "rule": cfg.select, "examples": len(val)}
+    )
     run_dir.record_inputs(golden=golden.path, validation_examples=len(val))
     return BaselineResult(run=run_dir, leaderboard=leaderboard, chosen=chosen)
 
@@ -154,8 +174,9 @@ def _shots(train: list[GoldenRow], n: int) -> list[tuple[str, str]]:
     return [(r.input, r.output) for r in ordered[:n]]
 
 
-def _cost_per_1k(ref: LocalModelRef | EndpointModelRef, prompt_tokens: float, output_tokens: float,
-                 seconds_per_request: float) -> float:
+def _cost_per_1k(
+    ref: LocalModelRef | EndpointModelRef, prompt_tokens: float, output_tokens: float, seconds_per_request: float
+) -> float:
     if isinstance(ref, EndpointModelRef):
         per_request = prompt_tokens / 1000 * ref.cost_per_1k_input + output_tokens / 1000 * ref.cost_per_1k_output
     else:
@@ -167,12 +188,18 @@ def _select(leaderboard: list[dict[str, Any]], cfg: BaselineConfig) -> dict[str,
     pool = leaderboard
     if cfg.select == "best_within_budget":
         if cfg.max_cost_per_1k is None:
-            raise DataError("baseline.select is best_within_budget but baseline.max_cost_per_1k is not set",
-                            where="baseline.max_cost_per_1k", fix="Set a budget per 1,000 requests.")
+            raise DataError(
+                "baseline.select is best_within_budget but baseline.max_cost_per_1k is not set",
+                where="baseline.max_cost_per_1k",
+                fix="Set a budget per 1,000 requests.",
+            )
         pool = [e for e in leaderboard if e["cost_per_1k_requests"] <= cfg.max_cost_per_1k]
         if not pool:
-            raise DataError("no model/template fits the cost budget", where="baseline.max_cost_per_1k",
-                            fix="Raise the budget or add cheaper candidates.")
+            raise DataError(
+                "no model/template fits the cost budget",
+                where="baseline.max_cost_per_1k",
+                fix="Raise the budget or add cheaper candidates.",
+            )
     # ties go to the cheaper prompt: fewer prompt tokens
     return max(pool, key=lambda e: (e["score"]["mean"], -e["prompt_tokens"]))
 

@@ -9,6 +9,7 @@ response carries the citations in a `tunesmith` field the openai client keeps.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 import threading
@@ -58,7 +59,9 @@ class ModelCatalog:
             adapter = run.path("adapter")
             if run.status == "succeeded" and (adapter / "adapter_config.json").is_file():
                 model_id = f"ft:{base}:{self.project.config.name}:{run.id}"
-                out.append(ServedModel(model_id, run.id, adapter, int(adapter.stat().st_mtime)))
+                # adapter names become module attributes inside PEFT: keep them identifier-safe
+                name = "ft_" + hashlib.sha1(run.id.encode()).hexdigest()[:12]
+                out.append(ServedModel(model_id, name, adapter, int(adapter.stat().st_mtime)))
         return out
 
     def find(self, model_id: str) -> ServedModel | None:
@@ -106,8 +109,10 @@ def create_app(project: LoadedProject, *, pool: ModelPool | None = None, api_key
             header = request.headers.get("authorization", "")
             token = header.removeprefix("Bearer ").strip()
             if not any(secrets.compare_digest(token, key) for key in api_keys):
-                return JSONResponse(error_body("Incorrect API key provided.", type_="invalid_request_error",
-                                               code="invalid_api_key"), status_code=401)
+                return JSONResponse(
+                    error_body("Incorrect API key provided.", type_="invalid_request_error", code="invalid_api_key"),
+                    status_code=401,
+                )
         return await call_next(request)
 
     @app.exception_handler(RequestValidationError)
@@ -122,45 +127,66 @@ def create_app(project: LoadedProject, *, pool: ModelPool | None = None, api_key
 
     @app.get("/v1/models")
     def list_models() -> dict[str, Any]:
-        return {"object": "list", "data": [
-            {"id": m.id, "object": "model", "created": m.created, "owned_by": cfg.name if m.adapter else "tunesmith"}
-            for m in catalog.models()]}
+        return {
+            "object": "list",
+            "data": [
+                {
+                    "id": m.id,
+                    "object": "model",
+                    "created": m.created,
+                    "owned_by": cfg.name if m.adapter else "tunesmith",
+                }
+                for m in catalog.models()
+            ],
+        }
 
     @app.get("/v1/models/{model_id:path}")
     def get_model(model_id: str) -> Any:
         model = catalog.find(model_id)
         if model is None:
-            return JSONResponse(error_body(f"The model '{model_id}' does not exist.", param="model",
-                                           code="model_not_found"), status_code=404)
+            return JSONResponse(
+                error_body(f"The model '{model_id}' does not exist.", param="model", code="model_not_found"),
+                status_code=404,
+            )
         return {"id": model.id, "object": "model", "created": model.created, "owned_by": cfg.name}
 
     @app.post("/v1/chat/completions")
     def chat_completions(body: ChatRequest) -> Any:
         model = catalog.find(body.model)
         if model is None:
-            return JSONResponse(error_body(f"The model '{body.model}' does not exist.", param="model",
-                                           code="model_not_found"), status_code=404)
-        messages = [{"role": "system" if m.role == "developer" else m.role, "content": m.text()}
-                    for m in body.messages]
+            return JSONResponse(
+                error_body(f"The model '{body.model}' does not exist.", param="model", code="model_not_found"),
+                status_code=404,
+            )
+        messages = [{"role": "system" if m.role == "developer" else m.role, "content": m.text()} for m in body.messages]
         if messages[0]["role"] != "system" and cfg.system_prompt:
             # the fine-tune was trained under the project's system prompt; keep it unless the client sets one
             messages.insert(0, {"role": "system", "content": cfg.system_prompt})
-        use_rag = body.tunesmith.retrieval if body.tunesmith and body.tunesmith.retrieval is not None else cfg.serve.retrieval
+        use_rag = (
+            body.tunesmith.retrieval if body.tunesmith and body.tunesmith.retrieval is not None else cfg.serve.retrieval
+        )
         citations: list[dict[str, Any]] = []
         if use_rag:
-            last_user = max(i for i, m in enumerate(messages) if m["role"] == "user") if any(
-                m["role"] == "user" for m in messages) else None
+            last_user = (
+                max(i for i, m in enumerate(messages) if m["role"] == "user")
+                if any(m["role"] == "user" for m in messages)
+                else None
+            )
             if last_user is not None:
                 points = rag().points_for([messages[last_user]["content"]])[0]
-                messages[last_user] = {"role": "user", "content": user_turn(messages[last_user]["content"],
-                                                                            [p.text for p in points])}
+                messages[last_user] = {
+                    "role": "user",
+                    "content": user_turn(messages[last_user]["content"], [p.text for p in points]),
+                }
                 citations = [p.to_dict() for p in points]
         limit = body.max_completion_tokens or body.max_tokens or cfg.serve.max_new_tokens
         stop = [body.stop] if isinstance(body.stop, str) else list(body.stop or [])
         params = GenerationParams(
             max_new_tokens=min(limit, cfg.serve.max_new_tokens),
             temperature=body.temperature if body.temperature is not None else (0.7 if body.n > 1 else 0.0),
-            top_p=body.top_p if body.top_p is not None else 1.0, stop=tuple(stop), seed=body.seed,
+            top_p=body.top_p if body.top_p is not None else 1.0,
+            stop=tuple(stop),
+            seed=body.seed,
         )
         generator = catalog.generator_for(model)
         completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
@@ -169,27 +195,54 @@ def create_app(project: LoadedProject, *, pool: ModelPool | None = None, api_key
         if body.stream:
             return StreamingResponse(
                 _stream(generator, messages, params, model, completion_id, created, extension, body.n),
-                media_type="text/event-stream")
+                media_type="text/event-stream",
+            )
         outputs = generator.generate([messages] * body.n, params, adapter=model.adapter)
         return {
-            "id": completion_id, "object": "chat.completion", "created": created, "model": model.id,
+            "id": completion_id,
+            "object": "chat.completion",
+            "created": created,
+            "model": model.id,
             "system_fingerprint": f"tunesmith-{model.adapter or 'base'}",
-            "choices": [{"index": i, "message": {"role": "assistant", "content": o.text},
-                         "finish_reason": o.finish_reason, "logprobs": None} for i, o in enumerate(outputs)],
-            "usage": {"prompt_tokens": outputs[0].prompt_tokens,
-                      "completion_tokens": sum(o.completion_tokens for o in outputs),
-                      "total_tokens": outputs[0].prompt_tokens + sum(o.completion_tokens for o in outputs)},
+            "choices": [
+                {
+                    "index": i,
+                    "message": {"role": "assistant", "content": o.text},
+                    "finish_reason": o.finish_reason,
+                    "logprobs": None,
+                }
+                for i, o in enumerate(outputs)
+            ],
+            "usage": {
+                "prompt_tokens": outputs[0].prompt_tokens,
+                "completion_tokens": sum(o.completion_tokens for o in outputs),
+                "total_tokens": outputs[0].prompt_tokens + sum(o.completion_tokens for o in outputs),
+            },
             "tunesmith": extension,
         }
 
     return app
 
 
-def _stream(generator: LocalGenerator, messages: list[dict[str, Any]], params: GenerationParams, model: ServedModel,
-            completion_id: str, created: int, extension: dict[str, Any], n: int) -> Iterator[str]:
+def _stream(
+    generator: LocalGenerator,
+    messages: list[dict[str, Any]],
+    params: GenerationParams,
+    model: ServedModel,
+    completion_id: str,
+    created: int,
+    extension: dict[str, Any],
+    n: int,
+) -> Iterator[str]:
     def event(choices: list[dict[str, Any]], **extra: Any) -> str:
-        payload = {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": model.id,
-                   "choices": choices, **extra}
+        payload = {
+            "id": completion_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model.id,
+            "choices": choices,
+            **extra,
+        }
         return f"data: {json.dumps(payload)}\n\n"
 
     prompt_tokens = completion_tokens = 0
@@ -204,6 +257,13 @@ def _stream(generator: LocalGenerator, messages: list[dict[str, Any]], params: G
                 prompt_tokens = piece.prompt_tokens
                 completion_tokens += piece.completion_tokens
         yield event([{"index": index, "delta": {}, "finish_reason": finish}])
-    yield event([], usage={"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                           "total_tokens": prompt_tokens + completion_tokens}, tunesmith=extension)
+    yield event(
+        [],
+        usage={
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        },
+        tunesmith=extension,
+    )
     yield "data: [DONE]\n\n"

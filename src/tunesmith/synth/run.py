@@ -67,8 +67,15 @@ def run(
 
     rows, duplicates = drop_exact_duplicates(rows, key=lambda r: f"{r.input}\n{r.output}")
     for dup, kept in duplicates:
-        rejects.append({"stage": "dedup", "line": dup.line, "id": dup.id,
-                        "reason": f"duplicate of '{kept.id}' (line {kept.line})", "row": _raw(dup)})
+        rejects.append(
+            {
+                "stage": "dedup",
+                "line": dup.line,
+                "id": dup.id,
+                "reason": f"duplicate of '{kept.id}' (line {kept.line})",
+                "row": _raw(dup),
+            }
+        )
 
     # -- content points --------------------------------------------------------------
     provenance: dict[str, Any] = {"strategy": "none"}
@@ -84,11 +91,15 @@ def run(
                 update(len(batch))
         if cfg.teacher is None:
             picker = PointPicker(load_embedder(knowledge.embedder))
-            picked = picker.pick_many(hits, [r.output for r in rows], n=cfg.points,
-                                      min_similarity=cfg.min_point_similarity)
+            picked = picker.pick_many(
+                hits, [r.output for r in rows], n=cfg.points, min_similarity=cfg.min_point_similarity
+            )
             points_by_row = [[p.to_dict() for p in pts] for pts in picked]
-            provenance = {"strategy": "extractive", "embedder": knowledge.embedder,
-                          "min_similarity": cfg.min_point_similarity}
+            provenance = {
+                "strategy": "extractive",
+                "embedder": knowledge.embedder,
+                "min_similarity": cfg.min_point_similarity,
+            }
         else:
             points_by_row, provenance = _teacher(cfg, hits, rows, project_dir)
 
@@ -104,8 +115,11 @@ def run(
     from tunesmith.models.local import load_tokenizer
     from tunesmith.models.resolve import local_path
 
-    tokenizer = load_tokenizer(local_path(base_model, project_dir), revision=base_model.revision,
-                               trust_remote_code=base_model.trust_remote_code)
+    tokenizer = load_tokenizer(
+        local_path(base_model, project_dir),
+        revision=base_model.revision,
+        trust_remote_code=base_model.trust_remote_code,
+    )
     from tunesmith.data.template import count_chat_tokens
 
     splits: dict[str, list[dict[str, Any]]] = {s: [] for s in SPLITS}
@@ -119,21 +133,39 @@ def run(
             "id": row.id,
             "messages": messages,
             "meta": {
-                "input": row.input, "output": row.output, "split": split, "line": row.line,
-                "label": row.label, "points": points, "points_in_prompt": not dropped and bool(points),
+                "input": row.input,
+                "output": row.output,
+                "split": split,
+                "line": row.line,
+                "label": row.label,
+                "points": points,
+                "points_in_prompt": not dropped and bool(points),
                 "provenance": provenance,
             },
         }
         problems = check_record(record)
         if problems:
-            rejects.append({"stage": "validate", "line": row.line, "id": row.id,
-                            "reason": "; ".join(f"{c}: {m}" for c, _, m in problems), "row": _raw(row)})
+            rejects.append(
+                {
+                    "stage": "validate",
+                    "line": row.line,
+                    "id": row.id,
+                    "reason": "; ".join(f"{c}: {m}" for c, _, m in problems),
+                    "row": _raw(row),
+                }
+            )
             continue
         n_tokens = count_chat_tokens(tokenizer, messages)
         if n_tokens > cfg.max_tokens:
-            rejects.append({"stage": "length", "line": row.line, "id": row.id,
-                            "reason": f"{n_tokens} tokens after the chat template > data.max_tokens={cfg.max_tokens}",
-                            "row": _raw(row)})
+            rejects.append(
+                {
+                    "stage": "length",
+                    "line": row.line,
+                    "id": row.id,
+                    "reason": f"{n_tokens} tokens after the chat template > data.max_tokens={cfg.max_tokens}",
+                    "row": _raw(row),
+                }
+            )
             continue
         record["meta"]["tokens"] = n_tokens
         splits[split].append(record)

@@ -10,7 +10,7 @@ from tunesmith.models.generation import GenerationParams
 PROMPT = (
     "Below are excerpts from a company knowledge base and a reply the company wrote.\n"
     "List the facts from the excerpts that the reply relies on, at most {n}, one per line, "
-    "each line starting with \"- \". Only state facts found in the excerpts.\n\n"
+    'each line starting with "- ". Only state facts found in the excerpts.\n\n'
     "Excerpts:\n{excerpts}\n\nReply:\n{output}\n\nFacts:"
 )
 

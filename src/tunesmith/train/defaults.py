@@ -93,7 +93,15 @@ def resolve(cfg: TrainConfig, *, n_examples: int, n_params: int) -> Hyperparamet
         save = cfg.save_steps
     evals = save if cfg.eval_steps == "auto" else cfg.eval_steps
     return Hyperparameters(
-        epochs=epochs, max_steps=max_steps, learning_rate=lr, batch_size=micro * accumulation,
-        micro_batch_size=micro, grad_accumulation=accumulation, lora_r=cfg.lora_r, lora_alpha=alpha,
-        save_steps=save, eval_steps=evals, reasons=reasons,
+        epochs=epochs,
+        max_steps=max_steps,
+        learning_rate=lr,
+        batch_size=micro * accumulation,
+        micro_batch_size=micro,
+        grad_accumulation=accumulation,
+        lora_r=cfg.lora_r,
+        lora_alpha=alpha,
+        save_steps=save,
+        eval_steps=evals,
+        reasons=reasons,
     )

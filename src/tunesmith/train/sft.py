@@ -29,8 +29,8 @@ from tunesmith.models.local import LocalGenerator, load_causal_lm
 from tunesmith.models.spec import LocalModelRef
 from tunesmith.train import defaults
 from tunesmith.train.callbacks import make_reporting_callback
-from tunesmith.train.trainer import make_trainer_class
 from tunesmith.train.config import TrainConfig
+from tunesmith.train.trainer import make_trainer_class
 
 ADAPTER_DIR = "adapter"
 CHECKPOINTS_DIR = "checkpoints"
@@ -46,14 +46,20 @@ class TrainResult:
     hyperparameters: dict[str, Any]
 
 
-def _tokenize(tokenizer: Any, records: list[dict[str, Any]], max_length: int, stop_ids: list[int],
-              kind: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def _tokenize(
+    tokenizer: Any, records: list[dict[str, Any]], max_length: int, stop_ids: list[int], kind: str
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     rows, skipped = [], []
     for record in records:
         tokenized = tokenize_chat(tokenizer, record["messages"])
         if len(tokenized.input_ids) > max_length:
-            skipped.append({"id": record.get("id"), "split": kind,
-                            "reason": f"{len(tokenized.input_ids)} tokens > train.max_length={max_length}"})
+            skipped.append(
+                {
+                    "id": record.get("id"),
+                    "split": kind,
+                    "reason": f"{len(tokenized.input_ids)} tokens > train.max_length={max_length}",
+                }
+            )
             continue
         if tokenized.trained_tokens == 0:
             skipped.append({"id": record.get("id"), "split": kind, "reason": "no trained tokens (all weights 0)"})
@@ -95,8 +101,11 @@ def run(
     val_path = data_dir / "val.jsonl"
     val_records = read_jsonl(val_path) if val_path.exists() else []
     if not train_records:
-        raise DataError("the training split is empty", where=str(data_dir / "train.jsonl"),
-                        fix="Rebuild the data with more golden outputs.")
+        raise DataError(
+            "the training split is empty",
+            where=str(data_dir / "train.jsonl"),
+            fix="Rebuild the data with more golden outputs.",
+        )
 
     transformers.set_seed(cfg.seed)
     model, tokenizer, base_path = load_causal_lm(base, project_dir)
@@ -113,9 +122,16 @@ def run(
     hp = defaults.resolve(cfg, n_examples=len(train_rows), n_params=n_params)
     for key, reason in hp.reasons.items():
         note(f"  {key} = {getattr(hp, key)}  ({reason})")
-    run_dir.write_json("hyperparameters.json", {**{k: v for k, v in vars(hp).items() if k != "reasons"},
-                                                "reasons": hp.reasons, "train_examples": len(train_rows),
-                                                "val_examples": len(val_rows), "base_parameters": n_params})
+    run_dir.write_json(
+        "hyperparameters.json",
+        {
+            **{k: v for k, v in vars(hp).items() if k != "reasons"},
+            "reasons": hp.reasons,
+            "train_examples": len(train_rows),
+            "val_examples": len(val_rows),
+            "base_parameters": n_params,
+        },
+    )
 
     import torch
 
@@ -153,8 +169,12 @@ def run(
         save_only_model=False,
     )
     lora = peft.LoraConfig(
-        r=hp.lora_r, lora_alpha=hp.lora_alpha, lora_dropout=cfg.lora_dropout,
-        target_modules=cfg.target_modules, task_type="CAUSAL_LM", bias="none",
+        r=hp.lora_r,
+        lora_alpha=hp.lora_alpha,
+        lora_dropout=cfg.lora_dropout,
+        target_modules=cfg.target_modules,
+        task_type="CAUSAL_LM",
+        bias="none",
     )
     trainer = make_trainer_class()(
         model=model,
@@ -175,9 +195,17 @@ def run(
     adapter_dir = run_dir.path(ADAPTER_DIR)
     trainer.model.save_pretrained(str(adapter_dir))
     tokenizer.save_pretrained(str(adapter_dir))  # tokenizer + chat template travel with the adapter
-    (adapter_dir / "tunesmith.json").write_text(json.dumps({
-        "base": base.model_dump(exclude_defaults=True), "base_path": base_path, "recipe": cfg.recipe,
-    }, indent=2) + "\n")
+    (adapter_dir / "tunesmith.json").write_text(
+        json.dumps(
+            {
+                "base": base.model_dump(exclude_defaults=True),
+                "base_path": base_path,
+                "recipe": cfg.recipe,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
 
     stop_rate = _stop_check(trainer.model, tokenizer, val_records or train_records, base.display_name)
     history = run_dir.metrics()
@@ -189,8 +217,11 @@ def run(
         final_val = val_losses[-1] if val_losses else None
     run_dir.record_inputs(data_run=str(data_dir), base_model=base.id)
     return TrainResult(
-        run=run_dir, adapter=adapter_dir, final_train_loss=train_losses[-1] if train_losses else None,
-        final_val_loss=final_val, stop_rate=stop_rate,
+        run=run_dir,
+        adapter=adapter_dir,
+        final_train_loss=train_losses[-1] if train_losses else None,
+        final_val_loss=final_val,
+        stop_rate=stop_rate,
         hyperparameters={k: v for k, v in vars(hp).items() if k != "reasons"},
     )
 

@@ -46,8 +46,9 @@ def trained_token_loss(hidden: Any, labels: Any, head: Any) -> tuple[Any, int]:
     # checkpointed chunks: each chunk's logits are rebuilt in backward instead of kept
     total = torch.zeros((), dtype=torch.float32, device=hidden.device)
     for start in range(0, count, LOGIT_CHUNK):
-        total = total + checkpoint(chunk_loss, rows[start : start + LOGIT_CHUNK], wanted[start : start + LOGIT_CHUNK],
-                                   use_reentrant=False)
+        total = total + checkpoint(
+            chunk_loss, rows[start : start + LOGIT_CHUNK], wanted[start : start + LOGIT_CHUNK], use_reentrant=False
+        )
     return total, count
 
 
@@ -70,12 +71,14 @@ def make_trainer_class() -> Any:
                 return None
             return decoder, head
 
-        def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False,
-                         num_items_in_batch: Any = None) -> Any:
+        def compute_loss(
+            self, model: Any, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch: Any = None
+        ) -> Any:
             parts = self._fast_path(model) if "labels" in inputs else None
             if parts is None:
-                return super().compute_loss(model, inputs, return_outputs=return_outputs,
-                                            num_items_in_batch=num_items_in_batch)
+                return super().compute_loss(
+                    model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch
+                )
             decoder, head = parts
             kwargs = {k: inputs[k] for k in ("attention_mask", "position_ids") if k in inputs}
             hidden = decoder(input_ids=inputs["input_ids"], use_cache=False, **kwargs).last_hidden_state

@@ -1,0 +1,165 @@
+"""The whole workflow on the real bundled model, as a user runs it: `tunesmith demo --quick`.
+
+One demo run (about 3 minutes on 2 CPU cores) feeds every test here: the
+pipeline's JSON summary, the run folders it wrote, a resumed rerun, the gate
+command, and an OpenAI-client session against `tunesmith serve`.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import run_cli
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    directory = tmp_path_factory.mktemp("demo") / "northwind"
+    result = run_cli("demo", "--quick", "--json", "--dir", str(directory))
+    assert result.returncode in (0, 1), result.stderr[-4000:]
+    summary = json.loads(result.stdout)
+    return {"dir": directory, "summary": summary, "result": result}
+
+
+def test_every_stage_ran_and_wrote_a_run_folder(demo: dict) -> None:
+    summary = demo["summary"]
+    assert set(summary["stages"]) == {"baseline", "data", "train", "eval", "gate"}
+    for stage in summary["stages"].values():
+        assert stage["status"] == "succeeded"
+        folder = Path(stage["run"])
+        assert (folder / "run.json").is_file() and (folder / "config.yaml").is_file()
+    run_dir = Path(summary["run_dir"])
+    assert (run_dir / "report.html").read_text().count("<svg") >= 3
+    assert json.loads((run_dir / "summary.json").read_text())["primary"] == "rouge_l"
+
+
+def test_grid_has_all_five_systems_with_intervals(demo: dict) -> None:
+    systems = demo["summary"]["systems"]
+    assert set(systems) == {"baseline", "base", "base+rag", "finetuned", "finetuned+rag"}
+    for interval in systems.values():
+        assert interval["low"] <= interval["mean"] <= interval["high"]
+
+
+def test_fine_tuned_model_stops_by_itself(demo: dict) -> None:
+    # the training stage's own check: validation prompts, a budget of twice the longest reply
+    assert demo["summary"]["train"]["stop_rate"] == 1.0
+    # and on held-out tickets in the format it was trained on, every answer ends with <|im_end|>
+    eval_dir = Path(demo["summary"]["stages"]["eval"]["run"])
+    rows = [json.loads(line) for line in (eval_dir / "outputs.jsonl").read_text().splitlines()]
+    grounded = [r for r in rows if r["system"] == "finetuned+rag"]
+    assert grounded and all(r["finish_reason"] == "stop" for r in grounded)
+    assert all(r["output"].rstrip().endswith("The Northwind Support Team") for r in grounded)
+
+
+def test_adapter_saved_with_tokenizer_and_chat_template(demo: dict) -> None:
+    adapter = Path(demo["summary"]["stages"]["train"]["run"]) / "adapter"
+    assert (adapter / "adapter_config.json").is_file() and (adapter / "adapter_model.safetensors").is_file()
+    assert (adapter / "tokenizer.json").is_file() and (adapter / "chat_template.jinja").is_file()
+
+
+def test_data_accounts_for_every_row(demo: dict) -> None:
+    data_dir = Path(demo["summary"]["stages"]["data"]["run"])
+    manifest = json.loads((data_dir / "manifest.json").read_text())
+    assert manifest["accounted"] and manifest["rows_in"] == 213
+    assert all(v == 0 for v in manifest["leakage"].values())
+
+
+def test_gate_exit_code_matches_decision(demo: dict) -> None:
+    passed = demo["summary"]["gate"]["passed"]
+    assert demo["result"].returncode == (0 if passed else 1)
+    again = run_cli("gate", demo["summary"]["run_dir"], "-p", str(demo["dir"]))
+    assert again.returncode == (0 if passed else 1)
+
+
+def test_resume_skips_finished_stages(demo: dict) -> None:
+    started = time.perf_counter()
+    result = run_cli(
+        "run",
+        "-p",
+        str(demo["dir"]),
+        "--resume",
+        demo["summary"]["run_dir"],
+        "--set",
+        "train.max_steps=12",
+        "--set",
+        "eval.limit=6",
+    )
+    assert "already done" in result.stderr
+    assert result.stdout.strip().endswith(Path(demo["summary"]["run_dir"]).name)
+    assert time.perf_counter() - started < 120
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(demo: dict) -> Iterator[str]:
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tunesmith", "serve", "-p", str(demo["dir"]), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            try:
+                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.5)
+            assert process.poll() is None, process.stderr.read() if process.stderr else ""
+        yield f"{base}/v1"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_openai_client_chats_with_the_fine_tuned_model(server: str) -> None:
+    from openai import NotFoundError, OpenAI
+
+    client = OpenAI(base_url=server, api_key="not-needed-on-loopback")
+    ids = [m.id for m in client.models.list().data]
+    fine_tuned = next(i for i in ids if i.startswith("ft:smollm2-135m-instruct:northwind-support:"))
+    reply = client.chat.completions.create(
+        model=fine_tuned,
+        messages=[{"role": "user", "content": "Do you ship to Canada?\n\nThanks,\nAva"}],
+        max_tokens=160,
+    )
+    assert reply.choices[0].finish_reason == "stop"
+    assert reply.choices[0].message.content.strip()
+    assert reply.usage.prompt_tokens > 0 and reply.usage.completion_tokens > 0
+
+    grounded = client.chat.completions.create(
+        model=fine_tuned,
+        messages=[{"role": "user", "content": "How long do refunds take?"}],
+        max_tokens=120,
+        extra_body={"tunesmith": {"retrieval": True}},
+    )
+    citations = grounded.model_extra["tunesmith"]["citations"]
+    assert citations and all(c["source"].startswith("kb/") for c in citations)
+
+    stream = client.chat.completions.create(
+        model=ids[0], messages=[{"role": "user", "content": "Say hello."}], max_tokens=20, stream=True
+    )
+    pieces = [chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices]
+    assert "".join(pieces).strip()
+
+    with pytest.raises(NotFoundError):
+        client.chat.completions.create(model="no-such-model", messages=[{"role": "user", "content": "x"}])
