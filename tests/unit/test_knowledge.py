@@ -16,8 +16,16 @@ DOCS = {
 
 
 def ingest(tmp_path: Path) -> object:
-    return build_index(ChunkStore(tmp_path / "index"), tmp_path, paths=["kb"], include=["**/*.md"], exclude=[],
-                       embedder="bundled:all-minilm-l6-v2", chunk_tokens=80, chunk_overlap=8)
+    return build_index(
+        ChunkStore(tmp_path / "index"),
+        tmp_path,
+        paths=["kb"],
+        include=["**/*.md"],
+        exclude=[],
+        embedder="bundled:all-minilm-l6-v2",
+        chunk_tokens=80,
+        chunk_overlap=8,
+    )
 
 
 def test_search_finds_by_meaning_and_by_exact_term(tmp_path: Path) -> None:
