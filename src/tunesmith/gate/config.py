@@ -42,17 +42,18 @@ class GateCheck(StrictModel):
         return self
 
     @property
+    def rule(self) -> str:
+        """The check in words, e.g. `finetuned beats baseline on rouge_l by > 0 (CI bound)`."""
+        on = "CI bound" if self.judge_on == "interval" else "mean"
+        if self.above is not None:
+            return f"{self.system} beats {self.above} on {self.metric} by > {self.margin:g} ({on})"
+        parts = [f">= {self.min:g}"] if self.min is not None else []
+        parts += [f"<= {self.max:g}"] if self.max is not None else []
+        return f"{self.system} {self.metric} {' and '.join(parts)} ({on})"
+
+    @property
     def label(self) -> str:
-        if self.name:
-            return self.name
-        if self.above:
-            return f"{self.system} {self.metric} > {self.above} + {self.margin:g}"
-        parts = []
-        if self.min is not None:
-            parts.append(f">= {self.min:g}")
-        if self.max is not None:
-            parts.append(f"<= {self.max:g}")
-        return f"{self.system} {self.metric} {' and '.join(parts)}"
+        return self.name or self.rule
 
 
 def default_gates() -> list[GateCheck]:

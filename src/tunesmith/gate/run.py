@@ -43,7 +43,7 @@ def evaluate_check(check: GateCheck, scores: dict[str, Any], comparisons: list[d
     def result(
         passed: bool, reason: str, value: float | None = None, low: float | None = None, high: float | None = None
     ) -> CheckResult:
-        return CheckResult(check.label, _rule(check), check.system, check.metric, passed, value, low, high, reason)
+        return CheckResult(check.label, check.rule, check.system, check.metric, passed, value, low, high, reason)
 
     if check.system not in scores:
         return result(False, f"system '{check.system}' was not evaluated (evaluated: {', '.join(scores)})")
@@ -82,18 +82,6 @@ def evaluate_check(check: GateCheck, scores: dict[str, Any], comparisons: list[d
             )
     reason = f"{check.metric} = {mean:.4f} [{low:.4f}, {high:.4f}]" + ("; " + "; ".join(failures) if failures else "")
     return result(not failures, reason, mean, low, high)
-
-
-def _rule(check: GateCheck) -> str:
-    on = "CI bound" if check.judge_on == "interval" else "mean"
-    if check.above is not None:
-        return f"{check.system} beats {check.above} on {check.metric} by > {check.margin:g} ({on})"
-    parts = []
-    if check.min is not None:
-        parts.append(f">= {check.min:g}")
-    if check.max is not None:
-        parts.append(f"<= {check.max:g}")
-    return f"{check.system} {check.metric} {' and '.join(parts)} ({on})"
 
 
 def run(checks: list[GateCheck], *, eval_dir: Path, run_dir: RunDir) -> GateResult:
