@@ -9,7 +9,6 @@ that already succeeded there.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -357,7 +356,3 @@ def write_report(
     path = target.path("report.html")
     atomic_write_text(path, render_report(data))
     return path
-
-
-def dumps(obj: Any) -> str:
-    return json.dumps(obj, indent=2, ensure_ascii=False, default=str)

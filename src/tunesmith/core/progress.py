@@ -6,7 +6,6 @@ Components below the stages never see rich: they take a plain
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -103,7 +102,3 @@ def task(description: str, total: int | None) -> Iterator[ProgressFn]:
 def note(message: str) -> None:
     """A line of explanation (e.g. why a default was chosen), on stderr."""
     console.print(message)
-
-
-def is_interactive() -> bool:
-    return sys.stderr.isatty()

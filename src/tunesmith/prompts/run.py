@@ -34,7 +34,7 @@ from tunesmith.knowledge.rag import RuntimeRag
 from tunesmith.models.generation import GenerationParams
 from tunesmith.models.pool import ModelPool
 from tunesmith.models.spec import EndpointModelRef, LocalModelRef
-from tunesmith.prompts.config import BaselineConfig, PromptTemplate
+from tunesmith.prompts.config import BaselineConfig
 
 
 @dataclass
@@ -202,7 +202,3 @@ def _select(leaderboard: list[dict[str, Any]], cfg: BaselineConfig) -> dict[str,
             )
     # ties go to the cheaper prompt: fewer prompt tokens
     return max(pool, key=lambda e: (e["score"]["mean"], -e["prompt_tokens"]))
-
-
-def template_of(chosen: dict[str, Any]) -> PromptTemplate:
-    return PromptTemplate.model_validate(chosen["template_def"])

@@ -30,12 +30,15 @@ from tunesmith.data.clean import drop_exact_duplicates, group_related
 from tunesmith.data.golden import GoldenRow, read_golden
 from tunesmith.data.instruction import chat
 from tunesmith.data.split import SPLITS, assign_split, normalize
+from tunesmith.data.template import count_chat_tokens
 from tunesmith.data.validate import check_record
 from tunesmith.knowledge.config import KnowledgeConfig
 from tunesmith.knowledge.embed import load_embedder
 from tunesmith.knowledge.ingest import index_dir, ingest
 from tunesmith.knowledge.points import PointPicker
 from tunesmith.knowledge.retrieve import Retriever
+from tunesmith.models.local import load_tokenizer
+from tunesmith.models.resolve import local_path
 from tunesmith.models.spec import EndpointModelRef, LocalModelRef
 from tunesmith.synth.config import DataBuildConfig
 from tunesmith.synth.teacher import PROMPT as TEACHER_PROMPT
@@ -112,16 +115,11 @@ def run(
     split_cfg = cfg.split
 
     # -- records, validation, length -------------------------------------------------------
-    from tunesmith.models.local import load_tokenizer
-    from tunesmith.models.resolve import local_path
-
     tokenizer = load_tokenizer(
         local_path(base_model, project_dir),
         revision=base_model.revision,
         trust_remote_code=base_model.trust_remote_code,
     )
-    from tunesmith.data.template import count_chat_tokens
-
     splits: dict[str, list[dict[str, Any]]] = {s: [] for s in SPLITS}
     for row, group, points in zip(rows, groups, points_by_row, strict=True):
         split = assign_split(group_key[group], seed=split_cfg.seed, val=split_cfg.val, test=split_cfg.test)
