@@ -74,6 +74,12 @@ def stage_baseline(ctx: Context, run_dir: RunDir, **_: Any) -> dict[str, Any]:
     from tunesmith.prompts.run import run
 
     cfg = ctx.project.config
+    if cfg.data.golden is None:
+        raise StageError(
+            "the baseline is measured on the golden outputs' validation split, and data.golden is not set",
+            where=ctx.project.where("data"),
+            fix="Declare data.golden, or run the stages after the baseline on their own.",
+        )
     candidates = [cfg.base_model] + [
         c for c in cfg.models.candidates if ModelPool.key(c) != ModelPool.key(cfg.base_model)
     ]
@@ -82,6 +88,7 @@ def stage_baseline(ctx: Context, run_dir: RunDir, **_: Any) -> dict[str, Any]:
         candidates=candidates,
         system_prompt=cfg.system_prompt,
         golden=cfg.data.golden,
+        near_threshold=cfg.data.clean.near_dup_threshold,
         split=cfg.data.split,
         knowledge=cfg.knowledge,
         eval_cfg=cfg.eval,
@@ -347,6 +354,9 @@ def write_report(
         data["examples"] = side_by_side(read_jsonl(eval_run.path("outputs.jsonl")), cfg.eval.primary)
     if train_run is not None:
         data["loss"] = train_run.metrics()
+    data_run = ctx.runs.get("data")
+    if data_run is not None and data_run.path("train.jsonl").exists():
+        data["lengths"] = [r["meta"]["tokens"] for r in read_jsonl(data_run.path("train.jsonl"))]
     if baseline_run is not None:
         data["leaderboard"] = baseline_run.read_json("baseline.json")["leaderboard"]
     if gate is not None:

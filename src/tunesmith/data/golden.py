@@ -1,15 +1,15 @@
-"""Reading golden outputs (JSONL or CSV) into rows, with every rejected row kept and explained."""
+"""Reading golden outputs (JSONL, CSV, TSV or Parquet) into rows, with every rejected row kept and explained."""
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tunesmith.core.errors import DataError
-from tunesmith.data.config import GoldenConfig
-from tunesmith.data.jsonl import iter_jsonl
+from tunesmith.data.config import GoldenConfig, SplitConfig
+from tunesmith.data.formats.read import iter_rows
+from tunesmith.data.split import assign_splits
 
 
 @dataclass
@@ -20,6 +20,7 @@ class GoldenRow:
     line: int
     label: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    raw: Any = None
 
 
 @dataclass
@@ -39,8 +40,7 @@ def read_golden(cfg: GoldenConfig, base_dir: Path) -> tuple[list[GoldenRow], lis
         )
     rows: list[GoldenRow] = []
     rejected: list[Rejected] = []
-    records = _csv_records(path) if path.suffix.lower() in (".csv", ".tsv") else _jsonl_records(path)
-    for number, value, error in records:
+    for number, value, error in iter_rows(path):
         if error:
             rejected.append(Rejected(number, error, value))
             continue
@@ -60,34 +60,17 @@ def read_golden(cfg: GoldenConfig, base_dir: Path) -> tuple[list[GoldenRow], lis
             where=str(path),
             fix=f"Each row needs non-empty '{cfg.input_field}' and '{cfg.output_field}' fields.",
         )
+    # a repeated id is left out (and reported), never allowed to shadow the first row with that id
     seen: dict[str, int] = {}
+    unique = []
     for row in rows:
         if row.id in seen:
-            raise DataError(
-                f"duplicate id '{row.id}' (also on line {seen[row.id]})",
-                where=f"{path}:{row.line}",
-                fix="Give every row its own id, or set data.golden.id_field: null to use line numbers.",
-            )
-        seen[row.id] = row.line
+            rejected.append(Rejected(row.line, f"duplicate id '{row.id}' (also on line {seen[row.id]})", row.raw))
+        else:
+            seen[row.id] = row.line
+            unique.append(row)
+    rows = unique
     return rows, rejected
-
-
-def _jsonl_records(path: Path) -> Any:
-    for line in iter_jsonl(path):
-        yield line.number, line.value, line.error
-
-
-def _csv_records(path: Path) -> Any:
-    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-    try:
-        with path.open(encoding="utf-8-sig", newline="") as handle:
-            reader = csv.DictReader(handle, delimiter=delimiter)
-            for record in reader:
-                yield reader.line_num, record, None
-    except UnicodeDecodeError as exc:
-        raise DataError(f"not valid UTF-8 (byte {exc.start})", where=str(path), fix="Save it as UTF-8.") from None
-    except csv.Error as exc:
-        raise DataError(f"malformed CSV: {exc}", where=str(path)) from None
 
 
 def _to_row(value: Any, number: int, cfg: GoldenConfig) -> tuple[GoldenRow | None, str | None]:
@@ -110,4 +93,20 @@ def _to_row(value: Any, number: int, cfg: GoldenConfig) -> tuple[GoldenRow | Non
         line=number,
         label=str(label) if label is not None else None,
         extra={k: v for k, v in value.items() if k not in skip},
+        raw=value,
     ), None
+
+
+def split_golden(rows: list[GoldenRow], split: SplitConfig, *, near_threshold: float | None) -> list[str]:
+    """The split of each golden row: rows sharing an input or output, or with near-duplicate inputs, stay
+    together; labels are stratified. The data stage and the baseline stage both call this, on the same
+    exact-deduplicated rows, so they always agree on which rows are validation."""
+    return assign_splits(
+        [[r.input, r.output] for r in rows],
+        seed=split.seed,
+        val=split.val,
+        test=split.test,
+        labels=[r.label for r in rows] if any(r.label for r in rows) else None,
+        near_texts=[r.input for r in rows],
+        near_threshold=near_threshold,
+    )

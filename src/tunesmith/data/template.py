@@ -81,3 +81,56 @@ def stop_token_trained(tokenizer: Any, tokenized: Tokenized, stop_ids: list[int]
                 return False
             in_span, saw_stop = False, False
     return True
+
+
+@dataclass
+class LintFinding:
+    severity: str  # "error" | "warning"
+    code: str
+    message: str
+
+
+def lint_example(
+    tokenizer: Any, messages: Messages, stop_ids: list[int], *, max_length: int | None = None
+) -> tuple[Tokenized | None, list[LintFinding]]:
+    """The checks that catch template and end-of-turn mistakes before training, for one conversation."""
+    findings: list[LintFinding] = []
+    try:
+        tokenized = tokenize_chat(tokenizer, messages)
+    except DataError as exc:
+        return None, [LintFinding("error", "template_not_prefix_stable", exc.what)]
+    if tokenized.trained_tokens == 0:
+        findings.append(LintFinding("error", "nothing_trained", "no assistant token is trained (all weights 0?)"))
+    elif not stop_token_trained(tokenizer, tokenized, stop_ids):
+        stop = ", ".join(repr(tokenizer.convert_ids_to_tokens(i)) for i in stop_ids)
+        findings.append(
+            LintFinding(
+                "error",
+                "no_stop_token",
+                f"a trained assistant turn does not end with a stop token ({stop}); the model would not learn to stop",
+            )
+        )
+    bos = getattr(tokenizer, "bos_token_id", None)
+    ids = tokenized.input_ids
+    if bos is not None and len(ids) > 1 and ids[0] == bos and ids[1] == bos:
+        findings.append(LintFinding("error", "double_bos", "the sequence starts with two BOS tokens"))
+    if max_length is not None:
+        trained = [i for i, t in enumerate(tokenized.labels) if t != -100]
+        if trained and trained[0] >= max_length:
+            findings.append(
+                LintFinding(
+                    "error",
+                    "response_truncated_away",
+                    f"truncating to {max_length} tokens cuts away the whole response (it starts at token {trained[0]})",
+                )
+            )
+        elif trained and trained[-1] >= max_length:
+            findings.append(
+                LintFinding(
+                    "warning",
+                    "response_truncated",
+                    f"truncating to {max_length} tokens cuts the end of the response "
+                    f"({len(ids)} tokens), including the stop token",
+                )
+            )
+    return tokenized, findings

@@ -114,8 +114,38 @@ def loss_chart(points: list[dict[str, Any]], *, width: int = 560, height: int = 
     return "".join(parts)
 
 
+def histogram_chart(values: list[int], *, label: str, width: int = 560, height: int = 180, bins: int = 20) -> str:
+    """A histogram of integer values (e.g. example lengths in tokens)."""
+    if not values:
+        return ""
+    low, high = min(values), max(values)
+    step = max(1, -(-(high - low + 1) // bins))
+    counts = [0] * bins
+    for v in values:
+        counts[min(bins - 1, (v - low) // step)] += 1
+    peak = max(counts) or 1
+    left, bottom, top = 40, 24, 8
+    bar_w = (width - left - 10) / bins
+    parts = [
+        f'<svg role="img" aria-label="{_e(label)}" width="{width}" height="{height}" '
+        'xmlns="http://www.w3.org/2000/svg">'
+    ]
+    for i, count in enumerate(counts):
+        h = (height - top - bottom) * count / peak
+        x = left + i * bar_w
+        parts.append(
+            f'<rect x="{x:.1f}" y="{height - bottom - h:.1f}" width="{bar_w - 1:.1f}" height="{h:.1f}" '
+            f'fill="{_COLORS[0]}"><title>{low + i * step}-{low + (i + 1) * step - 1}: {count}</title></rect>'
+        )
+    parts.append(f'<text x="{left}" y="{height - 6}" font-size="10">{low}</text>')
+    parts.append(f'<text x="{width - 10}" y="{height - 6}" font-size="10" text-anchor="end">{high} {_e(label)}</text>')
+    parts.append(f'<text x="{left - 4}" y="{top + 10}" font-size="10" text-anchor="end">{peak}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
 def render_report(data: dict[str, Any]) -> str:
-    """``data`` keys: title, use_case, eval (summary.json), comparisons, loss, leaderboard, gate, examples."""
+    """``data`` keys: title, use_case, eval (summary.json), comparisons, loss, lengths, leaderboard, gate, examples."""
     ev = data.get("eval") or {}
     primary = ev.get("primary", "")
     systems = ev.get("systems", {})
@@ -199,6 +229,11 @@ def render_report(data: dict[str, Any]) -> str:
 
     if data.get("loss"):
         out.append("<h2>Training</h2>" + loss_chart(data["loss"]))
+    if data.get("lengths"):
+        out.append(
+            "<h2>Training data</h2><p class=muted>Example lengths in tokens under the model's chat template "
+            f"({len(data['lengths'])} training examples).</p>" + histogram_chart(data["lengths"], label="tokens")
+        )
 
     if data.get("leaderboard"):
         out.append(

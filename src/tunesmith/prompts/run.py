@@ -20,10 +20,10 @@ from tunesmith.core.atomic import write_jsonl
 from tunesmith.core.errors import DataError
 from tunesmith.core.progress import task
 from tunesmith.core.rundir import RunDir
+from tunesmith.data.clean import drop_exact_duplicates
 from tunesmith.data.config import GoldenConfig, SplitConfig
-from tunesmith.data.golden import GoldenRow, read_golden
+from tunesmith.data.golden import GoldenRow, read_golden, split_golden
 from tunesmith.data.instruction import render_template
-from tunesmith.data.split import assign_split, normalize
 from tunesmith.eval.config import EvalConfig
 from tunesmith.eval.metrics.base import MetricContext
 from tunesmith.eval.scoring import score_outputs
@@ -45,14 +45,14 @@ class BaselineResult:
 
 
 def validation_rows(
-    golden: GoldenConfig, split: SplitConfig, project_dir: Path
+    golden: GoldenConfig, split: SplitConfig, project_dir: Path, *, near_threshold: float | None
 ) -> tuple[list[GoldenRow], list[GoldenRow]]:
-    """(validation rows, training rows) by the same hash split the data stage uses."""
+    """(validation rows, training rows) exactly as the data stage splits them."""
     rows, _ = read_golden(golden, project_dir)
-    val, train = [], []
-    for row in rows:
-        part = assign_split(normalize(row.input), seed=split.seed, val=split.val, test=split.test)
-        (val if part == "val" else train if part == "train" else []).append(row)
+    rows, _ = drop_exact_duplicates(rows, key=lambda r: f"{r.input}\n{r.output}")
+    split_of = split_golden(rows, split, near_threshold=near_threshold)
+    val = [r for r, s in zip(rows, split_of, strict=True) if s == "val"]
+    train = [r for r, s in zip(rows, split_of, strict=True) if s == "train"]
     return val, train
 
 
@@ -63,13 +63,14 @@ def run(
     system_prompt: str,
     golden: GoldenConfig,
     split: SplitConfig,
+    near_threshold: float | None,
     knowledge: KnowledgeConfig,
     eval_cfg: EvalConfig,
     project_dir: Path,
     run_dir: RunDir,
     pool: ModelPool,
 ) -> BaselineResult:
-    val, train = validation_rows(golden, split, project_dir)
+    val, train = validation_rows(golden, split, project_dir, near_threshold=near_threshold)
     if not val:
         raise DataError(
             "the validation split is empty, so there is nothing to pick a baseline on",

@@ -2,18 +2,38 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from tunesmith.core.schema import StrictModel
-from tunesmith.data.config import GoldenConfig, SplitConfig
+from tunesmith.data.config import CleanConfig, GoldenConfig, SplitConfig
 from tunesmith.models.spec import ModelRef
+
+
+class SourceConfig(StrictModel):
+    """A dataset you already have (chat, preference, Alpaca, ShareGPT, CSV, Parquet, a saved HF dataset)."""
+
+    path: str
+    """File or folder, relative to the project folder."""
+    format: str | None = None
+    """Force a format (openai-chat, openai-preference, prompt-completion, alpaca, sharegpt, csv, tsv, parquet,
+    hf-disk); detected from the content when unset."""
+    columns: dict[str, str] | None = None
+    """For tables: which column holds each field, e.g. {input: question, output: answer, system: sys}."""
+    split: Literal["auto", "train", "val", "test"] = "auto"
+    """Split it like the golden outputs (auto), or put all of it in one split (e.g. a curated test set)."""
 
 
 class DataBuildConfig(StrictModel):
     """How demonstration pairs are built, cleaned and split."""
 
-    golden: GoldenConfig = Field(default_factory=GoldenConfig)
-    """The golden outputs to learn from."""
+    golden: GoldenConfig | None = Field(default_factory=GoldenConfig)
+    """The golden outputs to learn from (null when training only on `sources`)."""
+    sources: list[SourceConfig] = Field(default_factory=list)
+    """Existing datasets added as they are (validated, cleaned and split with the rest)."""
+    clean: CleanConfig = Field(default_factory=CleanConfig)
+    """Deduplication, PII, length and language filters."""
     split: SplitConfig = Field(default_factory=SplitConfig)
     """Train/validation/test fractions and seed."""
     points: int = Field(3, ge=0, le=20)

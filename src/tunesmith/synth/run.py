@@ -1,15 +1,18 @@
-"""`tunesmith data build`: golden outputs + knowledge base -> validated, deduplicated, split chat data.
+"""`tunesmith data build`: golden outputs + knowledge base (+ datasets you have) -> clean, split chat data.
 
 For each golden output the stage retrieves the knowledge-base chunks it rests
 on and picks the content points (extractive sentences, or a teacher model's
 bullet facts), then writes an instruction of (input + points) paired with the
-golden output. Nothing is silently dropped: every row that does not make it
-into a split is in ``rejects.jsonl`` with its reason, and the counts add up.
+golden output. Existing datasets in `data.sources` join as they are. Then
+everything is validated, cleaned (dedup, near-dup, PII, length, language) and
+split with no duplicate across splits. Nothing is silently dropped: every row
+that does not make it, or was changed, is in ``rejects.jsonl`` with its reason,
+and the counts add up.
 
 Outputs in the run folder::
 
     train.jsonl val.jsonl test.jsonl   OpenAI chat format, plus `id` and `meta` (provenance)
-    rejects.jsonl                      every row left out, with stage and reason
+    rejects.jsonl                      every row left out or changed, with stage and reason
     manifest.json                      dataset version (content hash), counts, leakage check
 """
 
@@ -26,12 +29,15 @@ from tunesmith.core.atomic import write_jsonl
 from tunesmith.core.errors import DataError
 from tunesmith.core.progress import note, task
 from tunesmith.core.rundir import RunDir
-from tunesmith.data.clean import drop_exact_duplicates, group_related
-from tunesmith.data.golden import GoldenRow, read_golden
+from tunesmith.data.clean import Cleaner, drop_exact_duplicates
+from tunesmith.data.formats.openai import OpenAIChat
+from tunesmith.data.formats.read import read_items
+from tunesmith.data.golden import GoldenRow, read_golden, split_golden
 from tunesmith.data.instruction import chat
-from tunesmith.data.split import SPLITS, assign_split, normalize
-from tunesmith.data.template import count_chat_tokens
-from tunesmith.data.validate import check_record
+from tunesmith.data.preview import stop_ids_of
+from tunesmith.data.records import Example, RecordProblem
+from tunesmith.data.split import SPLITS, assign_splits, leakage
+from tunesmith.data.template import lint_example
 from tunesmith.knowledge.config import KnowledgeConfig
 from tunesmith.knowledge.embed import load_embedder
 from tunesmith.knowledge.ingest import index_dir, ingest
@@ -39,8 +45,8 @@ from tunesmith.knowledge.points import PointPicker
 from tunesmith.knowledge.retrieve import Retriever
 from tunesmith.models.local import load_tokenizer
 from tunesmith.models.resolve import local_path
-from tunesmith.models.spec import EndpointModelRef, LocalModelRef
-from tunesmith.synth.config import DataBuildConfig
+from tunesmith.models.spec import LocalModelRef
+from tunesmith.synth.config import DataBuildConfig, SourceConfig
 from tunesmith.synth.teacher import PROMPT as TEACHER_PROMPT
 from tunesmith.synth.teacher import teacher_points
 
@@ -53,6 +59,15 @@ class DataResult:
     rejected: dict[str, int]
 
 
+@dataclass
+class Candidate:
+    """An example on its way into a split, with where it came from."""
+
+    example: Example
+    split: str
+    where: str  # file:line of the original
+
+
 def run(
     cfg: DataBuildConfig,
     *,
@@ -62,25 +77,158 @@ def run(
     project_dir: Path,
     run_dir: RunDir,
 ) -> DataResult:
+    rejects: list[dict[str, Any]] = []
+    candidates: list[Candidate] = []
+    rows_in = 0
+    provenance: dict[str, Any] = {"strategy": "none"}
+    points_stats: dict[str, Any] = {}
+    if cfg.golden is not None:
+        golden_candidates, golden_rejects, rows_in, provenance, points_stats = _from_golden(
+            cfg, knowledge, system_prompt, project_dir
+        )
+        candidates += golden_candidates
+        rejects += golden_rejects
+    for source in cfg.sources:
+        source_candidates, source_rejects, n = _from_source(source, cfg, project_dir)
+        candidates += source_candidates
+        rejects += source_rejects
+        rows_in += n
+    if rows_in == 0:
+        raise DataError("no data to build from", where="data", fix="Declare data.golden or data.sources.")
+
+    # -- cleaning (dedup, near-dup, length, language, PII) -----------------------------------------
+    cleaner = Cleaner(cfg.clean)
+    kept: list[Candidate] = []
+    with task("Cleaning", len(candidates)) as update:
+        for candidate in candidates:
+            decision = cleaner.decide(candidate.where, candidate.example)
+            update()
+            if decision.reason:
+                rejects.append(
+                    {
+                        "stage": "clean",
+                        "action": "changed" if decision.kept else "removed",
+                        "reason": decision.reason,
+                        "detail": decision.detail,
+                        "where": candidate.where,
+                        "id": candidate.example.id,
+                        "example": _record(decision.original or candidate.example),
+                    }
+                )
+            if decision.kept:
+                kept.append(Candidate(decision.example, candidate.split, candidate.where))
+    if not cleaner.summary.names_checked and cfg.clean.pii != "off" and "name" in cfg.clean.pii_kinds:
+        note("[yellow]note:[/] names were not scanned for (install spaCy with an English pipeline to enable it)")
+
+    # -- validation and length under the base model's chat template --------------------------------
+    tokenizer = load_tokenizer(
+        local_path(base_model, project_dir),
+        revision=base_model.revision,
+        trust_remote_code=base_model.trust_remote_code,
+    )
+    stop_ids = stop_ids_of(tokenizer)
+    splits: dict[str, list[dict[str, Any]]] = {s: [] for s in SPLITS}
+    for candidate in kept:
+        example = candidate.example
+        messages = example.messages + (example.chosen or [])
+        try:
+            OpenAIChat().parse({"messages": messages})
+        except RecordProblem as problem:
+            rejects.append(_reject("validate", candidate, f"{problem.code}: {problem.message}"))
+            continue
+        tokenized, findings = lint_example(tokenizer, messages, stop_ids)
+        errors = [f for f in findings if f.severity == "error"]
+        if errors or tokenized is None:
+            # a template or end-of-turn problem affects every example: stop here, loudly
+            raise DataError(
+                f"{errors[0].message} ({errors[0].code})" if errors else "the chat template cannot be rendered",
+                where=candidate.where,
+                fix="Check the model's chat template with `tunesmith data preview`.",
+            )
+        n_tokens = len(tokenized.input_ids)
+        if n_tokens > cfg.max_tokens:
+            rejects.append(
+                _reject(
+                    "length", candidate, f"{n_tokens} tokens after the chat template > data.max_tokens={cfg.max_tokens}"
+                )
+            )
+            continue
+        record = {
+            "id": example.id,
+            "messages": messages,
+            "meta": {**example.meta, "split": candidate.split, "tokens": n_tokens},
+        }
+        splits[candidate.split].append(record)
+
+    counts = {s: len(v) for s, v in splits.items()}
+    if counts["train"] == 0:
+        raise DataError(
+            "no training examples left after cleaning and splitting",
+            where=str(project_dir / (cfg.golden.path if cfg.golden else "data")),
+            fix="Add data, or check rejects.jsonl in the run folder for why rows were dropped.",
+        )
+    if counts["test"] == 0:
+        note("[yellow]warning:[/] the test split is empty; raise data.split.test or add golden outputs")
+
+    split_of = [s for s in SPLITS for _ in splits[s]]
+    prompts = [_prompt_key(r) for s in SPLITS for r in splits[s]]
+    leaks = leakage(split_of, prompts, near_threshold=cfg.clean.near_dup_threshold)
+    for split, records in splits.items():
+        write_jsonl(run_dir.path(f"{split}.jsonl"), records)
+    write_jsonl(run_dir.path("rejects.jsonl"), rejects)
+    version = _version(splits)
+    removed = Counter(
+        r["reason"] if r["stage"] == "clean" else r["stage"] for r in rejects if r.get("action", "removed") == "removed"
+    )
+    changed = Counter(r["reason"] for r in rejects if r.get("action") == "changed")
+    out = sum(counts.values())
+    manifest = {
+        "version": version,
+        "rows_in": rows_in,
+        "examples": counts,
+        "removed": dict(removed),
+        "changed": dict(changed),
+        "accounted": rows_in == out + sum(removed.values()),
+        "leakage": leaks,
+        "clean": cleaner.summary.to_dict(),
+        "points": {"strategy": provenance.get("strategy"), **points_stats},
+        "tokens": {s: sum(r["meta"]["tokens"] for r in v) for s, v in splits.items()},
+        "golden": cfg.golden.path if cfg.golden else None,
+        "sources": [s.path for s in cfg.sources],
+    }
+    run_dir.write_json("manifest.json", manifest)
+    run_dir.record_inputs(
+        golden=cfg.golden.path if cfg.golden else None,
+        sources=[s.path for s in cfg.sources],
+        knowledge=knowledge.name,
+        dataset_version=version,
+    )
+    return DataResult(run=run_dir, version=version, counts=counts, rejected=dict(removed))
+
+
+def _from_golden(
+    cfg: DataBuildConfig, knowledge: KnowledgeConfig, system_prompt: str, project_dir: Path
+) -> tuple[list[Candidate], list[dict[str, Any]], int, dict[str, Any], dict[str, Any]]:
+    assert cfg.golden is not None
+    golden_file = str(cfg.golden.path)
     rows, read_rejects = read_golden(cfg.golden, project_dir)
     rejects: list[dict[str, Any]] = [
-        {"stage": "read", "line": r.line, "reason": r.reason, "row": r.raw} for r in read_rejects
+        {"stage": "read", "where": f"{golden_file}:{r.line}", "reason": r.reason, "row": r.raw} for r in read_rejects
     ]
     rows_in = len(rows) + len(read_rejects)
-
     rows, duplicates = drop_exact_duplicates(rows, key=lambda r: f"{r.input}\n{r.output}")
-    for dup, kept in duplicates:
+    for dup, first in duplicates:
         rejects.append(
             {
                 "stage": "dedup",
-                "line": dup.line,
+                "where": f"{golden_file}:{dup.line}",
                 "id": dup.id,
-                "reason": f"duplicate of '{kept.id}' (line {kept.line})",
+                "reason": f"duplicate of '{first.id}' (line {first.line})",
                 "row": _raw(dup),
             }
         )
+    split_of = split_golden(rows, cfg.split, near_threshold=cfg.clean.near_dup_threshold)
 
-    # -- content points --------------------------------------------------------------
     provenance: dict[str, Any] = {"strategy": "none"}
     points_by_row: list[list[dict[str, Any]]] = [[] for _ in rows]
     if cfg.points > 0:
@@ -106,102 +254,81 @@ def run(
         else:
             points_by_row, provenance = _teacher(cfg, hits, rows, project_dir)
 
-    # -- split: related rows (same input or same output) share a split -------------------
-    groups = group_related([[r.input, r.output] for r in rows])
-    group_key: dict[int, str] = {}
-    for row, group in zip(rows, groups, strict=True):
-        key = normalize(row.input)
-        group_key[group] = min(group_key.get(group, key), key)
-    split_cfg = cfg.split
-
-    # -- records, validation, length -------------------------------------------------------
-    tokenizer = load_tokenizer(
-        local_path(base_model, project_dir),
-        revision=base_model.revision,
-        trust_remote_code=base_model.trust_remote_code,
-    )
-    splits: dict[str, list[dict[str, Any]]] = {s: [] for s in SPLITS}
-    for row, group, points in zip(rows, groups, points_by_row, strict=True):
-        split = assign_split(group_key[group], seed=split_cfg.seed, val=split_cfg.val, test=split_cfg.test)
-        dropped = split == "train" and _hash_unit(f"{split_cfg.seed}:{row.id}") < cfg.points_dropout
+    candidates = []
+    for row, split, points in zip(rows, split_of, points_by_row, strict=True):
+        dropped = split == "train" and _hash_unit(f"{cfg.split.seed}:{row.id}") < cfg.points_dropout
         texts = [] if dropped else [p["text"] for p in points]
         messages = chat(system_prompt or None, row.input, texts)
         messages.append({"role": "assistant", "content": row.output})
-        record = {
-            "id": row.id,
-            "messages": messages,
-            "meta": {
-                "input": row.input,
-                "output": row.output,
-                "split": split,
-                "line": row.line,
-                "label": row.label,
-                "points": points,
-                "points_in_prompt": not dropped and bool(points),
-                "provenance": provenance,
-            },
+        meta = {
+            "input": row.input,
+            "output": row.output,
+            "line": row.line,
+            "label": row.label,
+            "points": points,
+            "points_in_prompt": bool(texts),
+            "provenance": provenance,
+            "source": {"file": golden_file, "line": row.line, "format": "golden"},
         }
-        problems = check_record(record)
-        if problems:
-            rejects.append(
-                {
-                    "stage": "validate",
-                    "line": row.line,
-                    "id": row.id,
-                    "reason": "; ".join(f"{c}: {m}" for c, _, m in problems),
-                    "row": _raw(row),
-                }
-            )
-            continue
-        n_tokens = count_chat_tokens(tokenizer, messages)
-        if n_tokens > cfg.max_tokens:
-            rejects.append(
-                {
-                    "stage": "length",
-                    "line": row.line,
-                    "id": row.id,
-                    "reason": f"{n_tokens} tokens after the chat template > data.max_tokens={cfg.max_tokens}",
-                    "row": _raw(row),
-                }
-            )
-            continue
-        record["meta"]["tokens"] = n_tokens
-        splits[split].append(record)
-
-    counts = {s: len(v) for s, v in splits.items()}
-    if counts["train"] == 0:
-        raise DataError(
-            "no training examples left after cleaning and splitting",
-            where=str(project_dir / cfg.golden.path),
-            fix="Add golden outputs, or check rejects.jsonl in the run folder for why rows were dropped.",
+        candidates.append(
+            Candidate(Example(messages=messages, id=row.id, meta=meta), split, f"{golden_file}:{row.line}")
         )
-    if counts["test"] == 0:
-        note("[yellow]warning:[/] the test split is empty; raise data.split.test or add golden outputs")
-
-    leakage = _leakage(splits)
-    for split, records in splits.items():
-        write_jsonl(run_dir.path(f"{split}.jsonl"), records)
-    write_jsonl(run_dir.path("rejects.jsonl"), rejects)
-    version = _version(splits)
-    rejected = dict(Counter(r["stage"] for r in rejects))
-    manifest = {
-        "version": version,
-        "rows_in": rows_in,
-        "examples": counts,
-        "rejected": rejected,
-        "accounted": rows_in == sum(counts.values()) + len(rejects),
-        "leakage": leakage,
-        "points": {
-            "strategy": provenance.get("strategy"),
-            "mean_per_example": round(sum(len(p) for p in points_by_row) / max(len(rows), 1), 2),
-            "examples_without_points": sum(1 for p in points_by_row if not p),
-        },
-        "tokens": {s: sum(r["meta"]["tokens"] for r in v) for s, v in splits.items()},
-        "golden": str(cfg.golden.path),
+    stats = {
+        "mean_per_example": round(sum(len(p) for p in points_by_row) / max(len(rows), 1), 2),
+        "examples_without_points": sum(1 for p in points_by_row if not p),
     }
-    run_dir.write_json("manifest.json", manifest)
-    run_dir.record_inputs(golden=cfg.golden.path, knowledge=knowledge.name, dataset_version=version)
-    return DataResult(run=run_dir, version=version, counts=counts, rejected=rejected)
+    return candidates, rejects, rows_in, provenance, stats
+
+
+def _from_source(
+    source: SourceConfig, cfg: DataBuildConfig, project_dir: Path
+) -> tuple[list[Candidate], list[dict[str, Any]], int]:
+    path = project_dir / source.path
+    if not path.exists():
+        raise DataError("data source not found", where=str(path), fix="Fix data.sources[].path in the project file.")
+    examples: list[tuple[Example, str]] = []
+    rejects: list[dict[str, Any]] = []
+    n = 0
+    for item in read_items(path, format=source.format, columns=source.columns):
+        n += 1
+        if item.example is None:
+            rejects.append(
+                {
+                    "stage": "read",
+                    "where": item.where,
+                    "reason": f"{item.code}: {item.message}",
+                    "field": item.field,
+                    "row": item.raw,
+                }
+            )
+        elif item.example.kind == "preference":
+            rejects.append(
+                {
+                    "stage": "read",
+                    "where": item.where,
+                    "reason": "preference pair in a demonstration dataset (use it for DPO training)",
+                    "row": item.raw,
+                }
+            )
+        else:
+            examples.append((item.example, item.where))
+    if source.split == "auto":
+        keys = [[e.prompt_text(), e.messages[-1].get("content") or ""] for e, _ in examples]
+        split_of = assign_splits(
+            keys,
+            seed=cfg.split.seed,
+            val=cfg.split.val,
+            test=cfg.split.test,
+            near_texts=[k[0] for k in keys],
+            near_threshold=cfg.clean.near_dup_threshold,
+        )
+    else:
+        split_of = [source.split] * len(examples)
+    candidates = []
+    for (example, where), split in zip(examples, split_of, strict=True):
+        example.id = example.id or where
+        candidates.append(Candidate(example, split, where))
+    return candidates, rejects, n
 
 
 def _teacher(
@@ -217,29 +344,36 @@ def _teacher(
     for row_hits, row_facts in zip(hits, facts, strict=True):
         sources = [h.citation() for h in row_hits]
         by_row.append([{"text": f, "sources": sources} for f in row_facts])
-    ref = cfg.teacher
-    name = ref.display_name if isinstance(ref, (LocalModelRef, EndpointModelRef)) else str(ref)
-    return by_row, {"strategy": "teacher", "teacher": name, "prompt": TEACHER_PROMPT}
+    return by_row, {"strategy": "teacher", "teacher": cfg.teacher.display_name, "prompt": TEACHER_PROMPT}
+
+
+def _reject(stage: str, candidate: Candidate, reason: str) -> dict[str, Any]:
+    return {
+        "stage": stage,
+        "where": candidate.where,
+        "id": candidate.example.id,
+        "reason": reason,
+        "example": _record(candidate.example),
+    }
+
+
+def _record(example: Example) -> dict[str, Any]:
+    return {"id": example.id, "messages": example.messages + (example.chosen or [])}
 
 
 def _raw(row: GoldenRow) -> dict[str, Any]:
     return {"id": row.id, "input": row.input, "output": row.output, **row.extra}
 
 
+def _prompt_key(record: dict[str, Any]) -> str:
+    meta = record.get("meta", {})
+    if "input" in meta:
+        return str(meta["input"])
+    return "\n".join(str(m.get("content", "")) for m in record["messages"] if m.get("role") != "assistant")
+
+
 def _hash_unit(key: str) -> float:
     return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") / 2**64
-
-
-def _leakage(splits: dict[str, list[dict[str, Any]]]) -> dict[str, int]:
-    """Normalized inputs or outputs shared between two splits (zero by construction; checked anyway)."""
-    out: dict[str, int] = {}
-    for a_i, a in enumerate(SPLITS):
-        for b in SPLITS[a_i + 1 :]:
-            for field in ("input", "output"):
-                left = {normalize(r["meta"][field]) for r in splits[a]}
-                right = {normalize(r["meta"][field]) for r in splits[b]}
-                out[f"{a}/{b}/{field}"] = len(left & right)
-    return out
 
 
 def _version(splits: dict[str, list[dict[str, Any]]]) -> str:

@@ -1,0 +1,63 @@
+"""Token statistics with the target model's tokenizer: what training will actually see."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from tunesmith.data.template import tokenize_chat
+
+
+@dataclass
+class TokenStats:
+    examples: int = 0
+    lengths: list[int] = field(default_factory=list)
+    trained: list[int] = field(default_factory=list)
+
+    def add(self, tokenizer: Any, messages: list[dict[str, Any]]) -> None:
+        tokenized = tokenize_chat(tokenizer, messages)
+        self.examples += 1
+        self.lengths.append(len(tokenized.input_ids))
+        self.trained.append(tokenized.trained_tokens)
+
+    def to_dict(self) -> dict[str, Any]:
+        if not self.lengths:
+            return {"examples": 0}
+        ordered = sorted(self.lengths)
+
+        def pct(p: float) -> int:
+            return ordered[min(len(ordered) - 1, int(p * (len(ordered) - 1) + 0.5))]
+
+        return {
+            "examples": self.examples,
+            "total_tokens": sum(self.lengths),
+            "trained_tokens": sum(self.trained),
+            "mean": round(statistics.fmean(self.lengths), 1),
+            "p50": pct(0.5),
+            "p90": pct(0.9),
+            "p99": pct(0.99),
+            "max": ordered[-1],
+            "min": ordered[0],
+        }
+
+
+def histogram(values: Iterable[int], *, bins: int = 12, width: int = 40) -> list[tuple[str, int, str]]:
+    """(range label, count, bar) rows for a text histogram."""
+    data = list(values)
+    if not data:
+        return []
+    low, high = min(data), max(data)
+    step = max(1, -(-(high - low + 1) // bins))
+    counts = [0] * bins
+    for v in data:
+        counts[min(bins - 1, (v - low) // step)] += 1
+    peak = max(counts) or 1
+    rows = []
+    for i, count in enumerate(counts):
+        start = low + i * step
+        if start > high:
+            break
+        rows.append((f"{start}-{start + step - 1}", count, "█" * round(count / peak * width)))
+    return rows
