@@ -324,6 +324,9 @@ def pipeline_summary(ctx: Context, parent: RunDir, *, seconds: float) -> dict[st
         out["systems"] = {s: m[cfg.eval.primary] for s, m in ev["systems"].items()}
         out["finetuned_vs_baseline"] = ev.get("finetuned_vs_baseline")
         out["test_examples"] = ev["test_examples"]
+        for key in ("probe", "pairwise"):
+            if key in ev:
+                out[key] = ev[key]
     if "train" in ctx.runs:
         train_summary = ctx.runs["train"].info.get("summary", {})
         out["train"] = {k: train_summary.get(k) for k in ("final_train_loss", "final_val_loss", "stop_rate")}

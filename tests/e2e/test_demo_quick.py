@@ -8,6 +8,7 @@ command, and an OpenAI-client session against `tunesmith serve`.
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -163,3 +164,35 @@ def test_openai_client_chats_with_the_fine_tuned_model(server: str) -> None:
 
     with pytest.raises(NotFoundError):
         client.chat.completions.create(model="no-such-model", messages=[{"role": "user", "content": "x"}])
+
+
+def test_lm_evaluation_harness_runs_against_the_server(server: str, tmp_path: Path) -> None:
+    """lm-eval's OpenAI-compatible chat client, a local task file (no hub), our server."""
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures" / "lm_eval"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lm_eval",
+            "--model",
+            "local-chat-completions",
+            "--model_args",
+            f"model=smollm2-135m-instruct,base_url={server}/chat/completions,num_concurrent=1,max_retries=1,"
+            "tokenizer_backend=None",
+            "--tasks",
+            "tunesmith_probe",
+            "--include_path",
+            str(fixtures),
+            "--apply_chat_template",
+            "--output_path",
+            str(tmp_path),
+        ],
+        cwd=fixtures,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "HF_DATASETS_OFFLINE": "1"},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    results = json.loads(next(tmp_path.rglob("results_*.json")).read_text())
+    assert "exact_match,contains-answer" in results["results"]["tunesmith_probe"]

@@ -66,6 +66,20 @@ def print_grid(summary: dict[str, Any]) -> None:
         d = head["diff"]
         verdict = "real (interval excludes 0)" if head["real"] else "not resolved at this sample size"
         console.print(f"fine-tuned vs baseline: {d['mean']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}] — {verdict}")
+    probe = summary.get("probe")
+    if probe and "finetuned_vs_base" in probe:
+        acc, d = probe["accuracy"], probe["finetuned_vs_base"]["diff"]
+        console.print(
+            f"general skills ({probe['items']} questions): base {acc['base']['mean']:.3f}, fine-tuned "
+            f"{acc['finetuned']['mean']:.3f} ({d['mean']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}])"
+        )
+    pairwise = summary.get("pairwise")
+    if pairwise:
+        for system, w in pairwise["win_rate"].items():
+            console.print(
+                f"judge: {system} beats {pairwise['against']} in {w['mean']:.0%} of pairs "
+                f"[{w['low']:.0%}, {w['high']:.0%}]"
+            )
     gate = summary.get("gate")
     if gate:
         print_gate(gate)

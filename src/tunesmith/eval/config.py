@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
 from tunesmith.core.schema import StrictModel
+from tunesmith.models.spec import ModelRef
 
 SystemName = Literal["baseline", "base", "base+rag", "finetuned", "finetuned+rag"]
 ALL_SYSTEMS: list[str] = ["baseline", "base", "base+rag", "finetuned", "finetuned+rag"]
@@ -25,6 +26,26 @@ class StyleRules(StrictModel):
     """Shortest acceptable answer in words."""
     max_words: int | None = Field(None, ge=1)
     """Longest acceptable answer in words."""
+    max_reading_grade: float | None = Field(None, ge=0)
+    """Highest acceptable Flesch-Kincaid grade level (8 reads easily for most adults)."""
+
+
+class FormatRules(StrictModel):
+    """What a well-formed answer looks like, for the format_regex and json_valid metrics."""
+
+    regex: str | None = None
+    """A regular expression every answer must match (searched, multiline)."""
+    json_schema: dict[str, Any] | None = None
+    """A JSON Schema (draft 2020-12) every answer must validate against."""
+
+
+class PairwiseConfig(StrictModel):
+    """Judge-based pairwise comparison: each answer against another system's, both orders."""
+
+    against: str = "baseline"
+    """The system every other system is compared with."""
+    systems: list[str] = Field(default_factory=lambda: ["finetuned", "finetuned+rag"])
+    """The systems compared with it."""
 
 
 class EvalConfig(StrictModel):
@@ -38,6 +59,21 @@ class EvalConfig(StrictModel):
     """Systems in the grid: the baseline prompt, the base and fine-tuned models, each with and without retrieval."""
     style: StyleRules = Field(default_factory=StyleRules)
     """Rules for the `style` metric."""
+    format: FormatRules = Field(default_factory=FormatRules)
+    """Rules for the `format_regex` and `json_valid` metrics."""
+    judge: ModelRef | None = None
+    """A model (local or endpoint) used as LLM judge for `judge_score`, `groundedness` and pairwise comparison."""
+    rubric: str = (
+        "Is the reply correct, complete and grounded in the company's policies, and written in the company's "
+        "voice like the reference reply?"
+    )
+    """What the judge grades against."""
+    pairwise: PairwiseConfig | None = None
+    """Judge each system's answers against another system's, with positions swapped to cancel order bias."""
+    groundedness_threshold: float = Field(0.5, ge=-1, le=1)
+    """Embedding fallback for `groundedness`: a sentence is supported when this close to a context point."""
+    probe: bool = True
+    """Run the general-skills probe on the base and fine-tuned models, so lost general ability shows up."""
     limit: int | None = Field(None, ge=1)
     """Use only the first N test examples (all when unset)."""
     max_new_tokens: int = Field(200, ge=1)

@@ -184,12 +184,23 @@ def render_report(data: dict[str, Any]) -> str:
         out.append("<h2>Comparison</h2><table><tr><th>system</th>")
         out += [f"<th>{_e(m)}{' (primary)' if m == primary else ''}</th>" for m in metrics]
         out.append("<th>prompt tokens</th><th>output tokens</th><th>stopped</th></tr>")
-        best = {m: max(systems, key=lambda s, m=m: systems[s][m]["mean"]) for m in metrics}
+        info = ev.get("metric_info", {})
+
+        def rank(system: str, metric: str) -> float:
+            mean = systems[system][metric]["mean"]
+            if mean != mean:  # nan: not applicable
+                return float("-inf")
+            return mean if info.get(metric, {}).get("higher_is_better", True) else -mean
+
+        best = {m: max(systems, key=lambda s, m=m: rank(s, m)) for m in metrics}
         tokens = ev.get("tokens", {})
         for system, ms in systems.items():
             out.append(f"<tr><td>{_e(system)}</td>")
             for m in metrics:
                 i = ms[m]
+                if i["mean"] != i["mean"]:
+                    out.append("<td class=num><span class=muted>n/a</span></td>")
+                    continue
                 cls = "num best" if best[m] == system else "num"
                 out.append(
                     f"<td class='{cls}'>{i['mean']:.3f} <span class=muted>[{i['low']:.3f}, {i['high']:.3f}]</span></td>"
@@ -203,8 +214,53 @@ def render_report(data: dict[str, Any]) -> str:
             "</table><p class=muted>Means with 95% bootstrap confidence intervals on the held-out test split.</p>"
         )
         for m in metrics:
-            out.append(f"<h3>{_e(m)}</h3>")
-            out.append(interval_chart(m, [(s, systems[s][m]) for s in systems]))
+            direction = "higher is better" if info.get(m, {}).get("higher_is_better", True) else "lower is better"
+            out.append(
+                f"<h3>{_e(m)} <span class=muted>({_e(info.get(m, {}).get('description', ''))}; {direction})</span></h3>"
+            )
+            out.append(
+                interval_chart(
+                    m, [(s, systems[s][m]) for s in systems if systems[s][m]["mean"] == systems[s][m]["mean"]]
+                )
+            )
+        lengths = ev.get("output_lengths") or {}
+        if lengths:
+            out.append("<h2>Output lengths</h2><div class=cards>")
+            for system, values in lengths.items():
+                out.append(
+                    f"<div><b>{_e(system)}</b>{histogram_chart(values, label='tokens', width=280, height=120, bins=12)}</div>"
+                )
+            out.append("</div>")
+    pairwise = ev.get("pairwise")
+    if pairwise:
+        out.append(
+            f"<h2>Judge: pairwise against {_e(pairwise['against'])}</h2><p class=muted>Each pair judged twice with "
+            "positions swapped; a win counts only when both orders agree, otherwise 0.5.</p><table>"
+            "<tr><th>system</th><th>win rate [95% CI]</th></tr>"
+        )
+        for system, w in pairwise["win_rate"].items():
+            out.append(
+                f"<tr><td>{_e(system)}</td><td class=num>{w['mean']:.3f} [{w['low']:.3f}, {w['high']:.3f}]</td></tr>"
+            )
+        out.append("</table>")
+    probe = ev.get("probe")
+    if probe:
+        out.append(
+            f"<h2>General skills (forgetting check)</h2><p class=muted>{probe['items']} questions shipped with "
+            "tunesmith, asked without a system prompt.</p><table><tr><th>model</th><th>accuracy [95% CI]</th></tr>"
+        )
+        for system, a in probe["accuracy"].items():
+            out.append(
+                f"<tr><td>{_e(system)}</td><td class=num>{a['mean']:.3f} [{a['low']:.3f}, {a['high']:.3f}]</td></tr>"
+            )
+        out.append("</table>")
+        change = probe.get("finetuned_vs_base")
+        if change:
+            d = change["diff"]
+            out.append(
+                f"<p>fine-tuned minus base: {d['mean']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]"
+                f"{' (a real drop)' if change['real'] and d['mean'] < 0 else ''}</p>"
+            )
 
     comparisons = [c for c in data.get("comparisons", []) if c["metric"] == primary]
     if comparisons:
@@ -245,7 +301,7 @@ def render_report(data: dict[str, Any]) -> str:
             out.append(
                 f"<tr><td>{_e(e['model'])}</td><td>{_e(e['template'])}</td><td class=num>{s['mean']:.3f} "
                 f"[{s['low']:.3f}, {s['high']:.3f}]</td><td class=num>{e['prompt_tokens']:.0f}</td>"
-                f"<td class=num>{e['output_tokens']:.0f}</td><td class=num>{e['latency_s']:.2f}</td>"
+                f"<td class=num>{e['output_tokens']:.0f}</td><td class=num>{e['seconds_per_request']:.2f}</td>"
                 f"<td class=num>{e['cost_per_1k_requests']:.4f}</td></tr>"
             )
         out.append("</table>")

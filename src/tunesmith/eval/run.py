@@ -9,7 +9,10 @@ Systems (all on the same test examples, the same metrics):
 
 Retrieval here uses only the input, as a deployed system would; the points
 stored with the test examples (picked using the golden output) are never shown
-to a model during evaluation.
+to a model during evaluation. Every metric gets a bootstrap interval, every
+pair of systems a paired comparison; a judge (when configured) adds grades and
+position-swapped pairwise verdicts; the general-skills probe checks that the
+fine-tune did not cost general ability.
 """
 
 from __future__ import annotations
@@ -25,16 +28,18 @@ from tunesmith.core.progress import task
 from tunesmith.core.rundir import RunDir
 from tunesmith.data.instruction import chat, render_template
 from tunesmith.eval.config import EvalConfig
+from tunesmith.eval.judge import judge_pairwise
 from tunesmith.eval.metrics.base import MetricContext
+from tunesmith.eval.probe import load_probe, run_probe
 from tunesmith.eval.scoring import score_outputs
 from tunesmith.eval.stats import Interval, bootstrap_mean, paired_comparison
 from tunesmith.knowledge.config import KnowledgeConfig
 from tunesmith.knowledge.ingest import ingest
 from tunesmith.knowledge.rag import RuntimeRag
-from tunesmith.models.generation import Generation, GenerationParams
+from tunesmith.models.generation import Chat, Generation, GenerationParams
 from tunesmith.models.local import LocalGenerator
 from tunesmith.models.pool import ModelPool
-from tunesmith.models.spec import LocalModelRef, parse_model_ref
+from tunesmith.models.spec import parse_model_ref
 
 FINETUNED_ADAPTER = "finetuned"
 
@@ -48,10 +53,20 @@ class EvalResult:
     summary: dict[str, Any]
 
 
+@dataclass
+class SystemRun:
+    name: str
+    chats: list[Chat]
+    generations: list[Generation]
+    uses_rag: bool
+    generator: Any
+    adapter: str | None
+
+
 def run(
     cfg: EvalConfig,
     *,
-    base: LocalModelRef,
+    base: Any,
     system_prompt: str,
     knowledge: KnowledgeConfig,
     data_dir: Path,
@@ -75,43 +90,59 @@ def run(
         raise StageError(
             "no system to evaluate", where="eval.systems", fix="Run `tunesmith train` and `tunesmith baseline` first."
         )
-    inputs = [r["meta"]["input"] for r in test]
-    references = [r["meta"]["output"] for r in test]
+    inputs = [r["meta"]["input"] if "input" in r.get("meta", {}) else _last_user(r) for r in test]
+    references = [r["meta"]["output"] if "output" in r.get("meta", {}) else r["messages"][-1]["content"] for r in test]
 
-    needs_rag = any(s.endswith("+rag") for s in systems) or (
-        "baseline" in systems and baseline is not None and baseline["template_def"].get("retrieval")
-    )
+    baseline_rag = bool(baseline and baseline["template_def"].get("retrieval"))
+    needs_rag = any(s.endswith("+rag") for s in systems) or ("baseline" in systems and baseline_rag)
     points: list[list[str]] = [[] for _ in test]
     citations: list[list[dict[str, Any]]] = [[] for _ in test]
     if needs_rag:
         ingest(knowledge, project_dir)
-        rag = RuntimeRag.open(knowledge, project_dir)
-        picked = rag.points_for(inputs)
+        picked = RuntimeRag.open(knowledge, project_dir).points_for(inputs)
         points = [[p.text for p in pts] for pts in picked]
         citations = [[p.to_dict() for p in pts] for pts in picked]
 
     base_generator = pool.local(base)
     if adapter_dir is not None and any(s.startswith("finetuned") for s in systems):
         base_generator.add_adapter(FINETUNED_ADAPTER, adapter_dir)
+    judge = pool.get(cfg.judge) if cfg.judge is not None else None
 
     params = GenerationParams(max_new_tokens=cfg.max_new_tokens)
+    runs: dict[str, SystemRun] = {}
+    for system in systems:
+        runs[system] = _generate(system, inputs, points, params, base_generator, baseline, system_prompt, pool)
+
     rows: list[dict[str, Any]] = []
     per_system_scores: dict[str, dict[str, list[float]]] = {}
-    for system in systems:
-        uses_rag = system.endswith("+rag") or (
-            system == "baseline" and bool(baseline and baseline["template_def"].get("retrieval"))
-        )
-        generations = _generate(system, test, points, params, base_generator, baseline, system_prompt, pool)
-        outputs = [g.text for g in generations]
+    for system, result in runs.items():
+        scorer = None
+        if isinstance(result.generator, LocalGenerator):
+            generator, adapter = result.generator, result.adapter
+
+            def scorer(
+                chats: list[Chat], refs: list[str], g: LocalGenerator = generator, a: str | None = adapter
+            ) -> list[float]:
+                return g.score(chats, refs, adapter=a)
+
         ctx = MetricContext(
             inputs=inputs,
-            contexts=points if uses_rag else [[] for _ in test],
+            contexts=points if result.uses_rag else [[] for _ in test],
             style=cfg.style,
+            format=cfg.format,
             embedder=knowledge.embedder,
+            generations=result.generations,
+            chats=result.chats,
+            scorer=scorer,
+            judge=judge,
+            rubric=cfg.rubric,
+            groundedness_threshold=cfg.groundedness_threshold,
         )
-        scores = score_outputs(cfg.metrics, outputs, references, ctx)
+        outputs = [g.text for g in result.generations]
+        with task(f"Scoring {system}", None):
+            scores = score_outputs(cfg.metrics, outputs, references, ctx)
         per_system_scores[system] = scores
-        for i, (record, generation) in enumerate(zip(test, generations, strict=True)):
+        for i, (record, generation) in enumerate(zip(test, result.generations, strict=True)):
             rows.append(
                 {
                     "id": record["id"],
@@ -123,42 +154,53 @@ def run(
                     "completion_tokens": generation.completion_tokens,
                     "finish_reason": generation.finish_reason,
                     "latency_s": round(generation.latency_s, 4),
-                    "citations": citations[i] if uses_rag else [],
+                    "citations": citations[i] if result.uses_rag else [],
                     "scores": {m: v[i] for m, v in scores.items()},
                 }
             )
-        run_dir.log_metrics(system=system, **{m: sum(v) / len(v) for m, v in scores.items()})
+        run_dir.log_metrics(system=system, **{m: _mean(v) for m, v in scores.items()})
 
-    intervals = {
-        system: {
-            m: bootstrap_mean(v, resamples=cfg.bootstrap, confidence=cfg.confidence, seed=cfg.seed)
-            for m, v in scores.items()
-        }
-        for system, scores in per_system_scores.items()
-    }
-    comparisons = []
-    for a, b in itertools.combinations(systems, 2):
-        for metric in cfg.metrics:
-            comparison = paired_comparison(
-                b,
-                a,
-                metric,
-                per_system_scores[b][metric],
-                per_system_scores[a][metric],
-                resamples=cfg.bootstrap,
-                confidence=cfg.confidence,
-                seed=cfg.seed,
-            )
-            comparisons.append(comparison.to_dict())
+    def interval(values: list[float]) -> Interval:
+        return bootstrap_mean(values, resamples=cfg.bootstrap, confidence=cfg.confidence, seed=cfg.seed)
+
+    def compare(system: str, other: str, metric: str, a: list[float], b: list[float]) -> dict[str, Any]:
+        return paired_comparison(
+            system, other, metric, a, b, resamples=cfg.bootstrap, confidence=cfg.confidence, seed=cfg.seed
+        ).to_dict()
+
+    intervals = {s: {m: interval(v) for m, v in scores.items()} for s, scores in per_system_scores.items()}
+    comparisons = [
+        compare(b, a, metric, per_system_scores[b][metric], per_system_scores[a][metric])
+        for a, b in itertools.combinations(systems, 2)
+        for metric in cfg.metrics
+    ]
+    pairwise = _pairwise(cfg, judge, inputs, runs, interval)
+    probe = _probe(cfg, base_generator, adapter_dir is not None, interval, compare) if cfg.probe else None
+
     write_jsonl(run_dir.path("outputs.jsonl"), rows)
     run_dir.write_json("scores.json", {s: {m: i.to_dict() for m, i in ms.items()} for s, ms in intervals.items()})
     run_dir.write_json("comparisons.json", comparisons)
     summary = summarize(cfg, intervals, comparisons, rows, n=len(test))
+    summary["metric_info"] = _metric_info(cfg.metrics)
+    if pairwise:
+        summary["pairwise"] = pairwise
+    if probe:
+        summary["probe"] = probe["summary"]
+        write_jsonl(run_dir.path("probe.jsonl"), probe["rows"])
     run_dir.write_json("summary.json", summary)
     run_dir.record_inputs(
         data_run=str(data_dir), adapter=str(adapter_dir) if adapter_dir else None, test_examples=len(test)
     )
     return EvalResult(run=run_dir, systems=systems, scores=intervals, comparisons=comparisons, summary=summary)
+
+
+def _last_user(record: dict[str, Any]) -> str:
+    return next(m["content"] for m in reversed(record["messages"]) if m["role"] == "user")
+
+
+def _mean(values: list[float]) -> float:
+    real = [v for v in values if v == v]
+    return sum(real) / len(real) if real else float("nan")
 
 
 def _available(system: str, adapter_dir: Path | None, baseline: dict[str, Any] | None) -> bool:
@@ -171,36 +213,86 @@ def _available(system: str, adapter_dir: Path | None, baseline: dict[str, Any] |
 
 def _generate(
     system: str,
-    test: list[dict[str, Any]],
+    inputs: list[str],
     points: list[list[str]],
     params: GenerationParams,
     base_generator: LocalGenerator,
     baseline: dict[str, Any] | None,
     system_prompt: str,
     pool: ModelPool,
-) -> list[Generation]:
-    inputs = [r["meta"]["input"] for r in test]
-    with task(f"Eval {system}", len(test)) as update:
+) -> SystemRun:
+    with task(f"Eval {system}", len(inputs)) as update:
         if system == "baseline":
             assert baseline is not None
             template = baseline["template_def"]
-            shots = [tuple(s) for s in baseline.get("shots", [])]
+            shots = [(s[0], s[1]) for s in baseline.get("shots", [])]
+            rag = bool(template.get("retrieval"))
             chats = [
                 render_template(
                     system=template.get("system") if template.get("system") is not None else (system_prompt or None),
                     user=template.get("user", "{input}"),
-                    input_text=inputs[i],
-                    points=points[i] if template.get("retrieval") else None,
+                    input_text=text,
+                    points=points[i] if rag else None,
                     shots=shots,
-                )  # type: ignore[arg-type]
-                for i in range(len(test))
+                )
+                for i, text in enumerate(inputs)
             ]
             generator = pool.get(parse_model_ref(baseline["model_ref"]))
-            return generator.generate(chats, params, on_progress=update)
+            return SystemRun(system, chats, generator.generate(chats, params, on_progress=update), rag, generator, None)
         rag = system.endswith("+rag")
-        chats = [chat(system_prompt or None, inputs[i], points[i] if rag else None) for i in range(len(test))]
+        chats = [chat(system_prompt or None, text, points[i] if rag else None) for i, text in enumerate(inputs)]
         adapter = FINETUNED_ADAPTER if system.startswith("finetuned") else None
-        return base_generator.generate(chats, params, adapter=adapter, on_progress=update)
+        generations = base_generator.generate(chats, params, adapter=adapter, on_progress=update)
+        return SystemRun(system, chats, generations, rag, base_generator, adapter)
+
+
+def _pairwise(
+    cfg: EvalConfig, judge: Any, inputs: list[str], runs: dict[str, SystemRun], interval: Any
+) -> dict[str, Any] | None:
+    if cfg.pairwise is None or judge is None or cfg.pairwise.against not in runs:
+        return None
+    other = [g.text for g in runs[cfg.pairwise.against].generations]
+    out: dict[str, Any] = {"against": cfg.pairwise.against, "win_rate": {}}
+    for system in cfg.pairwise.systems:
+        if system not in runs:
+            continue
+        with task(f"Judging {system} vs {cfg.pairwise.against}", None):
+            wins = judge_pairwise(judge, inputs, [g.text for g in runs[system].generations], other, cfg.rubric)
+        out["win_rate"][system] = interval(wins).to_dict()
+    return out
+
+
+def _probe(
+    cfg: EvalConfig, generator: LocalGenerator, has_adapter: bool, interval: Any, compare: Any
+) -> dict[str, Any]:
+    items = load_probe()
+    rows: list[dict[str, Any]] = []
+    correct: dict[str, list[float]] = {}
+    for system, adapter in [("base", None)] + ([("finetuned", FINETUNED_ADAPTER)] if has_adapter else []):
+        with task(f"General-skills probe: {system}", len(items)):
+            results = run_probe(generator, adapter, items)
+        correct[system] = [r["correct"] for r in results]
+        rows += [{**r, "system": system} for r in results]
+    summary: dict[str, Any] = {"items": len(items), "accuracy": {s: interval(v).to_dict() for s, v in correct.items()}}
+    if "finetuned" in correct:
+        summary["finetuned_vs_base"] = compare(
+            "finetuned", "base", "general_skills", correct["finetuned"], correct["base"]
+        )
+    return {"summary": summary, "rows": rows}
+
+
+def _metric_info(names: list[str]) -> dict[str, dict[str, Any]]:
+    from tunesmith.eval.registry import get_metric
+
+    info = {}
+    for name in names:
+        metric = get_metric(name)
+        info[name] = {
+            "description": metric.description,
+            "higher_is_better": metric.higher_is_better,
+            "range": [metric.low, metric.high],
+        }
+    return info
 
 
 def summarize(
@@ -213,11 +305,15 @@ def summarize(
 ) -> dict[str, Any]:
     primary = cfg.primary
     systems = {s: {m: i.to_dict() for m, i in ms.items()} for s, ms in intervals.items()}
-    best = max(intervals, key=lambda s: intervals[s][primary].mean)
+    from tunesmith.eval.registry import get_metric
+
+    sign = 1 if get_metric(primary).higher_is_better else -1
+    best = max(intervals, key=lambda s: sign * intervals[s][primary].mean)
     headline = None
     if "finetuned" in intervals and "baseline" in intervals:
         headline = find_comparison(comparisons, "finetuned", "baseline", primary)
     tokens = {}
+    lengths = {}
     for system in intervals:
         sys_rows = [r for r in rows if r["system"] == system]
         tokens[system] = {
@@ -225,6 +321,7 @@ def summarize(
             "completion_tokens": sum(r["completion_tokens"] for r in sys_rows) / len(sys_rows),
             "stopped": sum(r["finish_reason"] == "stop" for r in sys_rows) / len(sys_rows),
         }
+        lengths[system] = [r["completion_tokens"] for r in sys_rows]
     return {
         "primary": primary,
         "test_examples": n,
@@ -232,6 +329,7 @@ def summarize(
         "best_system": best,
         "finetuned_vs_baseline": headline,
         "tokens": tokens,
+        "output_lengths": lengths,
     }
 
 

@@ -49,7 +49,9 @@ def _z(confidence: float) -> float:
 
 
 def bootstrap_mean(values: list[float], *, resamples: int = 2000, confidence: float = 0.95, seed: int = 0) -> Interval:
+    """Percentile-bootstrap interval of the mean; nan values (metric not applicable) are left out."""
     data = np.asarray(values, dtype=np.float64)
+    data = data[~np.isnan(data)]
     n = len(data)
     if n == 0:
         return Interval(float("nan"), float("nan"), float("nan"), 0)
@@ -77,6 +79,7 @@ def paired_comparison(
     if len(a) != len(b):
         raise ValueError("paired comparison needs scores on the same examples")
     diffs = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
+    diffs = diffs[~np.isnan(diffs)]  # pairs where either side is not applicable
     interval = bootstrap_mean(list(diffs), resamples=resamples, confidence=confidence, seed=seed)
     n = len(diffs)
     # two-sided bootstrap p-value: how often a resampled mean difference lands on the other side of zero
@@ -87,7 +90,7 @@ def paired_comparison(
         p = float(np.mean(np.abs(centered) >= abs(diffs.mean())))
     else:
         p = 1.0
-    real = interval.low > 0 or interval.high < 0
+    real = bool(n > 1 and (interval.low > 0 or interval.high < 0))
     needed = None
     if not real and n > 1:
         sd = float(diffs.std(ddof=1))

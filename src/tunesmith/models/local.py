@@ -137,6 +137,42 @@ class LocalGenerator:
                 on_progress(len(batch))
         return [r for r in results if r is not None]
 
+    def score(
+        self, chats: list[Chat], references: list[str], *, adapter: str | None = None, batch_size: int = 8
+    ) -> list[float]:
+        """Mean negative log-likelihood per token of each reference as the assistant's reply to its chat."""
+        torch = require("torch")
+        tok = self.tokenizer
+        rows = []
+        for chat, reference in zip(chats, references, strict=True):
+            prompt = tok(self.render(chat), add_special_tokens=False)["input_ids"]
+            answer = tok(reference, add_special_tokens=False)["input_ids"] + self.stop_token_ids()[:1]
+            rows.append((prompt, answer))
+        out: list[float] = []
+        for start in range(0, len(rows), batch_size):
+            batch = rows[start : start + batch_size]
+            width = max(len(p) + len(a) for p, a in batch)
+            ids = torch.full((len(batch), width), tok.pad_token_id, dtype=torch.long)
+            labels = torch.full((len(batch), width), -100, dtype=torch.long)
+            mask = torch.zeros((len(batch), width), dtype=torch.long)
+            for row, (prompt, answer) in enumerate(batch):
+                n = len(prompt) + len(answer)
+                ids[row, :n] = torch.tensor(prompt + answer)
+                labels[row, len(prompt) : n] = torch.tensor(answer)
+                mask[row, :n] = 1
+            with self._lock, self._using(adapter), torch.inference_mode():
+                logits = self.model(
+                    input_ids=ids.to(self.model.device), attention_mask=mask.to(self.model.device)
+                ).logits
+            logits = logits[:, :-1].float()
+            targets = labels[:, 1:].to(logits.device)
+            nll = torch.nn.functional.cross_entropy(
+                logits.transpose(1, 2), targets, reduction="none", ignore_index=-100
+            )
+            counts = (targets != -100).sum(dim=1).clamp(min=1)
+            out.extend((nll.sum(dim=1) / counts).tolist())
+        return out
+
     def _generate_kwargs(self, params: GenerationParams, adapter: str | None, rows: int) -> dict[str, Any]:
         tok = self.tokenizer
         kwargs: dict[str, Any] = {

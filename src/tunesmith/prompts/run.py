@@ -112,7 +112,15 @@ def run(
                 wall = time.perf_counter() - started
             outputs = [g.text for g in generations]
             contexts = rag_points if (template.retrieval and rag_points) else [[] for _ in val]
-            ctx = MetricContext(inputs=inputs, contexts=contexts, style=eval_cfg.style, embedder=knowledge.embedder)
+            ctx = MetricContext(
+                inputs=inputs,
+                contexts=contexts,
+                style=eval_cfg.style,
+                format=eval_cfg.format,
+                embedder=knowledge.embedder,
+                generations=generations,
+                chats=chats,
+            )
             scores = score_outputs(eval_cfg.metrics, outputs, references, ctx)
             primary = bootstrap_mean(
                 scores[eval_cfg.primary],

@@ -1,11 +1,18 @@
-"""What a metric is: a name, a documented range and direction, and a per-example score."""
+"""What a metric is: a name, a documented range and direction, and a per-example score.
+
+A metric returns one float per example; ``nan`` means "not applicable here"
+(groundedness of an answer that had no retrieved context, perplexity on an
+endpoint that returns no log-probabilities). Statistics skip those examples
+and the report prints "n/a" where a system has none.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from tunesmith.eval.config import StyleRules
+from tunesmith.eval.config import FormatRules, StyleRules
 
 
 @dataclass
@@ -15,7 +22,15 @@ class MetricContext:
     inputs: list[str]
     contexts: list[list[str]]  # knowledge-base points shown to the model, per example ([] without retrieval)
     style: StyleRules = field(default_factory=StyleRules)
+    format: FormatRules = field(default_factory=FormatRules)
     embedder: str = "bundled:all-minilm-l6-v2"
+    generations: list[Any] | None = None  # models.generation.Generation per example (latency, token counts)
+    chats: list[list[dict[str, Any]]] | None = None  # the exact prompts the system was given
+    # mean negative log-likelihood per reference token given the prompt; None when the model cannot score
+    scorer: Callable[[list[list[dict[str, Any]]], list[str]], list[float]] | None = None
+    judge: Any = None  # a generator used as LLM judge, when configured
+    rubric: str = ""
+    groundedness_threshold: float = 0.5
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -27,5 +42,5 @@ class Metric(Protocol):
     higher_is_better: bool
 
     def score(self, outputs: list[str], references: list[str], ctx: MetricContext) -> list[float]:
-        """One value per example, in [low, high]."""
+        """One value per example, in [low, high], or nan where it does not apply."""
         ...

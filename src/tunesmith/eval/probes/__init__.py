@@ -1,0 +1,1 @@
+"""General-skills probe sets shipped with tunesmith (package data)."""
