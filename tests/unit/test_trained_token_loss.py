@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from tunesmith.train.trainer import trained_token_loss
+from tunesmith.models.loss import trained_token_loss
 
 
 def tiny_llama():  # type: ignore[no-untyped-def]
@@ -44,13 +44,13 @@ def test_matches_standard_loss_and_gradients() -> None:
 
 
 def test_chunked_path_matches(monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    import tunesmith.train.trainer as trainer
+    import tunesmith.models.loss as loss_module
 
     model = tiny_llama()
     ids = torch.randint(0, 97, (2, 20))
     labels = ids.clone()
     hidden = model.get_decoder()(input_ids=ids).last_hidden_state
     whole, n = trained_token_loss(hidden, labels, model.get_output_embeddings())
-    monkeypatch.setattr(trainer, "LOGIT_CHUNK", 7)
+    monkeypatch.setattr(loss_module, "LOGIT_CHUNK", 7)
     chunked, m = trained_token_loss(hidden, labels, model.get_output_embeddings())
     assert n == m and torch.allclose(whole, chunked, atol=1e-4)

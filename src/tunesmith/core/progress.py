@@ -67,10 +67,8 @@ def task(description: str, total: int | None) -> Iterator[ProgressFn]:
 
         yield update_plain
         suffix = f" {info_box[0]}" if info_box[0] else ""
-        console.print(
-            f"{description}: {done[0]}{'/' + str(nonlocal_total[0]) if nonlocal_total[0] else ''} "
-            f"in {time.perf_counter() - start:.1f}s{suffix}"
-        )
+        count = f"{done[0]}{'/' + str(nonlocal_total[0]) if nonlocal_total[0] else ''} " if done[0] else ""
+        console.print(f"{description}: {count}in {time.perf_counter() - start:.1f}s{suffix}")
         return
     if _active is None:
         _active = _make_progress()

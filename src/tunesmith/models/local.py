@@ -19,6 +19,7 @@ from tunesmith.core.deps import require
 from tunesmith.core.errors import ModelSourceError
 from tunesmith.models.device import pick_device, pick_dtype
 from tunesmith.models.generation import Chat, Generation, GenerationParams
+from tunesmith.models.loss import per_row_nll
 from tunesmith.models.quiet import quiet_libraries
 from tunesmith.models.resolve import hub_unavailable_error, local_path
 from tunesmith.models.spec import LocalModelRef
@@ -148,9 +149,12 @@ class LocalGenerator:
             prompt = tok(self.render(chat), add_special_tokens=False)["input_ids"]
             answer = tok(reference, add_special_tokens=False)["input_ids"] + self.stop_token_ids()[:1]
             rows.append((prompt, answer))
-        out: list[float] = []
-        for start in range(0, len(rows), batch_size):
-            batch = rows[start : start + batch_size]
+        # length-sorted batches waste little on padding; results go back in input order
+        order = sorted(range(len(rows)), key=lambda i: -(len(rows[i][0]) + len(rows[i][1])))
+        scores: dict[int, float] = {}
+        for start in range(0, len(order), batch_size):
+            indexes = order[start : start + batch_size]
+            batch = [rows[i] for i in indexes]
             width = max(len(p) + len(a) for p, a in batch)
             ids = torch.full((len(batch), width), tok.pad_token_id, dtype=torch.long)
             labels = torch.full((len(batch), width), -100, dtype=torch.long)
@@ -160,18 +164,14 @@ class LocalGenerator:
                 ids[row, :n] = torch.tensor(prompt + answer)
                 labels[row, len(prompt) : n] = torch.tensor(answer)
                 mask[row, :n] = 1
+            device = self.model.device
             with self._lock, self._using(adapter), torch.inference_mode():
-                logits = self.model(
-                    input_ids=ids.to(self.model.device), attention_mask=mask.to(self.model.device)
-                ).logits
-            logits = logits[:, :-1].float()
-            targets = labels[:, 1:].to(logits.device)
-            nll = torch.nn.functional.cross_entropy(
-                logits.transpose(1, 2), targets, reduction="none", ignore_index=-100
-            )
-            counts = (targets != -100).sum(dim=1).clamp(min=1)
-            out.extend((nll.sum(dim=1) / counts).tolist())
-        return out
+                base = self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
+                # through the (possibly adapted) decoder, then the output layer on answer positions only
+                hidden = base.get_decoder()(input_ids=ids.to(device), attention_mask=mask.to(device)).last_hidden_state
+                values = per_row_nll(hidden, labels.to(device), base.get_output_embeddings())
+            scores.update(zip(indexes, values, strict=True))
+        return [scores[i] for i in range(len(rows))]
 
     def _generate_kwargs(self, params: GenerationParams, adapter: str | None, rows: int) -> dict[str, Any]:
         tok = self.tokenizer
