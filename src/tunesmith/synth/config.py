@@ -25,6 +25,17 @@ class SourceConfig(StrictModel):
     """Split it like the golden outputs (auto), or put all of it in one split (e.g. a curated test set)."""
 
 
+class PreferenceConfig(StrictModel):
+    """Preference pairs made from the golden outputs, for dpo, kto and reward training."""
+
+    strategy: Literal["base-model"] = "base-model"
+    """`base-model`: the golden output is preferred over what the base model answers to the same prompt."""
+    splits: list[Literal["train", "val", "test"]] = Field(default_factory=lambda: ["train", "val"])
+    """Splits to make pairs for."""
+    max_new_tokens: int = Field(200, ge=8)
+    """Longest rejected answer generated."""
+
+
 class DataBuildConfig(StrictModel):
     """How demonstration pairs are built, cleaned and split."""
 
@@ -46,5 +57,7 @@ class DataBuildConfig(StrictModel):
     """Share of training examples built without points, so the model also answers without retrieval."""
     teacher: ModelRef | None = None
     """A model that writes the content points from the retrieved chunks; extractive when unset."""
+    preferences: PreferenceConfig | None = None
+    """Also build preference pairs from the golden outputs (written as preference_<split>.jsonl)."""
     max_tokens: int = Field(1024, ge=32)
     """Examples longer than this after the base model's chat template are rejected."""

@@ -30,7 +30,7 @@ from tunesmith.core.errors import DataError
 from tunesmith.core.progress import note, task
 from tunesmith.core.rundir import RunDir
 from tunesmith.data.clean import Cleaner, drop_exact_duplicates
-from tunesmith.data.formats.openai import OpenAIChat
+from tunesmith.data.formats.openai import OpenAIChat, preference_json
 from tunesmith.data.formats.read import read_items
 from tunesmith.data.golden import GoldenRow, read_golden, split_golden
 from tunesmith.data.instruction import chat
@@ -128,8 +128,14 @@ def run(
     )
     stop_ids = stop_ids_of(tokenizer)
     splits: dict[str, list[dict[str, Any]]] = {s: [] for s in SPLITS}
+    preference: dict[str, list[dict[str, Any]]] = {s: [] for s in SPLITS}
     for candidate in kept:
         example = candidate.example
+        if example.kind == "preference":
+            preference[candidate.split].append(
+                {**preference_json(example), "id": example.id, "meta": {**example.meta, "split": candidate.split}}
+            )
+            continue
         messages = example.messages + (example.chosen or [])
         try:
             OpenAIChat().parse({"messages": messages})
@@ -173,19 +179,29 @@ def run(
     split_of = [s for s in SPLITS for _ in splits[s]]
     prompts = [_prompt_key(r) for s in SPLITS for r in splits[s]]
     leaks = leakage(split_of, prompts, near_threshold=cfg.clean.near_dup_threshold)
+    pairs_from_sources = sum(len(v) for v in preference.values())
+    if cfg.preferences is not None:
+        made = _preference_pairs(cfg, splits, base_model, project_dir, rejects)
+        for split, pairs in made.items():
+            preference[split].extend(pairs)
     for split, records in splits.items():
         write_jsonl(run_dir.path(f"{split}.jsonl"), records)
+    for split, pairs in preference.items():
+        if pairs:
+            write_jsonl(run_dir.path(f"preference_{split}.jsonl"), pairs)
     write_jsonl(run_dir.path("rejects.jsonl"), rejects)
     version = _version(splits)
     removed = Counter(
         r["reason"] if r["stage"] == "clean" else r["stage"] for r in rejects if r.get("action", "removed") == "removed"
     )
     changed = Counter(r["reason"] for r in rejects if r.get("action") == "changed")
-    out = sum(counts.values())
+    preference_counts = {s: len(v) for s, v in preference.items() if v}
+    out = sum(counts.values()) + pairs_from_sources
     manifest = {
         "version": version,
         "rows_in": rows_in,
         "examples": counts,
+        "preference_pairs": preference_counts,
         "removed": dict(removed),
         "changed": dict(changed),
         "accounted": rows_in == out + sum(removed.values()),
@@ -301,19 +317,10 @@ def _from_source(
                     "row": item.raw,
                 }
             )
-        elif item.example.kind == "preference":
-            rejects.append(
-                {
-                    "stage": "read",
-                    "where": item.where,
-                    "reason": "preference pair in a demonstration dataset (use it for DPO training)",
-                    "row": item.raw,
-                }
-            )
         else:
             examples.append((item.example, item.where))
     if source.split == "auto":
-        keys = [[e.prompt_text(), e.messages[-1].get("content") or ""] for e, _ in examples]
+        keys = [[e.prompt_text(), ((e.chosen or e.messages)[-1].get("content") or "")] for e, _ in examples]
         split_of = assign_splits(
             keys,
             seed=cfg.split.seed,
@@ -329,6 +336,30 @@ def _from_source(
         example.id = example.id or where
         candidates.append(Candidate(example, split, where))
     return candidates, rejects, n
+
+
+def _preference_pairs(
+    cfg: DataBuildConfig,
+    splits: dict[str, list[dict[str, Any]]],
+    base_model: LocalModelRef,
+    project_dir: Path,
+    rejects: list[dict[str, Any]],
+) -> dict[str, list[dict[str, Any]]]:
+    from tunesmith.models.local import LocalGenerator
+    from tunesmith.synth.preferences import base_model_pairs
+
+    assert cfg.preferences is not None
+    generator = LocalGenerator.load(base_model, project_dir)
+    made: dict[str, list[dict[str, Any]]] = {}
+    for split in cfg.preferences.splits:
+        records = splits[split]
+        with task(f"Preference pairs ({split}): base model answers", len(records)) as update:
+            pairs, skipped = base_model_pairs(
+                records, generator, max_new_tokens=cfg.preferences.max_new_tokens, on_progress=update
+            )
+        made[split] = pairs
+        rejects.extend({"stage": "preferences", "action": "skipped", **s} for s in skipped)
+    return made
 
 
 def _teacher(
