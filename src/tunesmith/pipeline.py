@@ -9,6 +9,7 @@ that already succeeded there.
 
 from __future__ import annotations
 
+import resource
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -122,12 +123,39 @@ def stage_baseline(ctx: Context, run_dir: RunDir, **_: Any) -> dict[str, Any]:
 
 
 def stage_train(
-    ctx: Context, run_dir: RunDir, *, data_ref: str | None = None, resume: bool = False, **_: Any
+    ctx: Context,
+    run_dir: RunDir,
+    *,
+    data_ref: str | None = None,
+    resume: bool = False,
+    nproc: int = 1,
+    accelerate_config: str | None = None,
+    **_: Any,
 ) -> dict[str, Any]:
-    from tunesmith.train.sft import run
-
     cfg = ctx.project.config
     data_run = ctx.input_run("data", data_ref)
+    run_dir.record_inputs(
+        data_run=data_run.id,
+        dataset_version=data_run.info["inputs"].get("dataset_version"),
+        base_model=cfg.base_model.id,
+        recipe=cfg.train.recipe,
+    )
+    if nproc > 1 or accelerate_config:
+        from tunesmith.train.launch import launch
+
+        found = launch(
+            nproc,
+            run_dir=run_dir.root,
+            train=cfg.train.model_dump(mode="json"),
+            base=cfg.base_model.model_dump(mode="json"),
+            data_dir=data_run.root,
+            project_dir=ctx.project.dir,
+            resume=resume,
+            accelerate_config=accelerate_config,
+        )
+        return {"recipe": cfg.train.recipe, **{k: v for k, v in found.items() if k != "extra"}, **found["extra"]}
+    from tunesmith.train.run import run
+
     result = run(
         cfg.train,
         base=cfg.base_model,
@@ -136,14 +164,35 @@ def stage_train(
         run_dir=run_dir,
         resume=resume,
     )
-    run_dir.record_inputs(data_run=data_run.id, dataset_version=data_run.info["inputs"].get("dataset_version"))
     return {
+        "recipe": cfg.train.recipe,
+        # the whole process's peak resident memory: comparable between recipes run on their own
+        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "adapter": str(result.adapter),
         "final_train_loss": result.final_train_loss,
         "final_val_loss": result.final_val_loss,
         "stop_rate": result.stop_rate,
         "hyperparameters": result.hyperparameters,
+        **result.extra,
     }
+
+
+def trained_weights(run: RunDir) -> Path:
+    """The adapter folder of a LoRA-family run, or the model folder of a full fine-tune."""
+    adapter = run.path("adapter")
+    return adapter if adapter.is_dir() else run.path("model")
+
+
+def _latest_generative(ctx: Context) -> RunDir | None:
+    """The newest finished training run that produced a chat model (reward models do not answer)."""
+    from tunesmith.registry.runs import list_runs
+
+    runs = [
+        r
+        for r in list_runs(ctx.project.dir, "train")
+        if r.status == "succeeded" and r.info.get("summary", {}).get("recipe") != "reward"
+    ]
+    return runs[-1] if runs else None
 
 
 def stage_eval(
@@ -160,6 +209,8 @@ def stage_eval(
     cfg = ctx.project.config
     data_run = ctx.input_run("data", data_ref)
     train_run = ctx.optional_run("train", train_ref)
+    if train_run is not None and train_ref is None and train_run.info.get("summary", {}).get("recipe") == "reward":
+        train_run = _latest_generative(ctx)
     baseline_run = ctx.optional_run("baseline", baseline_ref)
     baseline = baseline_run.read_json("baseline.json")["chosen"] if baseline_run else None
     if train_run is None:
@@ -170,7 +221,7 @@ def stage_eval(
         system_prompt=cfg.system_prompt,
         knowledge=cfg.knowledge,
         data_dir=data_run.root,
-        adapter_dir=train_run.path("adapter") if train_run else None,
+        adapter_dir=trained_weights(train_run) if train_run else None,
         baseline=baseline,
         project_dir=ctx.project.dir,
         run_dir=run_dir,

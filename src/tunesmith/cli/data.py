@@ -278,10 +278,10 @@ def stats(
 
 
 def _training_estimate(project: Path, overrides: list[str] | None, token_stats: Any) -> dict[str, Any]:
-    from tunesmith.train.estimate import estimate_lora_run
+    from tunesmith.train.estimate import estimate_run
 
     loaded = load(project, overrides)
-    return estimate_lora_run(
+    return estimate_run(
         loaded.config.train, loaded.config.base_model, loaded.dir, token_stats.lengths, token_stats.trained
     )
 

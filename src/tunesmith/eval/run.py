@@ -104,14 +104,22 @@ def run(
         citations = [[p.to_dict() for p in pts] for pts in picked]
 
     base_generator = pool.local(base)
+    finetuned_generator, finetuned_adapter = base_generator, FINETUNED_ADAPTER
     if adapter_dir is not None and any(s.startswith("finetuned") for s in systems):
-        base_generator.add_adapter(FINETUNED_ADAPTER, adapter_dir)
+        if (adapter_dir / "adapter_config.json").is_file():
+            base_generator.add_adapter(FINETUNED_ADAPTER, adapter_dir)
+        else:  # a fully fine-tuned model: its own weights, loaded beside the base
+            finetuned_generator = pool.local(base.model_copy(update={"id": str(adapter_dir), "name": "finetuned"}))
+            finetuned_adapter = None
     judge = pool.get(cfg.judge) if cfg.judge is not None else None
 
     params = GenerationParams(max_new_tokens=cfg.max_new_tokens)
     runs: dict[str, SystemRun] = {}
     for system in systems:
-        runs[system] = _generate(system, inputs, points, params, base_generator, baseline, system_prompt, pool)
+        generator, adapter = (
+            (finetuned_generator, finetuned_adapter) if system.startswith("finetuned") else (base_generator, None)
+        )
+        runs[system] = _generate(system, inputs, points, params, generator, adapter, baseline, system_prompt, pool)
 
     rows: list[dict[str, Any]] = []
     per_system_scores: dict[str, dict[str, list[float]]] = {}
@@ -175,7 +183,13 @@ def run(
         for metric in cfg.metrics
     ]
     pairwise = _pairwise(cfg, judge, inputs, runs, interval)
-    probe = _probe(cfg, base_generator, adapter_dir is not None, interval, compare) if cfg.probe else None
+    probe = (
+        _probe(
+            cfg, base_generator, (finetuned_generator, finetuned_adapter) if adapter_dir else None, interval, compare
+        )
+        if cfg.probe
+        else None
+    )
 
     write_jsonl(run_dir.path("outputs.jsonl"), rows)
     run_dir.write_json("scores.json", {s: {m: i.to_dict() for m, i in ms.items()} for s, ms in intervals.items()})
@@ -216,7 +230,8 @@ def _generate(
     inputs: list[str],
     points: list[list[str]],
     params: GenerationParams,
-    base_generator: LocalGenerator,
+    generator: LocalGenerator,
+    adapter: str | None,
     baseline: dict[str, Any] | None,
     system_prompt: str,
     pool: ModelPool,
@@ -237,13 +252,12 @@ def _generate(
                 )
                 for i, text in enumerate(inputs)
             ]
-            generator = pool.get(parse_model_ref(baseline["model_ref"]))
-            return SystemRun(system, chats, generator.generate(chats, params, on_progress=update), rag, generator, None)
+            chosen = pool.get(parse_model_ref(baseline["model_ref"]))
+            return SystemRun(system, chats, chosen.generate(chats, params, on_progress=update), rag, chosen, None)
         rag = system.endswith("+rag")
         chats = [chat(system_prompt or None, text, points[i] if rag else None) for i, text in enumerate(inputs)]
-        adapter = FINETUNED_ADAPTER if system.startswith("finetuned") else None
-        generations = base_generator.generate(chats, params, adapter=adapter, on_progress=update)
-        return SystemRun(system, chats, generations, rag, base_generator, adapter)
+        generations = generator.generate(chats, params, adapter=adapter, on_progress=update)
+        return SystemRun(system, chats, generations, rag, generator, adapter)
 
 
 def _pairwise(
@@ -263,12 +277,16 @@ def _pairwise(
 
 
 def _probe(
-    cfg: EvalConfig, generator: LocalGenerator, has_adapter: bool, interval: Any, compare: Any
+    cfg: EvalConfig,
+    base: LocalGenerator,
+    finetuned: tuple[LocalGenerator, str | None] | None,
+    interval: Any,
+    compare: Any,
 ) -> dict[str, Any]:
     items = load_probe()
     rows: list[dict[str, Any]] = []
     correct: dict[str, list[float]] = {}
-    for system, adapter in [("base", None)] + ([("finetuned", FINETUNED_ADAPTER)] if has_adapter else []):
+    for system, (generator, adapter) in [("base", (base, None))] + ([("finetuned", finetuned)] if finetuned else []):
         with task(f"General-skills probe: {system}", len(items)):
             results = run_probe(generator, adapter, items)
         correct[system] = [r["correct"] for r in results]

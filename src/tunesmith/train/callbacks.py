@@ -29,7 +29,7 @@ def make_reporting_callback(run_dir: RunDir, update: Any) -> Any:
             update(1, info=f"{tokens / max(elapsed, 1e-9):,.0f} tok/s")
 
         def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kwargs: Any) -> None:
-            if not logs:
+            if not logs or not state.is_world_process_zero:
                 return
             row = {"step": state.global_step, "epoch": round(state.epoch or 0.0, 4)}
             for key, value in logs.items():
@@ -39,3 +39,47 @@ def make_reporting_callback(run_dir: RunDir, update: Any) -> Any:
             run_dir.log_metrics(**row)
 
     return Reporting()
+
+
+def make_generation_eval_callback(run_dir: RunDir, tokenizer: Any, records: list[dict[str, Any]]) -> Any:
+    """At every evaluation, answer a few validation prompts and log ROUGE-L against their references.
+
+    Validation loss says how likely the references are; this says what the model
+    actually writes at that checkpoint, which is what users ask for and the
+    popular trainers do not show.
+    """
+    from transformers import TrainerCallback
+
+    from tunesmith.core.deps import require
+    from tunesmith.models.generation import GenerationParams
+    from tunesmith.models.local import LocalGenerator
+
+    rouge = require("rouge_score.rouge_scorer", purpose="generation-based evaluation")
+    scorer = rouge.RougeScorer(["rougeL"], use_stemmer=True)
+    prompts = [r["messages"][:-1] for r in records]
+    references = [r["messages"][-1]["content"] for r in records]
+    budget = max(len(tokenizer(ref)["input_ids"]) for ref in references) + 16
+
+    class GenerationEval(TrainerCallback):  # type: ignore[misc]
+        def on_evaluate(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any) -> None:
+            if model is None or not state.is_world_process_zero:
+                return
+            was_training = model.training
+            model.eval()
+            generator = LocalGenerator(model, tokenizer, name="checkpoint", batch_size=len(prompts))
+            adapter = next(iter(generator.adapters), None)
+            outputs = generator.generate(prompts, GenerationParams(max_new_tokens=budget), adapter=adapter)
+            scores = [
+                scorer.score(ref, out.text)["rougeL"].fmeasure for ref, out in zip(references, outputs, strict=True)
+            ]
+            stopped = sum(o.finish_reason == "stop" for o in outputs) / len(outputs)
+            run_dir.log_metrics(
+                step=state.global_step,
+                eval_rouge_l=sum(scores) / len(scores),
+                eval_stop_rate=stopped,
+                eval_sample=outputs[0].text[:300],
+            )
+            if was_training:
+                model.train()
+
+    return GenerationEval()

@@ -8,12 +8,17 @@ from pydantic import Field
 
 from tunesmith.core.schema import StrictModel
 
+Recipe = Literal["sft-lora", "sft-dora", "sft-qlora", "sft-full", "dpo", "kto", "reward", "rlhf"]
+SFT_RECIPES = ("sft-lora", "sft-dora", "sft-qlora", "sft-full")
+PREFERENCE_RECIPES = ("dpo", "kto", "reward")
+
 
 class TrainConfig(StrictModel):
     """Fine-tuning recipe and hyperparameters; every `auto` is printed with the reason for its value."""
 
-    recipe: Literal["sft-lora"] = "sft-lora"
-    """Training recipe. `sft-lora`: supervised fine-tuning of LoRA adapters on assistant tokens."""
+    recipe: Recipe = "sft-lora"
+    """`sft-lora`, `sft-dora`, `sft-qlora` (4-bit NF4 base + LoRA), `sft-full` (all weights); `dpo` and `kto`
+    on preference pairs; `reward` (a reward model on preference pairs) and `rlhf` (RLOO against it, KL-penalized)."""
     epochs: float | Literal["auto"] = "auto"
     """Passes over the training data."""
     max_steps: int | None = Field(None, ge=1)
@@ -47,3 +52,23 @@ class TrainConfig(StrictModel):
     """Steps between validation-loss measurements (auto: same as save_steps)."""
     seed: int = 42
     """Seed for adapter initialisation, data order and dropout."""
+    activation_checkpointing: bool | Literal["auto"] = "auto"
+    """Recompute activations in backward to save memory (auto: off, or on when --fit-memory needs it)."""
+    beta: float = Field(0.1, gt=0)
+    """dpo/kto: how strongly the policy is held to the reference; rlhf: the KL penalty coefficient."""
+    early_stopping_patience: int | None = Field(None, ge=1)
+    """Stop when validation loss has not improved for this many evaluations (keeps the best checkpoint)."""
+    eval_generations: int = Field(0, ge=0)
+    """At each evaluation, generate answers for this many validation examples and log their ROUGE-L."""
+    stop_check: int = Field(4, ge=0)
+    """After training, check on this many validation prompts that the model ends its answers by itself."""
+    report_to: list[Literal["mlflow", "tensorboard"]] = Field(default_factory=list)
+    """Also log to these trackers (MLflow reads MLFLOW_TRACKING_URI; default ./mlruns)."""
+    init_from: str | None = None
+    """dpo/kto/rlhf: continue the adapter of this training run (e.g. preferences after SFT)."""
+    reward_run: str | None = None
+    """rlhf: the reward-model run to optimize against (default: the latest `reward` run)."""
+    rlhf_generations: int = Field(4, ge=2)
+    """rlhf: completions sampled per prompt (RLOO's leave-one-out baseline needs at least 2)."""
+    rlhf_max_new_tokens: int = Field(96, ge=8)
+    """rlhf: longest sampled completion."""

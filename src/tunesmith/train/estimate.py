@@ -6,10 +6,15 @@ et al. 2020, sec. 2.1) divided by this machine's measured matmul rate times the
 share of it our trainer reaches (0.6, measured on the reference 2-core CPU with
 bench/train.py; GPUs are given 0.4 until measured).
 
-Memory: weights, trainable parameters' gradients and AdamW moments, activations
-per layer (Korthikanti et al. 2022, "Reducing Activation Recomputation", eq. 1:
-about s*b*h*(34 + 5*a*s/h) bytes in 16-bit, doubled in fp32), and the
-vocabulary logits of the trained positions.
+Memory: weights (half a byte per parameter in 4-bit for QLoRA), trainable
+parameters' gradients and AdamW moments, activations per layer (Korthikanti et
+al. 2022, "Reducing Activation Recomputation", eq. 1: about s*b*h*(34 + 5*a*s/h)
+bytes in 16-bit, doubled in fp32; with activation checkpointing only each
+layer's input is kept, plus one layer's worth during recomputation), and the
+vocabulary logits of the trained positions. Measured on the reference CPU
+(LoRA, SmolLM2-135M, ~300-token examples, micro batches 1, 2, 4 and 8: 1.73,
+2.41, 4.28 and 7.34 GiB peak RSS), PyTorch's CPU autograd keeps 1.25x that
+activation figure; ACTIVATION_FACTOR carries the measurement.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ from tunesmith.core.atomic import atomic_write_json
 from tunesmith.core.paths import cache_dir
 
 EFFICIENCY = {"cpu": 0.6, "cuda": 0.4, "mps": 0.3}
+ACTIVATION_FACTOR = 1.25
+RECOMPUTE_SLOWDOWN = 0.75  # checkpointing recomputes the forward pass: ~1/3 more work per step
 
 
 @dataclass
@@ -83,17 +90,25 @@ def estimate(
     bytes_per_value: int,
     device: str = "cpu",
     gflops: float | None = None,
+    quantized: bool = False,
+    checkpointing: bool = False,
 ) -> Estimate:
     """``tokens``: all tokens the run processes (examples x epochs); ``trained_tokens``: those with loss."""
     rate = gflops if gflops is not None else machine_gflops(device)
     flops_per_token = (6 if full else 4) * n_params
     tokens_per_s = EFFICIENCY.get(device.split(":")[0], 0.4) * rate * 1e9 / flops_per_token
+    if checkpointing:
+        tokens_per_s *= RECOMPUTE_SLOWDOWN
     seconds = tokens / tokens_per_s
     s, b, h, a = seq_len, micro_batch, hidden, heads
-    activations = int(layers * s * b * h * (34 + 5 * a * s / h) * bytes_per_value / 2)
+    per_layer = s * b * h * (34 + 5 * a * s / h) * bytes_per_value / 2 * ACTIVATION_FACTOR
+    if checkpointing:
+        activations = int(layers * s * b * h * bytes_per_value + per_layer)
+    else:
+        activations = int(layers * per_layer)
     trained_per_batch = min(trained_tokens, b * s)
     logits = int(2 * trained_per_batch * vocab * 4)  # logits and their gradient, fp32
-    weights = n_params * bytes_per_value
+    weights = int(n_params * (0.5 if quantized else bytes_per_value))
     optimizer = trainable_params * 4 * 3  # gradient + two AdamW moments, fp32
     runtime = 400 * 2**20  # Python, torch and tokenizer baseline resident memory (measured ~400 MiB)
     breakdown = {
@@ -126,7 +141,16 @@ def count_parameters(config: Any) -> int:
     return layers * (attention + mlp + 2 * h) + embeddings + h
 
 
-def estimate_lora_run(cfg: Any, ref: Any, base_dir: Any, lengths: list[int], trained: list[int]) -> dict[str, Any]:
+def estimate_run(
+    cfg: Any,
+    ref: Any,
+    base_dir: Any,
+    lengths: list[int],
+    trained: list[int],
+    *,
+    micro_batch: int | None = None,
+    checkpointing: bool | None = None,
+) -> dict[str, Any]:
     """The estimate for training ``cfg`` (a TrainConfig) on examples of these token lengths."""
     from transformers import AutoConfig
 
@@ -136,37 +160,76 @@ def estimate_lora_run(cfg: Any, ref: Any, base_dir: Any, lengths: list[int], tra
 
     config = AutoConfig.from_pretrained(local_path(ref, base_dir))
     n_params = count_parameters(config)
-    hp = defaults.resolve(cfg, n_examples=len(lengths), n_params=n_params)
+    device = pick_device(ref.device)
+    hp = defaults.resolve(cfg, n_examples=len(lengths), n_params=n_params, device=device)
+    micro = micro_batch or hp.micro_batch_size
     hidden, layers = config.hidden_size, config.num_hidden_layers
     inter = getattr(config, "intermediate_size", 4 * hidden)
+    full = cfg.recipe == "sft-full"
     # all-linear LoRA: r x (in + out) per adapted matrix, 4 attention + 3 MLP matrices per layer
-    trainable = layers * hp.lora_r * (4 * 2 * hidden + 3 * (hidden + inter))
-    device = pick_device(ref.device)
+    trainable = n_params if full else layers * hp.lora_r * (4 * 2 * hidden + 3 * (hidden + inter))
+    if cfg.recipe == "sft-dora":
+        trainable += layers * (4 * hidden + 3 * (hidden + inter))  # DoRA's magnitude vectors
     dtype = pick_dtype(device, ref.dtype)
     steps_per_epoch = max(1, -(-len(lengths) // hp.batch_size))
     tokens = int(sum(lengths) * hp.max_steps / steps_per_epoch)
+    if checkpointing is None:
+        checkpointing = cfg.activation_checkpointing is True
     result = estimate(
         n_params=n_params,
         trainable_params=trainable,
-        full=False,
+        full=full,
         tokens=tokens,
-        trained_tokens=int(sum(trained) / len(trained) * hp.micro_batch_size),
+        trained_tokens=int(sum(trained) / len(trained) * micro),
         layers=layers,
         hidden=hidden,
         heads=config.num_attention_heads,
         vocab=config.vocab_size,
-        micro_batch=hp.micro_batch_size,
+        micro_batch=micro,
         seq_len=max(lengths),
         bytes_per_value=dtype.itemsize,
         device=device,
+        quantized=cfg.recipe == "sft-qlora",
+        checkpointing=checkpointing,
     )
     return {
         "minutes": result.seconds / 60,
         "tokens_per_s": result.tokens_per_s,
         "peak_gib": result.peak_bytes / 2**30,
+        "peak_bytes": result.peak_bytes,
         "breakdown": result.breakdown,
         "assumptions": result.assumptions,
         "steps": hp.max_steps,
         "epochs": hp.epochs,
         "parameters": n_params,
+        "micro_batch_size": micro,
+        "activation_checkpointing": checkpointing,
+        "grad_accumulation": max(1, -(-hp.batch_size // micro)),
     }
+
+
+def fit_memory(
+    budget_bytes: int, cfg: Any, ref: Any, base_dir: Any, lengths: list[int], trained: list[int]
+) -> dict[str, Any] | None:
+    """The fastest (micro batch, checkpointing) whose estimate fits the budget; None when nothing fits."""
+    options = []
+    for micro in (8, 4, 2, 1):
+        if micro > cfg.batch_size:
+            continue
+        for checkpointing in (False, True):
+            found = estimate_run(cfg, ref, base_dir, lengths, trained, micro_batch=micro, checkpointing=checkpointing)
+            if found["peak_bytes"] <= budget_bytes:
+                options.append(found)
+    return max(options, key=lambda e: (e["tokens_per_s"], e["micro_batch_size"])) if options else None
+
+
+def parse_size(text: str) -> int:
+    """'8GiB', '512MiB', '8GB', '8G' -> bytes."""
+    import re
+
+    match = re.fullmatch(r"\s*([\d.]+)\s*([KMGT]?)(i?B?)\s*", text, flags=re.IGNORECASE)
+    if not match:
+        raise ValueError(f"not a size: {text!r} (e.g. 8GiB)")
+    number, unit, binary = float(match.group(1)), match.group(2).upper(), match.group(3).lower().startswith("i")
+    power = " KMGT".index(unit or " ")
+    return int(number * (1024 if binary or not match.group(3) else 1000) ** power)

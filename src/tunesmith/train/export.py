@@ -1,0 +1,103 @@
+"""`tunesmith export`: merge an adapter into its base, save plain safetensors, prove the outputs match.
+
+For QLoRA the adapter is merged into the base loaded in full precision, not the
+4-bit weights it trained against: merging into quantized weights would round
+the merged update away. Verification reloads the merged folder with plain
+transformers and compares its greedy outputs and logits with the adapter
+applied on the base; with `--gguf`, the GGUF file is read back through
+transformers and compared the same way.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from tunesmith.core.atomic import atomic_dir, atomic_write_json
+from tunesmith.core.deps import require
+from tunesmith.core.errors import StageError
+from tunesmith.core.progress import note
+from tunesmith.core.rundir import RunDir
+from tunesmith.models.generation import GenerationParams
+from tunesmith.models.local import LocalGenerator, load_causal_lm, load_tokenizer
+from tunesmith.models.spec import LocalModelRef
+
+PROBES = [
+    [{"role": "user", "content": "Do you ship to Canada?"}],
+    [{"role": "user", "content": "How do I return a jacket that does not fit?"}],
+    [{"role": "user", "content": "What is the capital of France?"}],
+]
+
+
+def _logits(model: Any, tokenizer: Any) -> Any:
+    torch = require("torch")
+    text = tokenizer.apply_chat_template(PROBES[0], tokenize=False, add_generation_prompt=True)
+    ids = tokenizer(text, return_tensors="pt", add_special_tokens=False).to(model.device)
+    with torch.inference_mode():
+        return model(**ids).logits.float()
+
+
+def export_run(
+    run: RunDir, base: LocalModelRef, project_dir: Path, *, gguf: bool = False, gguf_dtype: str = "f16"
+) -> dict[str, Any]:
+    peft = require("peft")
+    transformers = require("transformers")
+    adapter = run.path("adapter")
+    if not (adapter / "adapter_config.json").is_file():
+        raise StageError(
+            "this run has no adapter to merge",
+            where=str(run.root),
+            fix="Export a LoRA, DoRA or QLoRA run (a full fine-tune's model/ folder is already merged).",
+        )
+    recipe = (
+        json.loads((adapter / "tunesmith.json").read_text()).get("recipe")
+        if (adapter / "tunesmith.json").exists()
+        else None
+    )
+    if recipe == "reward":
+        raise StageError(
+            "a reward model is a scorer, not a chat model", where=str(run.root), fix="Export a generative training run."
+        )
+    # full precision base (the QLoRA run trained against NF4; merging into fp32 keeps the update exact)
+    model, tokenizer, _ = load_causal_lm(base.model_copy(update={"dtype": "float32"}), project_dir)
+    adapted = peft.PeftModel.from_pretrained(model, str(adapter))
+    adapted.eval()
+    reference = LocalGenerator(adapted, tokenizer, name="adapter")
+    expected = reference.generate(PROBES, GenerationParams(max_new_tokens=48), adapter=next(iter(reference.adapters)))
+    expected_logits = _logits(adapted, tokenizer)
+    merged = adapted.merge_and_unload()
+    target = run.path("export", "merged")
+    with atomic_dir(target) as tmp:
+        merged.save_pretrained(tmp, safe_serialization=True)
+        load_tokenizer(str(adapter)).save_pretrained(tmp)
+    note(f"merged model written to {target}")
+    # reload with nothing but transformers, as a user would
+    reloaded = transformers.AutoModelForCausalLM.from_pretrained(str(target), use_safetensors=True)
+    reloaded_tok = transformers.AutoTokenizer.from_pretrained(str(target))
+    plain = LocalGenerator(reloaded.eval(), reloaded_tok, name="merged")
+    got = plain.generate(PROBES, GenerationParams(max_new_tokens=48))
+    diff = float((_logits(reloaded, reloaded_tok) - expected_logits).abs().max())
+    result: dict[str, Any] = {
+        "merged": str(target),
+        "recipe": recipe,
+        "prompts": len(PROBES),
+        "identical": sum(a.text == b.text for a, b in zip(expected, got, strict=True)),
+        "max_logit_diff": diff,
+        "no_modules_to_save": not json.loads((adapter / "adapter_config.json").read_text()).get("modules_to_save"),
+    }
+    if gguf:
+        from tunesmith.train.gguf_export import write_gguf
+
+        path = run.path("export", f"model-{gguf_dtype}.gguf")
+        info = write_gguf(target, path, dtype=gguf_dtype)
+        back = transformers.AutoModelForCausalLM.from_pretrained(
+            str(path.parent), gguf_file=path.name, dtype=require("torch").float32
+        )
+        back.hf_quantizer = None
+        info["max_logit_diff"] = float((_logits(back, reloaded_tok) - expected_logits).abs().max())
+        back_tok = transformers.AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
+        info["tokenizer_round_trip"] = back_tok.encode("Hello Northwind!") == reloaded_tok.encode("Hello Northwind!")
+        result["gguf"] = info
+    atomic_write_json(run.path("export", "export.json"), result)
+    return result

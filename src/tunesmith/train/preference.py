@@ -1,0 +1,256 @@
+"""Preference recipes on TRL: `dpo` (Rafailov et al. 2023), `kto` (Ethayarajh et al. 2024, unpaired), and
+`reward` (a Bradley-Terry reward model for `rlhf`).
+
+Preference pairs come from the data build (`preference_train.jsonl`,
+`preference_val.jsonl`, OpenAI's DPO format): from `data.sources` holding
+preference records, or made by `data.preferences` (the golden output preferred
+over the base model's own answer). DPO and KTO train a LoRA adapter whose
+reference is the base model with the adapter switched off; with
+`train.init_from` they continue an SFT run's adapter, the usual order (SFT,
+then preferences).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tunesmith.core.atomic import read_jsonl
+from tunesmith.core.deps import require
+from tunesmith.core.errors import StageError
+from tunesmith.core.progress import note, task
+from tunesmith.core.rundir import RunDir
+from tunesmith.models.local import load_causal_lm, load_tokenizer
+from tunesmith.models.resolve import local_path
+from tunesmith.models.spec import LocalModelRef
+from tunesmith.train import defaults
+from tunesmith.train.checkpoints import last_complete_checkpoint
+from tunesmith.train.config import TrainConfig
+from tunesmith.train.modeling import lora_config
+from tunesmith.train.sft import (
+    CHECKPOINTS_DIR,
+    TrainResult,
+    announce,
+    common_callbacks,
+    save_trained,
+    stop_check,
+    training_arguments,
+)
+
+PREFERENCE_FILES = ("preference_train.jsonl", "preference_val.jsonl")
+
+
+def load_pairs(data_dir: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(train, val) pairs as TRL's conversational preference rows: prompt, chosen, rejected."""
+    train_path, val_path = (data_dir / name for name in PREFERENCE_FILES)
+    if not train_path.exists():
+        raise StageError(
+            "this recipe trains on preference pairs, and the data build has none",
+            where=str(data_dir),
+            fix="Add a preference dataset (OpenAI DPO format) to data.sources, or set data.preferences, "
+            "then run `tunesmith data build`.",
+        )
+
+    def rows(path: Path) -> list[dict[str, Any]]:
+        if not path.exists():
+            return []
+        return [
+            {"prompt": r["input"]["messages"], "chosen": r["preferred_output"], "rejected": r["non_preferred_output"]}
+            for r in read_jsonl(path)
+        ]
+
+    return rows(train_path), rows(val_path)
+
+
+def _policy(cfg: TrainConfig, base: LocalModelRef, project_dir: Path) -> tuple[Any, Any, str]:
+    """The model to optimize: the base, or the base with an SFT run's adapter (trainable) when init_from is set."""
+    model, tokenizer, path = load_causal_lm(base, project_dir)
+    model.train()
+    if cfg.init_from:
+        from tunesmith.registry.runs import resolve_run
+
+        peft = require("peft")
+        adapter = resolve_run(project_dir, cfg.init_from, "train").path("adapter")
+        if not (adapter / "adapter_config.json").is_file():
+            raise StageError(
+                "train.init_from names a run without an adapter",
+                where=str(adapter),
+                fix="Point it at a LoRA training run.",
+            )
+        model = peft.PeftModel.from_pretrained(model, str(adapter), is_trainable=True)
+        note(f"continuing the adapter of {cfg.init_from}")
+    return model, tokenizer, path
+
+
+def run(
+    cfg: TrainConfig, *, base: LocalModelRef, data_dir: Path, project_dir: Path, run_dir: RunDir, resume: bool = False
+) -> TrainResult:
+    if cfg.recipe == "reward":
+        return run_reward(cfg, base=base, data_dir=data_dir, project_dir=project_dir, run_dir=run_dir, resume=resume)
+    transformers = require("transformers")
+    trl = require("trl")
+    datasets = require("datasets")
+    peft = require("peft")
+    train_pairs, val_pairs = load_pairs(data_dir)
+    transformers.set_seed(cfg.seed)
+    model, tokenizer, base_path = _policy(cfg, base, project_dir)
+    n_params = sum(p.numel() for p in model.parameters())
+    if cfg.recipe == "kto":
+        # KTO learns from unpaired judgements: each pair gives one desirable and one undesirable example
+        def unpaired(pairs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            out = []
+            for p in pairs:
+                out.append({"prompt": p["prompt"], "completion": p["chosen"], "label": True})
+                out.append({"prompt": p["prompt"], "completion": p["rejected"], "label": False})
+            return out
+
+        train_rows, val_rows = unpaired(train_pairs), unpaired(val_pairs)
+        config_class, trainer_class = trl.KTOConfig, trl.KTOTrainer
+    else:
+        train_rows, val_rows = train_pairs, val_pairs
+        config_class, trainer_class = trl.DPOConfig, trl.DPOTrainer
+    hp = defaults.resolve(
+        cfg, n_examples=len(train_rows), n_params=n_params, device=next(model.parameters()).device.type
+    )
+    announce(hp, run_dir, train=len(train_rows), val=len(val_rows), n_params=n_params)
+    args = training_arguments(
+        cfg,
+        hp,
+        run_dir,
+        model,
+        has_eval=bool(val_rows),
+        config_class=config_class,
+        beta=cfg.beta,
+        max_length=cfg.max_length,
+    )
+    peft_config = (
+        None
+        if isinstance(model, peft.PeftModel)
+        else lora_config(
+            "sft-lora", r=hp.lora_r, alpha=hp.lora_alpha, dropout=cfg.lora_dropout, target_modules=cfg.target_modules
+        )
+    )
+    trainer = trainer_class(
+        model=model,
+        args=args,
+        train_dataset=datasets.Dataset.from_list(train_rows),
+        eval_dataset=datasets.Dataset.from_list(val_rows) if val_rows else None,
+        processing_class=tokenizer,
+        peft_config=peft_config,
+    )
+    trainer.remove_callback(transformers.trainer_callback.PrinterCallback)
+    checkpoint = last_complete_checkpoint(run_dir.path(CHECKPOINTS_DIR)) if resume else None
+    with task(f"Training {cfg.recipe} on {len(train_rows)} examples", hp.max_steps) as update:
+        for callback in common_callbacks(cfg, run_dir, update, has_eval=bool(val_rows)):
+            trainer.add_callback(callback)
+        trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    metrics = trainer.evaluate() if val_rows else {}
+    output = save_trained(
+        trainer.model, tokenizer, run_dir, base, cfg.recipe, base_path, extra={"init_from": cfg.init_from}
+    )
+    records = [{"messages": p["prompt"] + p["chosen"]} for p in (val_pairs or train_pairs)]
+    stop_rate = stop_check(trainer.model, tokenizer, records, base.display_name, n=cfg.stop_check)
+    losses = [m["loss"] for m in run_dir.metrics() if "loss" in m]
+    extra = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))}
+    return TrainResult(
+        run_dir,
+        output,
+        losses[-1] if losses else None,
+        extra.get("eval_loss"),
+        stop_rate,
+        {k: v for k, v in vars(hp).items() if k != "reasons"},
+        extra,
+    )
+
+
+def load_reward_model(run: RunDir, base: LocalModelRef, project_dir: Path) -> tuple[Any, Any]:
+    """A trained reward model (sequence classifier with one score), merged and ready to score text."""
+    transformers = require("transformers")
+    peft = require("peft")
+    path = local_path(base, project_dir)
+    tokenizer = load_tokenizer(path)
+    model = transformers.AutoModelForSequenceClassification.from_pretrained(path, num_labels=1, use_safetensors=True)
+    model.config.pad_token_id = tokenizer.pad_token_id
+    model = peft.PeftModel.from_pretrained(model, str(run.path("adapter"))).merge_and_unload()
+    model.eval()
+    return model, tokenizer
+
+
+def run_reward(
+    cfg: TrainConfig, *, base: LocalModelRef, data_dir: Path, project_dir: Path, run_dir: RunDir, resume: bool = False
+) -> TrainResult:
+    """A reward model: the base model with a one-score head, LoRA-trained so chosen scores above rejected."""
+    transformers = require("transformers")
+    trl = require("trl")
+    datasets = require("datasets")
+    peft = require("peft")
+    torch = require("torch")
+    train_pairs, val_pairs = load_pairs(data_dir)
+    transformers.set_seed(cfg.seed)
+    path = local_path(base, project_dir)
+    tokenizer = load_tokenizer(path)
+    model = transformers.AutoModelForSequenceClassification.from_pretrained(path, num_labels=1, use_safetensors=True)
+    model.config.pad_token_id = tokenizer.pad_token_id
+
+    def implicit(pairs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{"chosen": p["prompt"] + p["chosen"], "rejected": p["prompt"] + p["rejected"]} for p in pairs]
+
+    train_rows, val_rows = implicit(train_pairs), implicit(val_pairs)
+    n_params = sum(p.numel() for p in model.parameters())
+    hp = defaults.resolve(
+        cfg, n_examples=len(train_rows), n_params=n_params, device=next(model.parameters()).device.type
+    )
+    announce(hp, run_dir, train=len(train_rows), val=len(val_rows), n_params=n_params)
+    args = training_arguments(
+        cfg, hp, run_dir, model, has_eval=bool(val_rows), config_class=trl.RewardConfig, max_length=cfg.max_length
+    )
+    # the new score head is trained in full (modules_to_save); the body through LoRA
+    peft_config = peft.LoraConfig(
+        r=hp.lora_r,
+        lora_alpha=hp.lora_alpha,
+        lora_dropout=cfg.lora_dropout,
+        target_modules=cfg.target_modules,
+        task_type="SEQ_CLS",
+        modules_to_save=["score"],
+    )
+    trainer = trl.RewardTrainer(
+        model=model,
+        args=args,
+        train_dataset=datasets.Dataset.from_list(train_rows),
+        eval_dataset=datasets.Dataset.from_list(val_rows) if val_rows else None,
+        processing_class=tokenizer,
+        peft_config=peft_config,
+    )
+    trainer.remove_callback(transformers.trainer_callback.PrinterCallback)
+    checkpoint = last_complete_checkpoint(run_dir.path(CHECKPOINTS_DIR)) if resume else None
+    with task(f"Training a reward model on {len(train_rows)} pairs", hp.max_steps) as update:
+        for callback in common_callbacks(cfg, run_dir, update, has_eval=bool(val_rows)):
+            trainer.add_callback(callback)
+        trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    output = save_trained(trainer.model, tokenizer, run_dir, base, "reward", path)
+    # accuracy: how often the trained model scores the preferred answer above the other, on held-out pairs
+    pairs = val_rows or train_rows
+    model = trainer.model.eval()
+    wins = 0
+    with torch.inference_mode():
+        for row in pairs:
+            scores = []
+            for side in ("chosen", "rejected"):
+                text = tokenizer.apply_chat_template(row[side], tokenize=False)
+                enc = tokenizer(
+                    text, return_tensors="pt", add_special_tokens=False, truncation=True, max_length=cfg.max_length
+                ).to(model.device)
+                scores.append(float(model(**enc).logits[0, 0]))
+            wins += scores[0] > scores[1]
+    accuracy = wins / max(len(pairs), 1)
+    run_dir.log_metrics(step=trainer.state.global_step, reward_accuracy=accuracy)
+    losses = [m["loss"] for m in run_dir.metrics() if "loss" in m]
+    return TrainResult(
+        run_dir,
+        output,
+        losses[-1] if losses else None,
+        None,
+        1.0,
+        {k: v for k, v in vars(hp).items() if k != "reasons"},
+        {"reward_accuracy": accuracy, "pairs_scored": len(pairs)},
+    )

@@ -1,0 +1,136 @@
+"""`rlhf`: optimize the policy against a trained reward model with RLOO (Ahmadian et al. 2024), KL-penalized.
+
+RLOO samples k completions per prompt and uses the mean reward of the other
+k-1 as each one's baseline, so it needs no value model (half PPO's memory) and
+TRL ships it as a stable trainer. The KL penalty to the reference policy (the
+base model, or the SFT adapter's starting point) is `train.beta`. Prompts are
+the training split's user turns; the reward model is the latest `reward` run
+(or `train.reward_run`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tunesmith.core.atomic import read_jsonl
+from tunesmith.core.deps import require
+from tunesmith.core.progress import task
+from tunesmith.core.rundir import RunDir
+from tunesmith.models.spec import LocalModelRef
+from tunesmith.train import defaults
+from tunesmith.train.checkpoints import last_complete_checkpoint
+from tunesmith.train.config import TrainConfig
+from tunesmith.train.modeling import lora_config
+from tunesmith.train.preference import _policy, load_reward_model
+from tunesmith.train.sft import CHECKPOINTS_DIR, TrainResult, announce, common_callbacks, save_trained, stop_check
+
+
+def run(
+    cfg: TrainConfig, *, base: LocalModelRef, data_dir: Path, project_dir: Path, run_dir: RunDir, resume: bool = False
+) -> TrainResult:
+    transformers = require("transformers")
+    trl = require("trl")
+    datasets = require("datasets")
+    peft = require("peft")
+    from tunesmith.registry.runs import resolve_run
+
+    reward_run = resolve_run(project_dir, cfg.reward_run, "train") if cfg.reward_run else _latest_reward(project_dir)
+    reward_model, reward_tokenizer = load_reward_model(reward_run, base, project_dir)
+    records = read_jsonl(data_dir / "train.jsonl")
+    prompts = [{"prompt": [m for m in r["messages"] if m["role"] != "assistant"]} for r in records]
+    transformers.set_seed(cfg.seed)
+    model, tokenizer, base_path = _policy(cfg, base, project_dir)
+    tokenizer.padding_side = "left"  # generation pads on the left
+    n_params = sum(p.numel() for p in model.parameters())
+    hp = defaults.resolve(cfg, n_examples=len(prompts), n_params=n_params, device=next(model.parameters()).device.type)
+    announce(hp, run_dir, prompts=len(prompts), n_params=n_params, reward_run=reward_run.id)
+    # RLOO counts a batch in completions: each prompt brings rlhf_generations of them
+    per_device = max(cfg.rlhf_generations, hp.micro_batch_size - hp.micro_batch_size % cfg.rlhf_generations)
+    args = trl.RLOOConfig(
+        output_dir=str(run_dir.path(CHECKPOINTS_DIR)),
+        max_steps=hp.max_steps,
+        learning_rate=hp.learning_rate,
+        per_device_train_batch_size=per_device,
+        gradient_accumulation_steps=hp.grad_accumulation,
+        num_generations=cfg.rlhf_generations,
+        max_completion_length=cfg.rlhf_max_new_tokens,
+        beta=cfg.beta,
+        logging_steps=1,
+        save_steps=hp.save_steps,
+        save_total_limit=2,
+        seed=cfg.seed,
+        report_to=list(cfg.report_to),
+        disable_tqdm=True,
+        bf16=False,
+        fp16=False,
+        activation_checkpointing=cfg.activation_checkpointing is True,
+        lr_scheduler_type=cfg.scheduler,
+        warmup_steps=cfg.warmup,
+        temperature=1.0,
+    )
+    peft_config = (
+        None
+        if isinstance(model, peft.PeftModel)
+        else lora_config(
+            "sft-lora", r=hp.lora_r, alpha=hp.lora_alpha, dropout=cfg.lora_dropout, target_modules=cfg.target_modules
+        )
+    )
+    trainer = trl.RLOOTrainer(
+        model=model,
+        reward_funcs=reward_model,
+        args=args,
+        train_dataset=datasets.Dataset.from_list(prompts),
+        processing_class=tokenizer,
+        reward_processing_classes=reward_tokenizer,
+        peft_config=peft_config,
+    )
+    trainer.remove_callback(transformers.trainer_callback.PrinterCallback)
+    checkpoint = last_complete_checkpoint(run_dir.path(CHECKPOINTS_DIR)) if resume else None
+    with task(f"RLHF (RLOO, k={cfg.rlhf_generations}) on {len(prompts)} prompts", hp.max_steps) as update:
+        for callback in common_callbacks(cfg, run_dir, update, has_eval=False):
+            trainer.add_callback(callback)
+        trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    output = save_trained(
+        trainer.model,
+        tokenizer,
+        run_dir,
+        base,
+        "rlhf",
+        base_path,
+        extra={"reward_run": reward_run.id, "init_from": cfg.init_from},
+    )
+    tokenizer.padding_side = "right"
+    stop_rate = stop_check(trainer.model, tokenizer, records, base.display_name, n=cfg.stop_check)
+    history = run_dir.metrics()
+    rewards = [m[k] for m in history for k in ("reward", "rewards/mean") if k in m]
+    losses = [m["loss"] for m in history if "loss" in m]
+    return TrainResult(
+        run_dir,
+        output,
+        losses[-1] if losses else None,
+        None,
+        stop_rate,
+        {k: v for k, v in vars(hp).items() if k != "reasons"},
+        {
+            "reward_run": reward_run.id,
+            "first_reward": rewards[0] if rewards else None,
+            "last_reward": rewards[-1] if rewards else None,
+        },
+    )
+
+
+def _latest_reward(project_dir: Path) -> RunDir:
+    from tunesmith.core.errors import StageError
+    from tunesmith.registry.runs import list_runs
+
+    runs = [
+        r
+        for r in list_runs(project_dir, "train")
+        if r.status == "succeeded" and r.info.get("summary", {}).get("recipe") == "reward"
+    ]
+    if not runs:
+        raise StageError(
+            "rlhf optimizes against a reward model, and there is none",
+            fix="Train one first: tunesmith train --recipe reward (needs preference pairs).",
+        )
+    return runs[-1]
