@@ -18,7 +18,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def prompts(n: int) -> list[list[dict[str, str]]]:
-    rows = [json.loads(line) for line in (REPO / "examples/northwind-support/data/golden.jsonl").read_text().splitlines()]
+    rows = [
+        json.loads(line) for line in (REPO / "examples/northwind-support/data/golden.jsonl").read_text().splitlines()
+    ]
     system = "You are Northwind Outfitters' customer support assistant."
     return [[{"role": "system", "content": system}, {"role": "user", "content": r["ticket"]}] for r in rows[:n]]
 
@@ -54,8 +56,16 @@ def main() -> None:
     for chat in chats:
         ids = tok(generator.render(chat), return_tensors="pt", add_special_tokens=False)
         with torch.inference_mode():
-            out = model.generate(**ids, max_new_tokens=args.max_new_tokens, do_sample=False, eos_token_id=eos,
-                                 pad_token_id=tok.pad_token_id, temperature=None, top_p=None, top_k=None)
+            out = model.generate(
+                **ids,
+                max_new_tokens=args.max_new_tokens,
+                do_sample=False,
+                eos_token_id=eos,
+                pad_token_id=tok.pad_token_id,
+                temperature=None,
+                top_p=None,
+                top_k=None,
+            )
         new = out[0, ids["input_ids"].shape[1] :].tolist()
         cut = next((i for i, t in enumerate(new) if t in eos), len(new))
         single_tokens += cut + (1 if cut < len(new) else 0)
