@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from tunesmith.core.atomic import atomic_write_text, read_jsonl
 from tunesmith.core.errors import StageError, TunesmithError
 from tunesmith.core.progress import note
@@ -23,6 +25,7 @@ from tunesmith.core.rundir import RunDir, is_run_dir
 from tunesmith.models.pool import ModelPool
 from tunesmith.project import LoadedProject
 from tunesmith.registry.runs import resolve_run, runs_root
+from tunesmith.train.config import TrainConfig
 
 STAGES = ("baseline", "data", "train", "eval", "gate")
 
@@ -133,12 +136,20 @@ def stage_train(
     **_: Any,
 ) -> dict[str, Any]:
     cfg = ctx.project.config
+    train_cfg = cfg.train
+    if resume:
+        # a resumed run continues with the settings it started with (its config.yaml) and on its own
+        # data, whatever the project file says now: otherwise steps, schedule and batches would not match
+        train_cfg = TrainConfig.model_validate(yaml.safe_load(run_dir.path("config.yaml").read_text()))
+        if train_cfg != cfg.train:
+            note("Resuming with the run's own training settings (its config.yaml), not the project's current ones")
+        data_ref = data_ref or run_dir.info.get("inputs", {}).get("data_run")
     data_run = ctx.input_run("data", data_ref)
     run_dir.record_inputs(
         data_run=data_run.id,
         dataset_version=data_run.info["inputs"].get("dataset_version"),
         base_model=cfg.base_model.id,
-        recipe=cfg.train.recipe,
+        recipe=train_cfg.recipe,
     )
     if nproc > 1 or accelerate_config:
         from tunesmith.train.launch import launch
@@ -146,18 +157,18 @@ def stage_train(
         found = launch(
             nproc,
             run_dir=run_dir.root,
-            train=cfg.train.model_dump(mode="json"),
+            train=train_cfg.model_dump(mode="json"),
             base=cfg.base_model.model_dump(mode="json"),
             data_dir=data_run.root,
             project_dir=ctx.project.dir,
             resume=resume,
             accelerate_config=accelerate_config,
         )
-        return {"recipe": cfg.train.recipe, **{k: v for k, v in found.items() if k != "extra"}, **found["extra"]}
+        return {"recipe": train_cfg.recipe, **{k: v for k, v in found.items() if k != "extra"}, **found["extra"]}
     from tunesmith.train.run import run
 
     result = run(
-        cfg.train,
+        train_cfg,
         base=cfg.base_model,
         data_dir=data_run.root,
         project_dir=ctx.project.dir,
@@ -165,7 +176,7 @@ def stage_train(
         resume=resume,
     )
     return {
-        "recipe": cfg.train.recipe,
+        "recipe": train_cfg.recipe,
         # the whole process's peak resident memory: comparable between recipes run on their own
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "adapter": str(result.adapter),
