@@ -93,6 +93,8 @@ def training_arguments(
 ) -> Any:
     """The Trainer arguments every recipe shares: schedule, precision, checkpoints, evaluation, logging."""
     torch = require("torch")
+    for tracker in cfg.report_to:  # a missing tracker fails with its pip line, not deep in transformers
+        require(tracker, purpose=f"train.report_to: {tracker}")
     early = cfg.early_stopping_patience is not None and has_eval
     checkpointing = cfg.activation_checkpointing is True
     kwargs: dict[str, Any] = dict(
@@ -211,7 +213,7 @@ def run(
             trainer.add_callback(make_generation_eval_callback(run_dir, tokenizer, val_records[: cfg.eval_generations]))
         trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
 
-    final_val = float(trainer.evaluate()["eval_loss"]) if val_rows else None
+    final_val = final_validation_loss(trainer, run_dir, cfg) if val_rows else None
     if not trainer.is_world_process_zero():
         return TrainResult(run_dir, run_dir.path(ADAPTER_DIR), None, final_val, 1.0, {}, {})
     output = save_trained(trainer.model, tokenizer, run_dir, base, cfg.recipe, base_path)
@@ -226,6 +228,17 @@ def run(
         hyperparameters={k: v for k, v in vars(hp).items() if k != "reasons"},
         extra={},
     )
+
+
+def final_validation_loss(trainer: Any, run_dir: RunDir, cfg: TrainConfig) -> float:
+    """Validation loss of the final weights, reusing the evaluation at the last step when there was one."""
+    single = trainer.accelerator.num_processes == 1  # every rank must join an evaluation, so all or none
+    if single and cfg.early_stopping_patience is None:  # with early stopping the best weights are restored
+        step = trainer.state.global_step
+        logged = [m["eval_loss"] for m in run_dir.metrics() if "eval_loss" in m and m.get("step") == step]
+        if logged:
+            return float(logged[-1])
+    return float(trainer.evaluate()["eval_loss"])
 
 
 def announce(hp: defaults.Hyperparameters, run_dir: RunDir, **counts: Any) -> None:
