@@ -5,7 +5,7 @@
 | epochs | 3, raised so examples x epochs >= 100 (max 25), lowered so it stays <= 25,000 (min 1) | OpenAI's fine-tuning defaults, as published in their data-preparation cookbook |
 | learning_rate | by recipe and size: LoRA/DoRA/QLoRA 1e-3, 4e-4, 2e-4; full 5e-5, 2e-5, 1e-5; DPO/KTO 5e-5, 2e-5, 5e-6; reward 1e-4, 5e-5, 2e-5; RLHF 2e-5, 1e-5, 5e-6 (below 0.5B, below 3B, above) | adapters take larger steps than full fine-tuning, preference optimization smaller ones than SFT; 2e-4 is the QLoRA paper's setting for 7B+ |
 | lora_alpha | 2 x rank | keeps the update scale stable as rank changes (common practice since the LoRA paper) |
-| micro_batch_size | CPU: 1; GPU: min(batch_size, 8) | on CPU one sequence already fills the cores' matmuls (measured: same tokens/s as 8, 3.6x less memory, no padding); GPUs need wider batches to be busy |
+| micro_batch_size | CPU: 1; GPU: min(batch_size, 8) | on CPU one sequence already fills the cores' matmuls (measured: within 4% of 8's tokens/s in 28% of the memory, no padding); GPUs need wider batches to be busy |
 | save_steps / eval_steps | about 5 checkpoints per run, at least every 10 steps | resumable without spending the run on saving |
 """
 
@@ -79,9 +79,9 @@ def auto_micro_batch(batch_size: int, device: str, recipe: str = "sft-lora") -> 
         micro = max(2, min(batch_size, 8 if device != "cpu" else 2))
         return micro, f"KTO needs at least 2 examples per pass for its KL estimate: {micro}"
     if device == "cpu":
-        # bench/train.py on the reference 2-core CPU: micro batch 1 ran at 228 tokens/s in 2.1 GiB,
-        # micro batch 8 at the same speed in 7.5 GiB; single sequences also carry no padding
-        return 1, "CPU: one sequence per pass is as fast as eight and needs a quarter of the memory"
+        # bench/train.py on the reference 2-core CPU: micro batch 1 ran at 230 tokens/s in 2.1 GiB,
+        # micro batch 8 at 238 tokens/s in 7.5 GiB; single sequences also carry no padding
+        return 1, "CPU: one sequence per pass runs within 4% of eight's speed in a quarter of the memory"
     micro = min(batch_size, 8)
     return micro, f"min(batch_size, 8) = {micro} on {device}"
 
