@@ -145,6 +145,17 @@ def test_dry_run_estimate_is_within_25_percent_of_measured(project: Path) -> Non
     assert abs(estimate["peak_bytes"] - measured) / measured < 0.25, (estimate["peak_bytes"] / 2**20, measured / 2**20)
 
 
+def test_fit_memory_picks_a_plan_within_the_budget_or_says_none_fits(project: Path) -> None:
+    fits = run_cli("train", "-p", str(project), "--fit-memory", "3GiB", "--dry-run", "--json")
+    assert fits.returncode == 0, fits.stderr[-2000:]
+    plan = json.loads(fits.stdout)
+    assert plan["peak_bytes"] <= 3 * 2**30 and plan["micro_batch_size"] * plan["grad_accumulation"] >= 8
+    assert "fits 3GiB" in fits.stderr
+    too_small = run_cli("train", "-p", str(project), "--fit-memory", "64MiB", "--dry-run")
+    assert too_small.returncode == 2 and "no micro batch size fits 64MiB" in too_small.stderr
+    assert "Traceback" not in too_small.stderr
+
+
 def _loss_by_step(run: Path) -> dict[int, float]:
     # a step logged by the killed process and again after resuming counts once: the resumed value
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
@@ -192,7 +203,20 @@ def test_distributed_data_parallel_on_two_cpu_processes(project: Path) -> None:
 
 
 def test_export_merges_and_writes_a_gguf_that_reads_back(project: Path) -> None:
-    adapter = Path(train(project, "sft-lora")["adapter"])
+    # with generation-based evaluation and early stopping on, as a watching user would train
+    watched = [
+        "--set",
+        "train.eval_steps=1",
+        "--set",
+        "train.eval_generations=2",
+        "--set",
+        "train.early_stopping_patience=3",
+    ]
+    adapter = Path(train(project, "sft-lora", *watched)["adapter"])
+    rows = [json.loads(line) for line in (adapter.parent / "metrics.jsonl").read_text().splitlines()]
+    generated = [r for r in rows if "eval_rouge_l" in r]
+    assert [r["step"] for r in generated] == [1, 2] and all(0 <= r["eval_rouge_l"] <= 1 for r in generated)
+    assert all(0 <= r["eval_stop_rate"] <= 1 for r in generated)
     result = run_cli("export", str(adapter.parent), "-p", str(project), "--gguf", "--gguf-dtype", "f32", "--json")
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout)

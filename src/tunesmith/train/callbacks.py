@@ -61,9 +61,14 @@ def make_generation_eval_callback(run_dir: RunDir, tokenizer: Any, records: list
     budget = max(len(tokenizer(ref)["input_ids"]) for ref in references) + 16
 
     class GenerationEval(TrainerCallback):  # type: ignore[misc]
+        def __init__(self) -> None:
+            self.steps_done: set[int] = set()
+
         def on_evaluate(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any) -> None:
-            if model is None or not state.is_world_process_zero:
+            # a final evaluation of the same weights (after the last step) is not generated twice
+            if model is None or not state.is_world_process_zero or state.global_step in self.steps_done:
                 return
+            self.steps_done.add(state.global_step)
             was_training = model.training
             model.eval()
             generator = LocalGenerator(model, tokenizer, name="checkpoint", batch_size=len(prompts))
