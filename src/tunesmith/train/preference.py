@@ -18,20 +18,18 @@ from typing import Any
 from tunesmith.core.atomic import read_jsonl
 from tunesmith.core.deps import require
 from tunesmith.core.errors import StageError
-from tunesmith.core.progress import note, task
+from tunesmith.core.progress import note
 from tunesmith.core.rundir import RunDir
 from tunesmith.models.local import load_causal_lm, load_tokenizer
 from tunesmith.models.resolve import local_path
 from tunesmith.models.spec import LocalModelRef
 from tunesmith.train import defaults
-from tunesmith.train.checkpoints import last_complete_checkpoint
 from tunesmith.train.config import TrainConfig
 from tunesmith.train.modeling import lora_config
 from tunesmith.train.sft import (
-    CHECKPOINTS_DIR,
     TrainResult,
     announce,
-    common_callbacks,
+    fit,
     save_trained,
     stop_check,
     training_arguments,
@@ -138,12 +136,14 @@ def run(
         processing_class=tokenizer,
         peft_config=peft_config,
     )
-    trainer.remove_callback(transformers.trainer_callback.PrinterCallback)
-    checkpoint = last_complete_checkpoint(run_dir.path(CHECKPOINTS_DIR)) if resume else None
-    with task(f"Training {cfg.recipe} on {len(train_rows)} examples", hp.max_steps) as update:
-        for callback in common_callbacks(cfg, run_dir, update, has_eval=bool(val_rows)):
-            trainer.add_callback(callback)
-        trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    fit(
+        trainer,
+        cfg,
+        run_dir,
+        f"Training {cfg.recipe} on {len(train_rows)} examples",
+        has_eval=bool(val_rows),
+        resume=resume,
+    )
     metrics = trainer.evaluate() if val_rows else {}
     output = save_trained(
         trainer.model, tokenizer, run_dir, base, cfg.recipe, base_path, extra={"init_from": cfg.init_from}
@@ -221,12 +221,14 @@ def run_reward(
         processing_class=tokenizer,
         peft_config=peft_config,
     )
-    trainer.remove_callback(transformers.trainer_callback.PrinterCallback)
-    checkpoint = last_complete_checkpoint(run_dir.path(CHECKPOINTS_DIR)) if resume else None
-    with task(f"Training a reward model on {len(train_rows)} pairs", hp.max_steps) as update:
-        for callback in common_callbacks(cfg, run_dir, update, has_eval=bool(val_rows)):
-            trainer.add_callback(callback)
-        trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    fit(
+        trainer,
+        cfg,
+        run_dir,
+        f"Training a reward model on {len(train_rows)} pairs",
+        has_eval=bool(val_rows),
+        resume=resume,
+    )
     output = save_trained(trainer.model, tokenizer, run_dir, base, "reward", path)
     # accuracy: how often the trained model scores the preferred answer above the other, on held-out pairs
     pairs = val_rows or train_rows

@@ -14,15 +14,13 @@ from pathlib import Path
 
 from tunesmith.core.atomic import read_jsonl
 from tunesmith.core.deps import require
-from tunesmith.core.progress import task
 from tunesmith.core.rundir import RunDir
 from tunesmith.models.spec import LocalModelRef
 from tunesmith.train import defaults
-from tunesmith.train.checkpoints import last_complete_checkpoint
 from tunesmith.train.config import TrainConfig
 from tunesmith.train.modeling import lora_config
 from tunesmith.train.preference import _policy, load_reward_model
-from tunesmith.train.sft import CHECKPOINTS_DIR, TrainResult, announce, common_callbacks, save_trained, stop_check
+from tunesmith.train.sft import CHECKPOINTS_DIR, TrainResult, announce, fit, save_trained, stop_check
 
 
 def run(
@@ -84,12 +82,14 @@ def run(
         reward_processing_classes=reward_tokenizer,
         peft_config=peft_config,
     )
-    trainer.remove_callback(transformers.trainer_callback.PrinterCallback)
-    checkpoint = last_complete_checkpoint(run_dir.path(CHECKPOINTS_DIR)) if resume else None
-    with task(f"RLHF (RLOO, k={cfg.rlhf_generations}) on {len(prompts)} prompts", hp.max_steps) as update:
-        for callback in common_callbacks(cfg, run_dir, update, has_eval=False):
-            trainer.add_callback(callback)
-        trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    fit(
+        trainer,
+        cfg,
+        run_dir,
+        f"RLHF (RLOO, k={cfg.rlhf_generations}) on {len(prompts)} prompts",
+        has_eval=False,
+        resume=resume,
+    )
     output = save_trained(
         trainer.model,
         tokenizer,

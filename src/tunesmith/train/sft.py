@@ -134,12 +134,33 @@ def training_arguments(
     return config_class(**kwargs)
 
 
-def common_callbacks(cfg: TrainConfig, run_dir: RunDir, update: Any, *, has_eval: bool) -> list[Any]:
+def fit(
+    trainer: Any,
+    cfg: TrainConfig,
+    run_dir: RunDir,
+    label: str,
+    *,
+    has_eval: bool,
+    resume: bool,
+    extra_callbacks: list[Any] | None = None,
+) -> None:
+    """Every recipe's training loop: our progress bar and metrics instead of the Trainer's printout,
+    checkpoint markers, early stopping, and resuming from the last complete checkpoint."""
     transformers = require("transformers")
-    callbacks = [make_reporting_callback(run_dir, update), make_marker_callback()]
-    if cfg.early_stopping_patience is not None and has_eval:
-        callbacks.append(transformers.EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
-    return callbacks
+    trainer.remove_callback(transformers.trainer_callback.PrinterCallback)
+    checkpoint = last_complete_checkpoint(run_dir.path(CHECKPOINTS_DIR)) if resume else None
+    if checkpoint:
+        note(f"Resuming from {checkpoint}")
+    with task(label, trainer.args.max_steps) as update:
+        trainer.add_callback(make_reporting_callback(run_dir, update))
+        trainer.add_callback(make_marker_callback())
+        if cfg.early_stopping_patience is not None and has_eval:
+            trainer.add_callback(
+                transformers.EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience)
+            )
+        for callback in extra_callbacks or []:
+            trainer.add_callback(callback)
+        trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
 
 
 def run(
@@ -202,16 +223,20 @@ def run(
         processing_class=tokenizer,
         peft_config=peft_config,
     )
-    trainer.remove_callback(transformers.trainer_callback.PrinterCallback)
-    checkpoint = last_complete_checkpoint(run_dir.path(CHECKPOINTS_DIR)) if resume else None
-    if checkpoint:
-        note(f"Resuming from {checkpoint}")
-    with task(f"Training {cfg.recipe} on {len(train_rows)} examples", hp.max_steps) as update:
-        for callback in common_callbacks(cfg, run_dir, update, has_eval=bool(val_rows)):
-            trainer.add_callback(callback)
-        if cfg.eval_generations and val_records:
-            trainer.add_callback(make_generation_eval_callback(run_dir, tokenizer, val_records[: cfg.eval_generations]))
-        trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    extra = (
+        [make_generation_eval_callback(run_dir, tokenizer, val_records[: cfg.eval_generations])]
+        if cfg.eval_generations and val_records
+        else []
+    )
+    fit(
+        trainer,
+        cfg,
+        run_dir,
+        f"Training {cfg.recipe} on {len(train_rows)} examples",
+        has_eval=bool(val_rows),
+        resume=resume,
+        extra_callbacks=extra,
+    )
 
     final_val = final_validation_loss(trainer, run_dir, cfg) if val_rows else None
     if not trainer.is_world_process_zero():
