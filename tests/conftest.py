@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -36,3 +37,15 @@ def bundled_tokenizer():  # type: ignore[no-untyped-def]
     from tunesmith.models.spec import LocalModelRef
 
     return load_tokenizer(local_path(LocalModelRef(id=DEFAULT_MODEL), REPO))
+
+
+@pytest.fixture(scope="session")
+def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real PostgreSQL server with pgvector (the `pgserver` wheel), started for the session."""
+    pgserver = pytest.importorskip("pgserver")
+    folder = tmp_path_factory.mktemp("postgres")
+    server = pgserver.get_server(str(folder), cleanup_mode="stop")
+    try:
+        yield server.get_uri()
+    finally:
+        server.cleanup()

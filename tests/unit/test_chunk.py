@@ -22,7 +22,7 @@ Refunds take 5 to 7 business days. Gift card purchases are refunded as gift card
 
 
 def doc(text: str, kind: str = "markdown") -> Document:
-    return Document(path="kb/returns.md", text=text, sha256="x", kind=kind)
+    return Document(path="kb/returns.md", file="kb/returns.md", text=text, sha256="x", kind=kind)
 
 
 def test_chunks_follow_headings_and_keep_offsets() -> None:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tunesmith.knowledge.config import KnowledgeConfig
 from tunesmith.knowledge.index import build_index
 from tunesmith.knowledge.retrieve import Retriever
-from tunesmith.knowledge.store import ChunkStore
+from tunesmith.knowledge.store import LanceStore, index_dir
 
 DOCS = {
     "shipping.md": "# Shipping\n\nStandard shipping takes 3 to 6 business days and is free over $75.\n",
@@ -17,7 +18,7 @@ DOCS = {
 
 def ingest(tmp_path: Path) -> object:
     return build_index(
-        ChunkStore(tmp_path / "index"),
+        LanceStore(index_dir(tmp_path, "default")),
         tmp_path,
         paths=["kb"],
         include=["**/*.md"],
@@ -34,7 +35,7 @@ def test_search_finds_by_meaning_and_by_exact_term(tmp_path: Path) -> None:
         (tmp_path / "kb" / name).write_text(text)
     report = ingest(tmp_path)
     assert report.documents == 3 and sorted(report.added) == sorted(f"kb/{n}" for n in DOCS)
-    retriever = Retriever.open(tmp_path / "index")
+    retriever = Retriever.open(KnowledgeConfig(), tmp_path)
     assert retriever.search("how long until my package arrives", k=1)[0].chunk.doc == "kb/shipping.md"
     hit = retriever.search("EN 417", k=1)[0]
     assert hit.chunk.doc == "kb/stoves.md" and hit.bm25_rank == 1
@@ -51,8 +52,8 @@ def test_reingest_is_incremental(tmp_path: Path) -> None:
     report = ingest(tmp_path)
     assert report.changed == ["kb/returns.md"] and report.removed == ["kb/stoves.md"]
     assert len(report.unchanged) == 1 and report.documents == 2
-    retriever = Retriever.open(tmp_path / "index")
-    assert {c.doc for c in retriever.chunks.values()} == {"kb/shipping.md", "kb/returns.md"}
+    retriever = Retriever.open(KnowledgeConfig(), tmp_path)
+    assert {c.doc for c in retriever.store.all_chunks()} == {"kb/shipping.md", "kb/returns.md"}
     assert "90 days" in retriever.search("return window", k=1)[0].chunk.text
 
 

@@ -138,7 +138,7 @@ def run(
             contexts=points if result.uses_rag else [[] for _ in test],
             style=cfg.style,
             format=cfg.format,
-            embedder=knowledge.embedder,
+            embedder=knowledge.embedder_spec,
             generations=result.generations,
             chats=result.chats,
             scorer=scorer,

@@ -1,6 +1,7 @@
 """Chunking that follows the document's structure.
 
-A chunk never crosses a heading, keeps code blocks whole when they fit, and is
+A chunk never crosses a heading, keeps code blocks whole when they fit, splits
+long lists between items (and long paragraphs between sentences), and is
 a contiguous span of the source text, so its character offsets let an answer
 cite exactly where it came from. Consecutive chunks of one section overlap by
 up to ``overlap`` tokens so a fact split across a boundary is still found whole.
@@ -19,6 +20,7 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[A-Z0-9\"'(\[*])")
 _MD_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 _RST_UNDERLINE = re.compile(r"^([=\-~^\"'`#*+:.])\1{2,}\s*$")
 _FENCE = re.compile(r"^\s*(```|~~~)")
+_LIST_ITEM = re.compile(r"^\s{0,3}(?:[-*+]|\d{1,3}[.)])\s+", re.MULTILINE)
 
 
 def count_tokens(text: str) -> int:
@@ -116,10 +118,22 @@ def _blocks(doc: Document) -> list[_Block]:
 
 
 def _units(text: str, block: _Block, budget: int) -> list[tuple[int, int]]:
-    """A block as spans that each fit the budget: whole, else sentences, else token windows."""
+    """A block as spans that each fit the budget: whole, else list items, else sentences, else token windows."""
     body = text[block.start : block.end]
     if count_tokens(body) <= budget or block.atomic and count_tokens(body) <= 2 * budget:
         return [(block.start, block.end)]
+    items = [m.start() for m in _LIST_ITEM.finditer(body)]
+    if len(items) > 1:
+        # a list splits between its items, never inside one that fits
+        bounds = ([0] if items[0] > 0 else []) + items + [len(body)]
+        spans_of_items: list[tuple[int, int]] = []
+        for a, b in zip(bounds, bounds[1:], strict=False):
+            piece = body[a:b].rstrip()
+            if not piece.strip():
+                continue
+            sub = _Block(block.start + a, block.start + a + len(piece), block.heading)
+            spans_of_items.extend(_units(text, sub, budget))
+        return spans_of_items
     spans: list[tuple[int, int]] = []
     cursor = 0
     for sentence in split_sentences(body):

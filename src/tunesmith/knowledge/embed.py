@@ -58,9 +58,107 @@ def _bundled_dir(name: str) -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "model"
 
 
+class EndpointEmbedder:
+    """An OpenAI-compatible `/v1/embeddings` server, batched, concurrent, with retries.
+
+    Vectors are normalized here, whatever the server does, so a dot product is the cosine.
+    """
+
+    def __init__(
+        self,
+        endpoint: str,
+        model: str,
+        *,
+        api_key_env: str | None = None,
+        batch_size: int = 64,
+        max_concurrency: int = 4,
+        max_retries: int = 4,
+        transport: Any = None,
+    ) -> None:
+        import httpx
+
+        headers = {}
+        if api_key_env:
+            key = os.environ.get(api_key_env)
+            if not key:
+                raise ModelSourceError(
+                    f"the API key variable {api_key_env} is not set", fix=f"export {api_key_env}=... before running."
+                )
+            headers["Authorization"] = f"Bearer {key}"
+        self.endpoint = endpoint
+        self.model = model
+        self.name = f"{model}@{endpoint}"
+        self.batch_size = batch_size
+        self.max_concurrency = max_concurrency
+        self.max_retries = max_retries
+        self._client = httpx.Client(
+            base_url=endpoint.rstrip("/"),
+            headers=headers,
+            timeout=120.0,
+            transport=transport,
+            limits=httpx.Limits(max_connections=max_concurrency),
+        )
+        self._dim: int | None = None
+
+    @property
+    def dim(self) -> int:
+        if self._dim is None:
+            self._dim = int(self.encode(["dimension probe"]).shape[1])
+        return self._dim
+
+    def _batch(self, texts: list[str]) -> np.ndarray:
+        from tunesmith.models.endpoint import post_with_retries
+
+        response = post_with_retries(
+            self._client,
+            "/embeddings",
+            {"model": self.model, "input": texts, "encoding_format": "float"},
+            max_retries=self.max_retries,
+            endpoint=self.endpoint,
+        )
+        data = sorted(response.json()["data"], key=lambda d: d["index"])
+        if len(data) != len(texts):
+            raise ModelSourceError(
+                f"embeddings endpoint {self.endpoint} returned {len(data)} vectors for {len(texts)} texts"
+            )
+        vectors = np.asarray([d["embedding"] for d in data], dtype=np.float32)
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return vectors / np.maximum(norms, 1e-12)
+
+    def encode(self, texts: list[str], *, on_progress: Callable[[int], None] | None = None) -> np.ndarray:
+        from concurrent.futures import ThreadPoolExecutor
+
+        if not texts:
+            return np.zeros((0, self._dim or 0), dtype=np.float32)
+        batches = [texts[i : i + self.batch_size] for i in range(0, len(texts), self.batch_size)]
+
+        def one(batch: list[str]) -> np.ndarray:
+            vectors = self._batch(batch)
+            if on_progress is not None:
+                on_progress(len(batch))
+            return vectors
+
+        with ThreadPoolExecutor(max_workers=self.max_concurrency) as pool:
+            out = np.concatenate(list(pool.map(one, batches)))
+        self._dim = int(out.shape[1])
+        return out
+
+
+Embedder = SentenceEmbedder | EndpointEmbedder
+
+
 @functools.lru_cache(maxsize=4)
-def load_embedder(spec: str) -> SentenceEmbedder:
-    """Load once per process: evaluation, synthesis and serving share it."""
+def load_embedder(spec: str) -> Embedder:
+    """Load once per process: evaluation, synthesis and serving share it.
+
+    ``endpoint:URL|MODEL|KEY_ENV|BATCH|CONCURRENCY`` (written by the project file's
+    {endpoint, model} form) names an embeddings server instead of a local model.
+    """
+    if spec.startswith("endpoint:"):
+        url, model, key_env, batch, concurrency = (spec.removeprefix("endpoint:").split("|") + ["", "64", "4"])[:5]
+        return EndpointEmbedder(
+            url, model, api_key_env=key_env or None, batch_size=int(batch or 64), max_concurrency=int(concurrency or 4)
+        )
     st = require("sentence_transformers", purpose="embeddings")
     quiet_libraries()
     if spec.startswith("bundled:"):

@@ -1,4 +1,4 @@
-"""Build or update an index from files: incremental by content hash."""
+"""Build or update an index from files: incremental by content hash, file by file."""
 
 from __future__ import annotations
 
@@ -8,9 +8,13 @@ from pathlib import Path
 
 from tunesmith.core.errors import DataError
 from tunesmith.knowledge.chunk import Chunk, chunk_document
-from tunesmith.knowledge.documents import Document, find_files, read_document
+from tunesmith.knowledge.config import RecordsConfig
+from tunesmith.knowledge.documents import Document, find_files, read_documents, relative_name
 from tunesmith.knowledge.embed import load_embedder
 from tunesmith.knowledge.store import ChunkStore
+
+# Bumped when what an index stores changes shape, so old indexes are rebuilt rather than misread.
+INDEX_FORMAT = 2
 
 
 @dataclass
@@ -22,9 +26,13 @@ class IngestReport:
     failed: dict[str, str] = field(default_factory=dict)  # path -> reason
     chunks: int = 0
     documents: int = 0
+    files: int = 0
+    new_chunks: int = 0
+    rebuilt: bool = False
 
     def to_dict(self) -> dict[str, object]:
         return {
+            "files": self.files,
             "documents": self.documents,
             "chunks": self.chunks,
             "added": self.added,
@@ -32,6 +40,8 @@ class IngestReport:
             "removed": self.removed,
             "unchanged": len(self.unchanged),
             "failed": self.failed,
+            "new_chunks": self.new_chunks,
+            "rebuilt": self.rebuilt,
         }
 
 
@@ -45,63 +55,86 @@ def build_index(
     embedder: str,
     chunk_tokens: int,
     chunk_overlap: int,
+    records: RecordsConfig | None = None,
+    prune: bool = True,
     on_progress: Callable[..., None] | None = None,
     on_total: Callable[[int], None] | None = None,
 ) -> IngestReport:
     """Ingest ``paths`` into ``store``: skip unchanged files, replace changed ones, drop removed ones.
 
-    A change of embedder or chunk settings invalidates every vector, so the index is rebuilt.
+    ``prune=False`` only forgets files that were under ``paths`` and are gone, and keeps files other
+    paths put in the index (adding a folder to an index without forgetting the rest). A change of embedder, chunk or record settings invalidates every
+    vector, so the index is rebuilt.
     """
     report = IngestReport()
-    settings = {"embedder": embedder, "chunk_tokens": chunk_tokens, "chunk_overlap": chunk_overlap}
+    settings = {
+        "format": INDEX_FORMAT,
+        "embedder": embedder,
+        "chunk_tokens": chunk_tokens,
+        "chunk_overlap": chunk_overlap,
+        "records": records.model_dump() if records else None,
+    }
     manifest = store.manifest()
     if not manifest or manifest.get("settings") != settings:
+        report.rebuilt = bool(manifest)
         store.drop()
-        manifest = {"settings": settings, "documents": {}}
-    known: dict[str, dict[str, object]] = manifest["documents"]
+        manifest = {"settings": settings, "files": {}}
+    known: dict[str, dict[str, object]] = manifest["files"]
 
-    docs: list[Document] = []
+    read: dict[str, list[Document]] = {}
+    digests: dict[str, str] = {}
     for path in find_files(base_dir, paths, include, exclude):
+        rel = relative_name(path, base_dir)
         try:
-            doc = read_document(path, base_dir)
+            docs = read_documents(path, base_dir, records)
         except DataError as exc:
-            report.failed[str(path)] = exc.what
+            report.failed[rel] = exc.what
             continue
-        if not doc.text.strip():
-            report.failed[doc.path] = "empty document"
+        except OSError as exc:
+            report.failed[rel] = f"cannot read ({exc.strerror or exc})"
             continue
-        docs.append(doc)
-    seen = {d.path for d in docs}
-    report.removed = sorted(p for p in known if p not in seen)
-    todo: list[Document] = []
-    for doc in docs:
-        previous = known.get(doc.path)
-        if previous and previous.get("sha256") == doc.sha256:
-            report.unchanged.append(doc.path)
-        else:
-            (report.changed if previous else report.added).append(doc.path)
-            todo.append(doc)
+        if not any(d.text.strip() for d in docs):
+            report.failed[rel] = "empty document"
+            continue
+        read[rel] = docs
+        digests[rel] = docs[0].sha256
+    roots = [relative_name(base_dir / p if not Path(p).is_absolute() else Path(p), base_dir) for p in paths]
 
-    new_chunks: list[Chunk] = []
-    chunks_of: dict[str, list[str]] = {}
-    for doc in todo:
-        pieces = chunk_document(doc, budget=chunk_tokens, overlap=chunk_overlap)
-        chunks_of[doc.path] = [c.id for c in pieces]
-        new_chunks.extend(pieces)
+    def in_scope(rel: str) -> bool:
+        return prune or any(rel == r or rel.startswith(r.rstrip("/") + "/") for r in roots)
+
+    report.removed = sorted(p for p in known if p not in read and p not in report.failed and in_scope(p))
+    todo: list[str] = []
+    for rel in sorted(read):
+        previous = known.get(rel)
+        if previous and previous.get("sha256") == digests[rel]:
+            report.unchanged.append(rel)
+        else:
+            (report.changed if previous else report.added).append(rel)
+            todo.append(rel)
+
+    pieces: list[tuple[str, list[Chunk]]] = []
+    for rel in todo:
+        chunks: list[Chunk] = []
+        for doc in read[rel]:
+            chunks.extend(chunk_document(doc, budget=chunk_tokens, overlap=chunk_overlap))
+        pieces.append((rel, chunks))
+    flat = [c for _, chunks in pieces for c in chunks]
+    report.new_chunks = len(flat)
     if on_total is not None:
-        on_total(len(new_chunks))
-    store.delete_docs(report.removed + report.changed)
-    if new_chunks:
+        on_total(len(flat))
+    store.delete_files(report.removed + report.changed)
+    if flat:
         model = load_embedder(embedder)
-        vectors = model.encode([c.embed_text for c in new_chunks], on_progress=on_progress)
-        store.add(new_chunks, vectors)
-    for path in report.removed:
-        known.pop(path, None)
-    for doc in todo:
-        known[doc.path] = {"sha256": doc.sha256, "chunks": chunks_of[doc.path]}
-    if todo or report.removed or not (store.folder / "bm25" / "ids.json").exists():
-        store.save_bm25(store.all_chunks())
+        vectors = model.encode([c.embed_text for c in flat], on_progress=on_progress)
+        store.add(pieces, vectors)
+    for rel in report.removed:
+        known.pop(rel, None)
+    for rel, chunks in pieces:
+        known[rel] = {"sha256": digests[rel], "documents": len(read[rel]), "chunks": [c.id for c in chunks]}
+    store.finish(bool(todo or report.removed))
     store.write_manifest(manifest)
-    report.documents = len(known)
+    report.files = len(known)
+    report.documents = sum(int(v.get("documents", 1)) for v in known.values())  # type: ignore[call-overload]
     report.chunks = sum(len(v["chunks"]) for v in known.values())  # type: ignore[arg-type]
     return report

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tunesmith.knowledge.chunk import split_sentences
-from tunesmith.knowledge.embed import SentenceEmbedder
+from tunesmith.knowledge.embed import Embedder
 from tunesmith.knowledge.retrieve import Hit
 
 
@@ -38,7 +38,7 @@ class Point:
 class PointPicker:
     """Splits retrieved chunks into sentences once and ranks them against targets."""
 
-    def __init__(self, embedder: SentenceEmbedder) -> None:
+    def __init__(self, embedder: Embedder) -> None:
         self.embedder = embedder
         self._cache: dict[str, tuple[list[str], np.ndarray]] = {}
 

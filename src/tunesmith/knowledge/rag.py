@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from tunesmith.knowledge.config import KnowledgeConfig
-from tunesmith.knowledge.ingest import index_dir
 from tunesmith.knowledge.points import Point, PointPicker
 from tunesmith.knowledge.retrieve import Retriever
 
@@ -23,7 +22,7 @@ class RuntimeRag:
     @classmethod
     def open(cls, cfg: KnowledgeConfig, project_dir: Path) -> RuntimeRag:
         return cls(
-            Retriever.open(index_dir(project_dir, cfg.name)),
+            Retriever.open(cfg, project_dir),
             top_k=cfg.top_k,
             points=cfg.points,
             min_similarity=cfg.min_similarity,

@@ -1,22 +1,31 @@
-"""Hybrid retrieval: dense vectors and BM25, fused by reciprocal rank.
+"""Hybrid retrieval: dense vectors and keyword search, fused by reciprocal rank, optionally reranked.
 
-Dense search finds paraphrases; BM25 finds exact terms (SKUs, plan names,
-error codes) that small embedders blur. Reciprocal-rank fusion (Cormack,
-Clarke & Buettcher, SIGIR 2009; constant 60) needs no score calibration
-between the two, which is why it is the common default.
+Dense search finds paraphrases; keyword search finds exact terms (SKUs, plan
+names, error codes) that small embedders blur. Reciprocal-rank fusion
+(Cormack, Clarke & Buettcher, SIGIR 2009; constant 60) needs no score
+calibration between the two, which is why it is the common default. A
+cross-encoder, when configured, reads query and chunk together and reorders
+the fused candidates: slower, and usually the best precision at the top.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Literal
 
-from tunesmith.core.errors import StageError
+import numpy as np
+
+from tunesmith.core.deps import require
+from tunesmith.core.errors import ModelSourceError, StageError
 from tunesmith.knowledge.chunk import Chunk
-from tunesmith.knowledge.embed import SentenceEmbedder, load_embedder
-from tunesmith.knowledge.store import ChunkStore
+from tunesmith.knowledge.config import KnowledgeConfig
+from tunesmith.knowledge.embed import Embedder, load_embedder
+from tunesmith.knowledge.store import ChunkStore, Filters, open_store
 
 RRF_K = 60
+Mode = Literal["hybrid", "dense", "keyword"]
 
 
 @dataclass(frozen=True)
@@ -25,10 +34,11 @@ class Hit:
     score: float
     dense_rank: int | None
     bm25_rank: int | None
+    rerank_score: float | None = None
 
     def citation(self) -> dict[str, object]:
         c = self.chunk
-        return {
+        out: dict[str, object] = {
             "chunk_id": c.id,
             "source": c.doc,
             "heading": c.heading,
@@ -36,57 +46,84 @@ class Hit:
             "end": c.end,
             "score": round(self.score, 6),
         }
+        if self.rerank_score is not None:
+            out["rerank_score"] = round(self.rerank_score, 6)
+        return out
+
+
+@functools.lru_cache(maxsize=2)
+def load_reranker(spec: str) -> Any:
+    st = require("sentence_transformers", purpose="the cross-encoder reranker")
+    try:
+        return st.CrossEncoder(spec)
+    except OSError as exc:
+        raise ModelSourceError(
+            f"cannot load reranker '{spec}': {exc}",
+            where="knowledge.reranker",
+            fix="Use a local folder or a cross-encoder in the HF cache, or remove knowledge.reranker.",
+        ) from None
 
 
 class Retriever:
-    def __init__(self, store: ChunkStore, embedder: SentenceEmbedder) -> None:
+    def __init__(self, store: ChunkStore, embedder: Embedder, *, reranker: Any = None) -> None:
         self.store = store
         self.embedder = embedder
-        self.chunks = {c.id: c for c in store.all_chunks()}
-        self._bm25, self._bm25_ids = store.load_bm25()
+        self.reranker = reranker
 
     @classmethod
-    def open(cls, folder: Path) -> Retriever:
-        store = ChunkStore(folder)
-        if not store.exists():
+    def open(cls, cfg: KnowledgeConfig, project_dir: Path, name: str | None = None) -> Retriever:
+        store = open_store(cfg, project_dir, name)
+        manifest = store.manifest()
+        if not manifest:
             raise StageError(
-                "the knowledge base has not been indexed",
-                where=str(folder),
+                f"the knowledge base '{name or cfg.name}' has not been indexed",
+                where=store.location,
                 fix="Run `tunesmith kb ingest` (or `tunesmith data build`, which indexes it).",
             )
-        return cls(store, load_embedder(store.manifest()["settings"]["embedder"]))
+        reranker = load_reranker(cfg.reranker) if cfg.reranker else None
+        # the embedder the index was built with, whatever the project file says now
+        return cls(store, load_embedder(manifest["settings"]["embedder"]), reranker=reranker)
 
-    def search(self, query: str, k: int = 5) -> list[Hit]:
-        return self.search_many([query], k)[0]
+    def search(self, query: str, k: int = 5, *, filters: Filters | None = None, mode: Mode = "hybrid") -> list[Hit]:
+        return self.search_many([query], k, filters=filters, mode=mode)[0]
 
-    def search_many(self, queries: list[str], k: int = 5, *, pool: int | None = None) -> list[list[Hit]]:
-        """Top-k hits per query; ``pool`` candidates from each retriever feed the fusion."""
-        import bm25s
-
+    def search_many(
+        self,
+        queries: list[str],
+        k: int = 5,
+        *,
+        pool: int | None = None,
+        filters: Filters | None = None,
+        mode: Mode = "hybrid",
+        rerank: bool = True,
+    ) -> list[list[Hit]]:
+        """Top-k hits per query; ``pool`` candidates from each retriever feed the fusion (and reranker)."""
         pool = pool or max(4 * k, 20)
-        vectors = self.embedder.encode(queries)
-        tokenized = bm25s.tokenize(queries, stopwords="en", return_ids=False, show_progress=False)
+        vectors = self.embedder.encode(queries) if mode != "keyword" else np.zeros((len(queries), 0))
         results: list[list[Hit]] = []
-        for qi, _ in enumerate(queries):
-            dense = self.store.dense_search(vectors[qi], pool)
-            sparse: list[str] = []
-            if self._bm25 is not None and tokenized[qi]:
-                n = min(pool, len(self._bm25_ids))
-                docs, scores = self._bm25.retrieve([tokenized[qi]], k=n, show_progress=False)
-                sparse = [self._bm25_ids[int(d)] for d, s in zip(docs[0], scores[0], strict=True) if s > 0]
-            fused: dict[str, float] = {}
+        for qi, query in enumerate(queries):
+            dense = self.store.dense_search(vectors[qi], pool, filters) if mode != "keyword" else []
+            sparse = self.store.keyword_search(query, pool, filters) if mode != "dense" else []
             dense_rank = {cid: r for r, (cid, _) in enumerate(dense, 1)}
-            sparse_rank = {cid: r for r, cid in enumerate(sparse, 1)}
-            for cid, rank in dense_rank.items():
-                fused[cid] = fused.get(cid, 0.0) + 1.0 / (RRF_K + rank)
-            for cid, rank in sparse_rank.items():
-                fused[cid] = fused.get(cid, 0.0) + 1.0 / (RRF_K + rank)
-            best = sorted(fused.items(), key=lambda kv: -kv[1])[:k]
-            results.append(
-                [
-                    Hit(self.chunks[cid], score, dense_rank.get(cid), sparse_rank.get(cid))
-                    for cid, score in best
-                    if cid in self.chunks
+            sparse_rank = {cid: r for r, (cid, _) in enumerate(sparse, 1)}
+            fused: dict[str, float] = {}
+            for ranks in (dense_rank, sparse_rank):
+                for cid, rank in ranks.items():
+                    fused[cid] = fused.get(cid, 0.0) + 1.0 / (RRF_K + rank)
+            use_reranker = rerank and self.reranker is not None
+            best = sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))[: pool if use_reranker else k]
+            chunks = self.store.get([cid for cid, _ in best])
+            hits = [
+                Hit(chunks[cid], score, dense_rank.get(cid), sparse_rank.get(cid))
+                for cid, score in best
+                if cid in chunks
+            ]
+            if use_reranker and hits:
+                scores = self.reranker.predict([(query, h.chunk.embed_text) for h in hits], show_progress_bar=False)
+                order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")
+                hits = [
+                    Hit(hits[i].chunk, hits[i].score, hits[i].dense_rank, hits[i].bm25_rank, float(scores[i]))
+                    for i in order[:k]
                 ]
-            )
+            results.append(hits)
         return results

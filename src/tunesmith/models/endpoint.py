@@ -95,21 +95,33 @@ class EndpointGenerator:
         )
 
     def _post_with_retries(self, body: dict[str, Any]) -> httpx.Response:
-        attempt = 0
-        while True:
-            try:
-                response = self._client.post("/chat/completions", json=body)
-            except (httpx.ConnectError, httpx.ReadError, httpx.RemoteProtocolError, httpx.TimeoutException) as exc:
-                if attempt >= self.ref.max_retries:
-                    raise self._unreachable(exc) from None
-            else:
-                if response.status_code < 400:
-                    return response
-                if response.status_code not in _RETRY_STATUS or attempt >= self.ref.max_retries:
-                    raise ModelSourceError(
-                        f"endpoint {self.ref.endpoint} answered HTTP {response.status_code}: {response.text[:300]}",
-                        fix="Check the model name and the request limits of the endpoint.",
-                    )
-            attempt += 1
-            # full jitter backoff (AWS architecture blog, "Exponential Backoff And Jitter")
-            time.sleep(random.uniform(0, min(8.0, 0.5 * 2**attempt)))
+        return post_with_retries(
+            self._client, "/chat/completions", body, max_retries=self.ref.max_retries, endpoint=self.ref.endpoint
+        )
+
+
+def post_with_retries(
+    client: httpx.Client, path: str, body: dict[str, Any], *, max_retries: int, endpoint: str
+) -> httpx.Response:
+    """POST, retrying transient failures (connection errors, 408/409/429/5xx) with jittered backoff."""
+    attempt = 0
+    while True:
+        try:
+            response = client.post(path, json=body)
+        except (httpx.ConnectError, httpx.ReadError, httpx.RemoteProtocolError, httpx.TimeoutException) as exc:
+            if attempt >= max_retries:
+                raise ModelSourceError(
+                    f"cannot reach endpoint {endpoint} ({type(exc).__name__}: {exc})",
+                    fix="Start the server or fix the endpoint URL in the project file.",
+                ) from None
+        else:
+            if response.status_code < 400:
+                return response
+            if response.status_code not in _RETRY_STATUS or attempt >= max_retries:
+                raise ModelSourceError(
+                    f"endpoint {endpoint} answered HTTP {response.status_code}: {response.text[:300]}",
+                    fix="Check the model name and the request limits of the endpoint.",
+                )
+        attempt += 1
+        # full jitter backoff (AWS architecture blog, "Exponential Backoff And Jitter")
+        time.sleep(random.uniform(0, min(8.0, 0.5 * 2**attempt)))

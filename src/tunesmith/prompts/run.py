@@ -117,7 +117,7 @@ def run(
                 contexts=contexts,
                 style=eval_cfg.style,
                 format=eval_cfg.format,
-                embedder=knowledge.embedder,
+                embedder=knowledge.embedder_spec,
                 generations=generations,
                 chats=chats,
             )

@@ -40,7 +40,7 @@ from tunesmith.data.split import SPLITS, assign_splits, leakage
 from tunesmith.data.template import lint_example
 from tunesmith.knowledge.config import KnowledgeConfig
 from tunesmith.knowledge.embed import load_embedder
-from tunesmith.knowledge.ingest import index_dir, ingest
+from tunesmith.knowledge.ingest import ingest
 from tunesmith.knowledge.points import PointPicker
 from tunesmith.knowledge.retrieve import Retriever
 from tunesmith.models.local import load_tokenizer
@@ -249,7 +249,7 @@ def _from_golden(
     points_by_row: list[list[dict[str, Any]]] = [[] for _ in rows]
     if cfg.points > 0:
         ingest(knowledge, project_dir)
-        retriever = Retriever.open(index_dir(project_dir, knowledge.name))
+        retriever = Retriever.open(knowledge, project_dir)
         with task("Retrieving knowledge for golden outputs", len(rows)) as update:
             hits = []
             for start in range(0, len(rows), 64):
@@ -257,14 +257,14 @@ def _from_golden(
                 hits.extend(retriever.search_many([f"{r.input}\n{r.output}" for r in batch], k=cfg.retrieve_k))
                 update(len(batch))
         if cfg.teacher is None:
-            picker = PointPicker(load_embedder(knowledge.embedder))
+            picker = PointPicker(load_embedder(knowledge.embedder_spec))
             picked = picker.pick_many(
                 hits, [r.output for r in rows], n=cfg.points, min_similarity=cfg.min_point_similarity
             )
             points_by_row = [[p.to_dict() for p in pts] for pts in picked]
             provenance = {
                 "strategy": "extractive",
-                "embedder": knowledge.embedder,
+                "embedder": knowledge.embedder_spec,
                 "min_similarity": cfg.min_point_similarity,
             }
         else:
