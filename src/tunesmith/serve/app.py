@@ -28,7 +28,7 @@ from tunesmith.models.local import LocalGenerator
 from tunesmith.models.pool import ModelPool
 from tunesmith.project import LoadedProject
 from tunesmith.registry.runs import list_runs
-from tunesmith.serve.openai_schema import ChatRequest, error_body
+from tunesmith.serve.openai_schema import ChatRequest, EmbeddingRequest, error_body
 
 
 @dataclass
@@ -149,6 +149,58 @@ def create_app(project: LoadedProject, *, pool: ModelPool | None = None, api_key
                 status_code=404,
             )
         return {"id": model.id, "object": "model", "created": model.created, "owned_by": cfg.name}
+
+    embedder_id = cfg.knowledge.embedder_spec.removeprefix("bundled:")
+
+    @app.post("/v1/embeddings")
+    def embeddings(body: EmbeddingRequest) -> Any:
+        """The knowledge base's embedder, so clients embed exactly as the index does."""
+        import base64
+
+        import numpy as np
+
+        from tunesmith.knowledge.embed import load_embedder
+
+        if body.model not in (embedder_id, cfg.knowledge.embedder_spec):
+            return JSONResponse(
+                error_body(
+                    f"The model '{body.model}' does not exist; embeddings are served by '{embedder_id}'.",
+                    param="model",
+                    code="model_not_found",
+                ),
+                status_code=404,
+            )
+        texts = [body.input] if isinstance(body.input, str) else body.input
+        if not texts or not all(isinstance(t, str) for t in texts):
+            return JSONResponse(
+                error_body(
+                    "input must be a string or a non-empty list of strings (token arrays are not accepted).",
+                    param="input",
+                ),
+                status_code=400,
+            )
+        embedder = load_embedder(cfg.knowledge.embedder_spec)
+        if body.dimensions is not None and body.dimensions != embedder.dim:
+            return JSONResponse(
+                error_body(f"this embedder has {embedder.dim} dimensions.", param="dimensions"), status_code=400
+            )
+        vectors = embedder.encode(texts)  # type: ignore[arg-type]
+        tokenizer = getattr(getattr(embedder, "model", None), "tokenizer", None)
+        tokens = sum(len(ids) for ids in tokenizer(texts)["input_ids"]) if tokenizer is not None else 0
+        data = []
+        for i, vector in enumerate(vectors):
+            value: Any = (
+                base64.b64encode(np.asarray(vector, dtype="<f4").tobytes()).decode()
+                if body.encoding_format == "base64"
+                else [float(x) for x in vector]
+            )
+            data.append({"object": "embedding", "index": i, "embedding": value})
+        return {
+            "object": "list",
+            "data": data,
+            "model": embedder_id,
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        }
 
     @app.post("/v1/chat/completions")
     def chat_completions(body: ChatRequest) -> Any:

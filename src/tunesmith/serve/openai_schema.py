@@ -42,6 +42,14 @@ class ChatRequest(BaseModel):
     tunesmith: TunesmithOptions | None = None
 
 
+class EmbeddingRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    model: str
+    input: str | list[str] | list[int] | list[list[int]]
+    encoding_format: Literal["float", "base64"] = "float"
+    dimensions: int | None = Field(None, ge=1)
+
+
 def error_body(
     message: str, *, type_: str = "invalid_request_error", param: str | None = None, code: str | None = None
 ) -> dict[str, Any]:
