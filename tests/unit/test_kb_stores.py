@@ -79,3 +79,28 @@ def test_pgvector_connection_error_is_one_clear_line(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as err:
         ingest(cfg, tmp_path)
     assert "cannot connect to PostgreSQL" in err.value.what and "secret" not in err.value.render()
+
+
+def test_cross_encoder_reorders_the_fused_candidates(tmp_path: Path) -> None:
+    """A real sentence-transformers CrossEncoder (built on the bundled MiniLM; its scoring head is untrained,
+    which is fine here: the point is that the final order is the reranker's, over the fused pool)."""
+    from sentence_transformers import CrossEncoder
+
+    from tunesmith.knowledge.embed import _bundled_dir
+
+    (tmp_path / "kb").mkdir()
+    for name, text in DOCS.items():
+        (tmp_path / "kb" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "kb" / name).write_text(text)
+    cfg = KnowledgeConfig(chunk_tokens=60, chunk_overlap=0)
+    ingest(cfg, tmp_path)
+    plain = Retriever.open(cfg, tmp_path)
+    reranker = CrossEncoder(str(_bundled_dir("all-minilm-l6-v2")), num_labels=1)
+    reranked = Retriever(plain.store, plain.embedder, reranker=reranker)
+    query = "shipping time"
+    hits = reranked.search(query, k=3)
+    pool = plain.search(query, k=20)
+    scores = reranker.predict([(query, h.chunk.embed_text) for h in pool])
+    expected = [pool[i].chunk.id for i in sorted(range(len(pool)), key=lambda i: -scores[i])[:3]]
+    assert [h.chunk.id for h in hits] == expected
+    assert all(h.rerank_score is not None for h in hits)

@@ -141,13 +141,13 @@ def evaluate(
     if json_:
         sys.stdout.write(json.dumps(result, indent=2) + "\n")
         return
-    table = Table(title=f"retrieval on {result['queries']} labelled queries (95% CI)")
+    table = Table(title=f"retrieval on {result['queries']} labelled queries (mean ± half the 95% CI)")
     table.add_column("mode")
     metrics = [f"recall@{k}" for k in KS] + [f"mrr@{max(KS)}"]
     for metric in metrics:
         table.add_column(metric, justify="right")
     for mode, scores in result["modes"].items():
-        cells = [f"{scores[m]['mean']:.3f} [{scores[m]['low']:.2f}, {scores[m]['high']:.2f}]" for m in metrics]
+        cells = [f"{scores[m]['mean']:.3f} ±{(scores[m]['high'] - scores[m]['low']) / 2:.2f}" for m in metrics]
         table.add_row(mode, *cells)
     console.print(table)
     misses = result["misses"].get("hybrid") or []

@@ -159,8 +159,8 @@ def load_embedder(spec: str) -> Embedder:
         return EndpointEmbedder(
             url, model, api_key_env=key_env or None, batch_size=int(batch or 64), max_concurrency=int(concurrency or 4)
         )
+    quiet_libraries()  # before the import: bitsandbytes (pulled in by transformers) warns at import time
     st = require("sentence_transformers", purpose="embeddings")
-    quiet_libraries()
     if spec.startswith("bundled:"):
         name = spec.removeprefix("bundled:")
         if name not in BUNDLED_EMBEDDERS:

@@ -65,10 +65,13 @@ def load_reranker(spec: str) -> Any:
 
 
 class Retriever:
-    def __init__(self, store: ChunkStore, embedder: Embedder, *, reranker: Any = None) -> None:
+    def __init__(
+        self, store: ChunkStore, embedder: Embedder, *, reranker: Any = None, keyword_weight: float = 1.0
+    ) -> None:
         self.store = store
         self.embedder = embedder
         self.reranker = reranker
+        self.keyword_weight = keyword_weight
 
     @classmethod
     def open(cls, cfg: KnowledgeConfig, project_dir: Path, name: str | None = None) -> Retriever:
@@ -82,7 +85,12 @@ class Retriever:
             )
         reranker = load_reranker(cfg.reranker) if cfg.reranker else None
         # the embedder the index was built with, whatever the project file says now
-        return cls(store, load_embedder(manifest["settings"]["embedder"]), reranker=reranker)
+        return cls(
+            store,
+            load_embedder(manifest["settings"]["embedder"]),
+            reranker=reranker,
+            keyword_weight=cfg.keyword_weight,
+        )
 
     def search(self, query: str, k: int = 5, *, filters: Filters | None = None, mode: Mode = "hybrid") -> list[Hit]:
         return self.search_many([query], k, filters=filters, mode=mode)[0]
@@ -107,9 +115,9 @@ class Retriever:
             dense_rank = {cid: r for r, (cid, _) in enumerate(dense, 1)}
             sparse_rank = {cid: r for r, (cid, _) in enumerate(sparse, 1)}
             fused: dict[str, float] = {}
-            for ranks in (dense_rank, sparse_rank):
+            for ranks, weight in ((dense_rank, 1.0), (sparse_rank, self.keyword_weight)):
                 for cid, rank in ranks.items():
-                    fused[cid] = fused.get(cid, 0.0) + 1.0 / (RRF_K + rank)
+                    fused[cid] = fused.get(cid, 0.0) + weight / (RRF_K + rank)
             use_reranker = rerank and self.reranker is not None
             best = sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))[: pool if use_reranker else k]
             chunks = self.store.get([cid for cid, _ in best])
