@@ -36,6 +36,42 @@ class PreferenceConfig(StrictModel):
     """Longest rejected answer generated."""
 
 
+class QAConfig(StrictModel):
+    """Question-and-answer pairs written by a teacher model from knowledge-base chunks."""
+
+    teacher: ModelRef | None = None
+    """The model that writes questions and grounded answers (a local model or an endpoint); the base model
+    when unset."""
+    chunks: int = Field(40, ge=0)
+    """Chunks sampled from the knowledge base (0 = every chunk)."""
+    questions_per_chunk: int = Field(1, ge=1, le=10)
+    """Questions asked of each chunk."""
+    min_words: int = Field(12, ge=1)
+    """Chunks shorter than this are skipped (headings, stubs)."""
+    seed: int = 13
+    """Which chunks are sampled."""
+    grounding: Literal["embedding", "judge"] = "embedding"
+    """How unsupported answers are caught: `embedding` (every answer sentence must be close to a sentence of the
+    chunk) or `judge` (a model reads chunk and answer and says YES or NO)."""
+    judge: ModelRef | None = None
+    """The judge for grounding=judge; the teacher when unset."""
+    min_grounding: float = Field(0.55, ge=-1, le=1)
+    """For grounding=embedding: the least mean similarity of answer sentences to their best chunk sentence."""
+    min_question_similarity: float = Field(0.3, ge=-1, le=1)
+    """A question must be at least this similar (cosine) to its chunk, or it is not about the chunk."""
+    duplicate_similarity: float = Field(0.92, ge=0, le=1)
+    """A question this similar (cosine) to an existing input or an earlier question is a duplicate."""
+    max_new_tokens: int = Field(200, ge=16)
+    """Longest answer written."""
+    preferences: Literal["none", "no-context", "weaker-model"] = "no-context"
+    """Preference pairs: the grounded answer is preferred over the teacher's answer without the chunk
+    (`no-context`), or over `rejected_model`'s answer with it (`weaker-model`)."""
+    rejected_model: ModelRef | None = None
+    """The weaker model for preferences=weaker-model."""
+    batch_size: int = Field(8, ge=1, le=512)
+    """Requests per batch; each finished batch is journaled, so a crash loses at most one batch."""
+
+
 class DataBuildConfig(StrictModel):
     """How demonstration pairs are built, cleaned and split."""
 
@@ -59,5 +95,7 @@ class DataBuildConfig(StrictModel):
     """A model that writes the content points from the retrieved chunks; extractive when unset."""
     preferences: PreferenceConfig | None = None
     """Also build preference pairs from the golden outputs (written as preference_<split>.jsonl)."""
+    kb_qa: QAConfig | None = None
+    """Also synthesize question-and-answer examples from the knowledge base (added to the train split)."""
     max_tokens: int = Field(1024, ge=32)
     """Examples longer than this after the base model's chat template are rejected."""

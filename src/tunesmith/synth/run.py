@@ -95,6 +95,20 @@ def run(
         rows_in += n
     if rows_in == 0:
         raise DataError("no data to build from", where="data", fix="Declare data.golden or data.sources.")
+    qa_pairs: dict[str, dict[str, Any]] = {}
+    qa_stats: dict[str, Any] | None = None
+    if cfg.kb_qa is not None:
+        qa_candidates, qa_rejects, qa_pairs, qa_stats = _from_kb_qa(
+            cfg,
+            knowledge,
+            system_prompt,
+            base_model,
+            project_dir,
+            [str(c.example.meta.get("input") or c.example.prompt_text()) for c in candidates],
+        )
+        candidates += qa_candidates
+        rejects += qa_rejects
+        rows_in += len(qa_candidates)
 
     # -- cleaning (dedup, near-dup, length, language, PII) -----------------------------------------
     cleaner = Cleaner(cfg.clean)
@@ -180,6 +194,13 @@ def run(
     prompts = [_prompt_key(r) for s in SPLITS for r in splits[s]]
     leaks = leakage(split_of, prompts, near_threshold=cfg.clean.near_dup_threshold)
     pairs_from_sources = sum(len(v) for v in preference.values())
+    if qa_pairs:
+        for split, records in splits.items():
+            preference[split].extend(
+                {**qa_pairs[r["id"]], "meta": {**qa_pairs[r["id"]]["meta"], "split": split}}
+                for r in records
+                if r["id"] in qa_pairs
+            )
     if cfg.preferences is not None:
         made = _preference_pairs(cfg, splits, base_model, project_dir, rejects)
         for split, pairs in made.items():
@@ -208,6 +229,7 @@ def run(
         "leakage": leaks,
         "clean": cleaner.summary.to_dict(),
         "points": {"strategy": provenance.get("strategy"), **points_stats},
+        "kb_qa": qa_stats,
         "tokens": {s: sum(r["meta"]["tokens"] for r in v) for s, v in splits.items()},
         "golden": cfg.golden.path if cfg.golden else None,
         "sources": [s.path for s in cfg.sources],
@@ -336,6 +358,41 @@ def _from_source(
         example.id = example.id or where
         candidates.append(Candidate(example, split, where))
     return candidates, rejects, n
+
+
+def _from_kb_qa(
+    cfg: DataBuildConfig,
+    knowledge: KnowledgeConfig,
+    system_prompt: str,
+    base_model: LocalModelRef,
+    project_dir: Path,
+    existing_inputs: list[str],
+) -> tuple[list[Candidate], list[dict[str, Any]], dict[str, dict[str, Any]], dict[str, Any]]:
+    """Knowledge-base Q&A examples for the train split (never val/test: those judge the golden task)."""
+    from tunesmith.synth.journal import Journal
+    from tunesmith.synth.qa import run_qa
+
+    assert cfg.kb_qa is not None
+    # content-addressed, so any later build (after a crash, or with more chunks) reuses finished generations
+    journal = Journal(project_dir / ".tunesmith" / "cache" / "kb-qa-journal.jsonl")
+    result = run_qa(
+        cfg.kb_qa,
+        knowledge=knowledge,
+        system_prompt=system_prompt or None,
+        base_model=base_model,
+        project_dir=project_dir,
+        journal=journal,
+        existing_inputs=existing_inputs,
+    )
+    candidates = [
+        Candidate(
+            Example(messages=r["messages"], id=r["id"], meta=r["meta"]),
+            "train",
+            f"kb-qa:{r['meta']['provenance']['chunks'][0]['source']}",
+        )
+        for r in result.examples
+    ]
+    return candidates, result.rejects, {p["id"]: p for p in result.pairs}, result.stats
 
 
 def _preference_pairs(
