@@ -81,6 +81,9 @@ class KnowledgeConfig(StrictModel):
     {endpoint, model, api_key_env} for an OpenAI-compatible embeddings server."""
     store: StoreConfig = Field(default_factory=StoreConfig)
     """The vector store: embedded LanceDB (default) or PostgreSQL + pgvector."""
+    fusion: Literal["zscore", "rrf"] = "zscore"
+    """How dense and keyword results combine: z-scores of their scores (a decisive exact match wins), or
+    reciprocal ranks (RRF)."""
     keyword_weight: float = Field(1.0, ge=0, le=10)
     """Weight of keyword (BM25 / full-text) ranks against dense ranks in the fusion; 0 = dense only.
     `tunesmith kb eval` shows which works better on your queries."""
