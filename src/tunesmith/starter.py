@@ -34,6 +34,9 @@ knowledge:
   embedder: bundled:all-minilm-l6-v2
   top_k: 4                      # chunks retrieved per question
   points: 3                     # sentences from them put into the prompt
+  # include: ["**/*.md", "**/*.html", "**/*.pdf", "**/*.docx", "**/*.csv"]
+  # records: {{text_field: answer, title_field: question, id_field: id}}   # for CSV/JSON tables
+  # store: {{kind: pgvector, url_env: KB_DATABASE_URL}}   # a PostgreSQL server shared by a team
 
 data:
   golden:
@@ -43,6 +46,10 @@ data:
     id_field: id
   split: {{val: 0.1, test: 0.2, seed: 13}}
   points: 3                     # knowledge-base content points per training instruction
+  # kb_qa:                      # also: questions + grounded answers written by a teacher from the KB
+  #   teacher: {{endpoint: http://localhost:8001/v1, model: my-large-model}}
+  #   chunks: 200
+  #   preferences: no-context   # DPO pairs: grounded answer over the answer without the chunk
 
 baseline:
   # zero-shot, few-shot (2 examples) and zero-shot with retrieval are tried by default

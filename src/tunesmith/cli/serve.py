@@ -1,4 +1,4 @@
-"""`tunesmith serve`."""
+"""`tunesmith serve` and `tunesmith worker`."""
 
 from __future__ import annotations
 
@@ -28,27 +28,76 @@ def register(app: typer.Typer) -> None:
         project: ProjectOpt = Path("."),
         host: Annotated[str | None, typer.Option(help="Interface to bind (default: serve.host).")] = None,
         port: Annotated[int | None, typer.Option(help="Port (default: serve.port).")] = None,
+        worker: Annotated[
+            bool, typer.Option(help="Start a fine-tuning job worker process with the server (default: serve.worker).")
+        ] = True,
+        create_key: Annotated[
+            str | None,
+            typer.Option("--create-key", help="Create an API key with this name, print it once, store its hash, exit."),
+        ] = None,
         set_: SetOpt = None,
         debug: DebugOpt = False,
     ) -> None:
-        """Serve base and fine-tuned models through an OpenAI-compatible API (/v1/chat/completions, /v1/models)."""
+        """OpenAI-compatible API: chat (streaming, batching, retrieval), embeddings, files, fine-tuning jobs."""
         set_debug(debug)
+        import subprocess
+        import sys
+
         from tunesmith.core.deps import require
         from tunesmith.core.errors import ConfigError
-        from tunesmith.serve.app import create_app
+        from tunesmith.serve.app import create_app, state_dir
+        from tunesmith.serve.jobstore import JobStore
 
         loaded = load(project, set_)
         cfg = loaded.config.serve
+        if create_key:
+            key = JobStore(state_dir(loaded.dir)).add_key(create_key)
+            console.print("New API key (shown once; only its SHA-256 is stored):", highlight=False)
+            sys.stdout.write(key + "\n")
+            return
         bind = host or cfg.host
         keys = [k.strip() for k in os.environ.get(cfg.api_keys_env, "").split(",") if k.strip()]
-        if not _is_loopback(bind) and not keys:
+        stored = JobStore(state_dir(loaded.dir)).key_hashes()
+        if not _is_loopback(bind) and not keys and not stored:
             raise ConfigError(
                 f"refusing to serve on {bind} without API keys",
                 where="serve.host",
-                fix=f"Set {cfg.api_keys_env}=key1,key2 (clients send them as Bearer tokens), or bind 127.0.0.1.",
+                fix=f"Create one with `tunesmith serve --create-key NAME` (or set {cfg.api_keys_env}=key1,key2), "
+                "or bind 127.0.0.1.",
             )
         uvicorn = require("uvicorn", purpose="the HTTP server")
-        app = create_app(loaded, api_keys=keys or None)
+        app = create_app(loaded, api_keys=keys or None, require_keys=not _is_loopback(bind))
         app.state.catalog.generator()  # load the base model before accepting requests
+        child = None
+        if worker and cfg.worker:
+            child = subprocess.Popen(
+                [sys.executable, "-m", "tunesmith", "worker", "--project", str(loaded.dir)],
+                env={**os.environ, "NO_COLOR": "1"},
+            )
         console.print(f"serving {loaded.config.name} on http://{bind}:{port or cfg.port}/v1")
-        uvicorn.run(app, host=bind, port=port or cfg.port, log_level="warning")
+        try:
+            uvicorn.run(app, host=bind, port=port or cfg.port, log_level="warning")
+        finally:
+            if child is not None:
+                child.terminate()
+                try:
+                    child.wait(15)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+
+    @app.command("worker")
+    def worker_command(project: ProjectOpt = Path("."), debug: DebugOpt = False) -> None:
+        """Run fine-tuning jobs from the server's job store (started by `tunesmith serve`; run more for more
+        throughput)."""
+        set_debug(debug)
+        import signal
+        import sys
+
+        from tunesmith.serve.app import state_dir
+        from tunesmith.serve.jobstore import JobStore
+        from tunesmith.serve.worker import Worker
+
+        loaded = load(project, None)
+        # SIGTERM from the server: leave like Ctrl-C (the training child dies with us, its job is resumed later)
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        Worker(loaded.dir, JobStore(state_dir(loaded.dir))).run_forever()

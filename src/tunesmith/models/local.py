@@ -107,6 +107,17 @@ class LocalGenerator:
         self.model.eval()
         self.adapters[name] = str(path)
 
+    def remove_adapter(self, name: str) -> None:
+        """Free an adapter's weights (the server's LRU eviction); never the last one loaded."""
+        if name not in self.adapters or len(self.adapters) < 2:
+            return
+        with self._lock:
+            remaining = [a for a in self.adapters if a != name]
+            if self.model.active_adapter == name:
+                self.model.set_adapter(remaining[0])
+            self.model.delete_adapter(name)
+            del self.adapters[name]
+
     # -- generation -------------------------------------------------------------
     def render(self, chat: Chat) -> str:
         return str(self.tokenizer.apply_chat_template(chat, add_generation_prompt=True, tokenize=False))

@@ -28,6 +28,9 @@ from tunesmith.models.local import LocalGenerator
 from tunesmith.models.pool import ModelPool
 from tunesmith.project import LoadedProject
 from tunesmith.registry.runs import list_runs
+from tunesmith.serve.adapters import AdapterCache
+from tunesmith.serve.batcher import Batcher
+from tunesmith.serve.jobstore import JobStore
 from tunesmith.serve.openai_schema import ChatRequest, EmbeddingRequest, error_body
 
 
@@ -37,14 +40,22 @@ class ServedModel:
     adapter: str | None  # adapter name on the base generator, None for the base itself
     adapter_path: Path | None
     created: int
+    owned_by: str = "tunesmith"
+
+
+def adapter_name(path: Path) -> str:
+    # one name per adapter folder, however many ids point at it; identifier-safe for PEFT's module names
+    return "ft_" + hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:12]
 
 
 class ModelCatalog:
-    """The base model and every succeeded training run's adapter, by OpenAI-style id."""
+    """The base model, every succeeded training run's adapter, every fine-tuning job's model and its
+    checkpoints, by OpenAI-style id."""
 
-    def __init__(self, project: LoadedProject, pool: ModelPool) -> None:
+    def __init__(self, project: LoadedProject, pool: ModelPool, store: JobStore | None = None) -> None:
         self.project = project
         self.pool = pool
+        self.store = store
         self._lock = threading.Lock()
         self._generator: LocalGenerator | None = None
 
@@ -52,16 +63,33 @@ class ModelCatalog:
     def base_id(self) -> str:
         return self.project.config.base_model.display_name
 
+    def _served(self, model_id: str, adapter: Path, owner: str) -> ServedModel:
+        return ServedModel(model_id, adapter_name(adapter), adapter, int(adapter.stat().st_mtime), owner)
+
     def models(self) -> list[ServedModel]:
         base = self.base_id
+        name = self.project.config.name
         out = [ServedModel(base, None, None, int(self.project.file.stat().st_mtime))]
-        for run in list_runs(self.project.dir, "train"):
+        runs = {run.id: run for run in list_runs(self.project.dir, "train")}
+        for run in runs.values():
             adapter = run.path("adapter")
             if run.status == "succeeded" and (adapter / "adapter_config.json").is_file():
-                model_id = f"ft:{base}:{self.project.config.name}:{run.id}"
-                # adapter names become module attributes inside PEFT: keep them identifier-safe
-                name = "ft_" + hashlib.sha1(run.id.encode()).hexdigest()[:12]
-                out.append(ServedModel(model_id, name, adapter, int(adapter.stat().st_mtime)))
+                out.append(self._served(f"ft:{base}:{name}:{run.id}", adapter, name))
+        if self.store is not None:
+            for job in self.store.list_jobs(limit=10_000)[0]:
+                run = runs.get(job.get("train_run") or "")
+                if run is None:
+                    continue
+                model_id = job.get("fine_tuned_model") or f"ft:{base}:{job.get('suffix') or 'tunesmith'}:" + job[
+                    "id"
+                ].removeprefix("ftjob-")
+                adapter = run.path("adapter")
+                if job["status"] == "succeeded" and (adapter / "adapter_config.json").is_file():
+                    out.append(self._served(model_id, adapter, name))
+                for checkpoint in self.store.checkpoints(job["id"]):
+                    folder = self.project.dir / checkpoint["path"]
+                    if (folder / "adapter_config.json").is_file():
+                        out.append(self._served(f"{model_id}:ckpt-step-{checkpoint['step']}", folder, name))
         return out
 
     def find(self, model_id: str) -> ServedModel | None:
@@ -73,26 +101,70 @@ class ModelCatalog:
                 self._generator = self.pool.local(self.project.config.base_model)
             return self._generator
 
-    def generator_for(self, model: ServedModel) -> LocalGenerator:
-        generator = self.generator()
-        if model.adapter is not None and model.adapter_path is not None:
-            with self._lock:
-                generator.add_adapter(model.adapter, model.adapter_path)
-        return generator
+
+def state_dir(project_dir: Path) -> Path:
+    return project_dir / ".tunesmith" / "serve"
 
 
-def create_app(project: LoadedProject, *, pool: ModelPool | None = None, api_keys: list[str] | None = None) -> Any:
+def create_app(
+    project: LoadedProject,
+    *,
+    pool: ModelPool | None = None,
+    api_keys: list[str] | None = None,
+    require_keys: bool = False,
+) -> Any:
+    """The API. Keys: those in ``api_keys`` (e.g. from the environment) and those created with
+    `tunesmith serve --create-key`; only their SHA-256 digests are kept. With any key known, or
+    ``require_keys``, every /v1 request must carry one."""
     fastapi = require("fastapi", purpose="the HTTP API")
     from fastapi import Request
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse, StreamingResponse
 
+    from tunesmith.serve.finetuning import add_routes
+
     cfg = project.config
-    catalog = ModelCatalog(project, pool or ModelPool(project.dir))
+    store = JobStore(state_dir(project.dir))
+    catalog = ModelCatalog(project, pool or ModelPool(project.dir), store)
     rag_holder: dict[str, RuntimeRag] = {}
     rag_lock = threading.Lock()
+    engine: dict[str, Any] = {}
+    engine_lock = threading.Lock()
     app = fastapi.FastAPI(title="tunesmith", version="1", docs_url="/docs")
     app.state.catalog = catalog
+    app.state.store = store
+    env_hashes = {hashlib.sha256(k.encode()).hexdigest() for k in api_keys or []}
+
+    def key_hashes() -> set[str]:
+        return env_hashes | store.key_hashes()
+
+    if cfg.serve.cors_origins:
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=cfg.serve.cors_origins,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
+
+    def batcher() -> Batcher:
+        with engine_lock:
+            if "batcher" not in engine:
+                cache = AdapterCache(catalog.generator(), budget_bytes=int(cfg.serve.adapter_memory_mb * 2**20))
+                engine["cache"] = cache
+                engine["batcher"] = Batcher(
+                    cache, window_s=cfg.serve.batch_window_ms / 1000, max_batch=cfg.serve.max_batch
+                )
+            return engine["batcher"]  # type: ignore[no-any-return]
+
+    app.state.batcher = batcher
+    add_routes(
+        app,
+        store,
+        base_model_ids=lambda: {catalog.base_id},
+        max_upload_bytes=int(cfg.serve.max_upload_mb * 2**20),
+    )
 
     def rag() -> RuntimeRag:
         with rag_lock:
@@ -105,10 +177,14 @@ def create_app(project: LoadedProject, *, pool: ModelPool | None = None, api_key
 
     @app.middleware("http")
     async def authenticate(request: Request, call_next: Any) -> Any:
-        if api_keys and request.url.path.startswith("/v1"):
+        if request.url.path.startswith("/v1") and request.method != "OPTIONS":
+            known = key_hashes()
+            if not known and not require_keys:
+                return await call_next(request)
             header = request.headers.get("authorization", "")
             token = header.removeprefix("Bearer ").strip()
-            if not any(secrets.compare_digest(token, key) for key in api_keys):
+            digest = hashlib.sha256(token.encode()).hexdigest()
+            if not any(secrets.compare_digest(digest, known_digest) for known_digest in known):
                 return JSONResponse(
                     error_body("Incorrect API key provided.", type_="invalid_request_error", code="invalid_api_key"),
                     status_code=401,
@@ -123,7 +199,11 @@ def create_app(project: LoadedProject, *, pool: ModelPool | None = None, api_key
 
     @app.get("/health")
     def health() -> dict[str, Any]:
-        return {"status": "ok", "project": cfg.name}
+        out: dict[str, Any] = {"status": "ok", "project": cfg.name}
+        if "batcher" in engine:
+            out["adapters"] = engine["cache"].stats()
+            out["batches"] = {"batches": engine["batcher"].batches, "requests": engine["batcher"].requests}
+        return out
 
     @app.get("/v1/models")
     def list_models() -> dict[str, Any]:
@@ -134,7 +214,7 @@ def create_app(project: LoadedProject, *, pool: ModelPool | None = None, api_key
                     "id": m.id,
                     "object": "model",
                     "created": m.created,
-                    "owned_by": cfg.name if m.adapter else "tunesmith",
+                    "owned_by": m.owned_by,
                 }
                 for m in catalog.models()
             ],
@@ -148,7 +228,7 @@ def create_app(project: LoadedProject, *, pool: ModelPool | None = None, api_key
                 error_body(f"The model '{model_id}' does not exist.", param="model", code="model_not_found"),
                 status_code=404,
             )
-        return {"id": model.id, "object": "model", "created": model.created, "owned_by": cfg.name}
+        return {"id": model.id, "object": "model", "created": model.created, "owned_by": model.owned_by}
 
     embedder_id = cfg.knowledge.embedder_spec.removeprefix("bundled:")
 
@@ -240,16 +320,17 @@ def create_app(project: LoadedProject, *, pool: ModelPool | None = None, api_key
             stop=tuple(stop),
             seed=body.seed,
         )
-        generator = catalog.generator_for(model)
+        engine_batcher = batcher()
         completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         created = int(time.time())
         extension = {"retrieval": bool(use_rag), "citations": citations}
         if body.stream:
             return StreamingResponse(
-                _stream(generator, messages, params, model, completion_id, created, extension, body.n),
+                _stream(engine_batcher.cache, messages, params, model, completion_id, created, extension, body.n),
                 media_type="text/event-stream",
             )
-        outputs = generator.generate([messages] * body.n, params, adapter=model.adapter)
+        futures = [engine_batcher.submit(messages, params, model.adapter, model.adapter_path) for _ in range(body.n)]
+        outputs = [f.result() for f in futures]
         return {
             "id": completion_id,
             "object": "chat.completion",
@@ -277,7 +358,7 @@ def create_app(project: LoadedProject, *, pool: ModelPool | None = None, api_key
 
 
 def _stream(
-    generator: LocalGenerator,
+    cache: AdapterCache,
     messages: list[dict[str, Any]],
     params: GenerationParams,
     model: ServedModel,
@@ -301,13 +382,17 @@ def _stream(
     for index in range(n):
         yield event([{"index": index, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}])
         finish = "stop"
-        for piece in generator.stream(messages, params, adapter=model.adapter):
-            if piece.text:
-                yield event([{"index": index, "delta": {"content": piece.text}, "finish_reason": None}])
-            if piece.finish_reason:
-                finish = piece.finish_reason
-                prompt_tokens = piece.prompt_tokens
-                completion_tokens += piece.completion_tokens
+        # the adapter stays loaded (no eviction) for the whole stream
+        with cache.lock:
+            if model.adapter is not None and model.adapter_path is not None:
+                cache.ensure(model.adapter, model.adapter_path)
+            for piece in cache.generator.stream(messages, params, adapter=model.adapter):
+                if piece.text:
+                    yield event([{"index": index, "delta": {"content": piece.text}, "finish_reason": None}])
+                if piece.finish_reason:
+                    finish = piece.finish_reason
+                    prompt_tokens = piece.prompt_tokens
+                    completion_tokens += piece.completion_tokens
         yield event([{"index": index, "delta": {}, "finish_reason": finish}])
     yield event(
         [],

@@ -31,7 +31,7 @@ def make_reporting_callback(run_dir: RunDir, update: Any) -> Any:
         def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kwargs: Any) -> None:
             if not logs or not state.is_world_process_zero:
                 return
-            row = {"step": state.global_step, "epoch": round(state.epoch or 0.0, 4)}
+            row = {"step": state.global_step, "max_steps": state.max_steps, "epoch": round(state.epoch or 0.0, 4)}
             for key, value in logs.items():
                 if isinstance(value, (int, float)):
                     row[key] = value

@@ -25,6 +25,8 @@ class TrainConfig(StrictModel):
     """Stop after this many optimizer steps (overrides epochs)."""
     learning_rate: float | Literal["auto"] = "auto"
     """Peak learning rate."""
+    learning_rate_multiplier: float = Field(1.0, gt=0, le=100)
+    """Scales the learning rate (auto or set), as OpenAI's fine-tuning API does."""
     batch_size: int = Field(8, ge=1)
     """Examples per optimizer step (micro batches x gradient accumulation)."""
     micro_batch_size: int | Literal["auto"] = "auto"

@@ -96,6 +96,9 @@ def resolve(cfg: TrainConfig, *, n_examples: int, n_params: int, device: str = "
         lr, reasons["learning_rate"] = auto_learning_rate(n_params, cfg.recipe)
     else:
         lr, reasons["learning_rate"] = float(cfg.learning_rate), "set in the project"
+    if cfg.learning_rate_multiplier != 1.0:
+        lr *= cfg.learning_rate_multiplier
+        reasons["learning_rate"] += f", times learning_rate_multiplier {cfg.learning_rate_multiplier:g}"
     if cfg.micro_batch_size == "auto":
         micro, reasons["micro_batch_size"] = auto_micro_batch(cfg.batch_size, device.split(":")[0], cfg.recipe)
     else:

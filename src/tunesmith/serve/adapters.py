@@ -1,0 +1,53 @@
+"""Many fine-tunes on one base: adapters loaded on first use, least recently used evicted past a budget.
+
+Each adapter costs its own weights (megabytes for LoRA), never another copy of
+the base model. Loading, eviction and generation happen under one lock, so an
+adapter is never evicted while a batch is using it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from pathlib import Path
+
+from tunesmith.models.local import LocalGenerator
+
+
+def adapter_bytes(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.glob("adapter_model.*") if f.is_file()) or 1
+
+
+class AdapterCache:
+    def __init__(self, generator: LocalGenerator, *, budget_bytes: int) -> None:
+        self.generator = generator
+        self.budget = budget_bytes
+        self.lock = threading.RLock()
+        self._loaded: OrderedDict[str, int] = OrderedDict()
+        self.loads = 0
+        self.evictions = 0
+
+    def ensure(self, name: str, path: Path) -> None:
+        """Make ``name`` loaded and most recently used; call with ``lock`` held."""
+        if name in self._loaded:
+            self._loaded.move_to_end(name)
+            return
+        size = adapter_bytes(path)
+        while self._loaded and sum(self._loaded.values()) + size > self.budget:
+            victim, _ = self._loaded.popitem(last=False)
+            if len(self.generator.adapters) < 2:
+                break
+            self.generator.remove_adapter(victim)
+            self.evictions += 1
+        self.generator.add_adapter(name, path)
+        self._loaded[name] = size
+        self.loads += 1
+
+    def stats(self) -> dict[str, object]:
+        return {
+            "loaded": list(self._loaded),
+            "bytes": sum(self._loaded.values()),
+            "budget_bytes": self.budget,
+            "loads": self.loads,
+            "evictions": self.evictions,
+        }

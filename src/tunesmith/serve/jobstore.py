@@ -1,0 +1,299 @@
+"""The server's persistent state: uploaded files, fine-tuning jobs, their events and checkpoints.
+
+SQLite in WAL mode, one file in the project (``.tunesmith/serve/state.db``): the
+API process and the worker process read and write it at once, and a restart of
+either loses nothing. File contents live beside it under ids the server made
+(``file-<hex>``), never under names a client chose, so an id can never reach
+outside the folder.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+FILE_ID = re.compile(r"^file-[0-9a-f]{24}$")
+JOB_ID = re.compile(r"^ftjob-[0-9a-f]{24}$")
+TERMINAL = ("succeeded", "failed", "cancelled")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS files (
+  id TEXT PRIMARY KEY, filename TEXT NOT NULL, purpose TEXT NOT NULL, bytes INTEGER NOT NULL,
+  created_at INTEGER NOT NULL, deleted INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS jobs (
+  id TEXT PRIMARY KEY, model TEXT NOT NULL, training_file TEXT NOT NULL, validation_file TEXT,
+  method TEXT NOT NULL, hyperparameters TEXT NOT NULL, suffix TEXT, seed INTEGER NOT NULL,
+  metadata TEXT, status TEXT NOT NULL, created_at INTEGER NOT NULL, started_at INTEGER, finished_at INTEGER,
+  fine_tuned_model TEXT, error TEXT, trained_tokens INTEGER, result_files TEXT NOT NULL DEFAULT '[]',
+  train_run TEXT, data_run TEXT, cancel_requested INTEGER NOT NULL DEFAULT 0, worker_pid INTEGER,
+  heartbeat REAL, attempts INTEGER NOT NULL DEFAULT 0, estimated_finish INTEGER
+);
+CREATE TABLE IF NOT EXISTS events (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL, job_id TEXT NOT NULL, created_at INTEGER NOT NULL,
+  level TEXT NOT NULL, message TEXT NOT NULL, type TEXT NOT NULL, data TEXT
+);
+CREATE INDEX IF NOT EXISTS events_job ON events (job_id, seq);
+CREATE TABLE IF NOT EXISTS checkpoints (
+  id TEXT PRIMARY KEY, job_id TEXT NOT NULL, step INTEGER NOT NULL, created_at INTEGER NOT NULL,
+  metrics TEXT NOT NULL, path TEXT NOT NULL, UNIQUE (job_id, step)
+);
+CREATE TABLE IF NOT EXISTS api_keys (
+  sha256 TEXT PRIMARY KEY, name TEXT NOT NULL, created_at INTEGER NOT NULL
+);
+"""
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}-{secrets.token_hex(12)}"
+
+
+class JobStore:
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.files_dir = folder / "files"
+        self.files_dir.mkdir(parents=True, exist_ok=True)
+        self.path = folder / "state.db"
+        self._local = threading.local()
+        self._db().executescript(_SCHEMA)  # idempotent; executescript manages its own transaction
+
+    def _db(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            # one connection per thread; WAL lets the worker write while the API reads
+            db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=True)
+            db.row_factory = sqlite3.Row
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA busy_timeout=30000")
+            self._local.db = db
+        return db
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        db = self._db()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    # -- files ----------------------------------------------------------------------------
+    def file_path(self, file_id: str) -> Path:
+        if not FILE_ID.match(file_id):
+            raise KeyError(file_id)
+        return self.files_dir / file_id
+
+    def add_file(self, filename: str, purpose: str, content: bytes) -> dict[str, Any]:
+        file_id = new_id("file")
+        target = self.file_path(file_id)
+        partial = target.with_suffix(".part")
+        partial.write_bytes(content)
+        partial.replace(target)
+        now = int(time.time())
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO files (id, filename, purpose, bytes, created_at) VALUES (?, ?, ?, ?, ?)",
+                (file_id, filename, purpose, len(content), now),
+            )
+        return self.get_file(file_id)  # type: ignore[return-value]
+
+    def get_file(self, file_id: str) -> dict[str, Any] | None:
+        if not FILE_ID.match(file_id):
+            return None
+        row = self._db().execute("SELECT * FROM files WHERE id = ? AND deleted = 0", (file_id,)).fetchone()
+        return dict(row) if row else None
+
+    def list_files(self, purpose: str | None = None) -> list[dict[str, Any]]:
+        sql, args = "SELECT * FROM files WHERE deleted = 0", []
+        if purpose:
+            sql += " AND purpose = ?"
+            args.append(purpose)
+        return [dict(r) for r in self._db().execute(sql + " ORDER BY created_at DESC, id", args)]
+
+    def delete_file(self, file_id: str) -> bool:
+        if self.get_file(file_id) is None:
+            return False
+        with self._tx() as db:
+            db.execute("UPDATE files SET deleted = 1 WHERE id = ?", (file_id,))
+        self.file_path(file_id).unlink(missing_ok=True)
+        return True
+
+    # -- jobs -----------------------------------------------------------------------------
+    def create_job(self, **fields: Any) -> dict[str, Any]:
+        job_id = new_id("ftjob")
+        now = int(time.time())
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO jobs (id, model, training_file, validation_file, method, hyperparameters, suffix, seed, "
+                "metadata, status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'validating_files', ?)",
+                (
+                    job_id,
+                    fields["model"],
+                    fields["training_file"],
+                    fields.get("validation_file"),
+                    json.dumps(fields["method"]),
+                    json.dumps(fields["hyperparameters"]),
+                    fields.get("suffix"),
+                    fields["seed"],
+                    json.dumps(fields.get("metadata")) if fields.get("metadata") is not None else None,
+                    now,
+                ),
+            )
+        self.add_event(job_id, f"Created fine-tuning job: {job_id}")
+        return self.get_job(job_id)  # type: ignore[return-value]
+
+    def get_job(self, job_id: str) -> dict[str, Any] | None:
+        if not JOB_ID.match(job_id):
+            return None
+        row = self._db().execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return _job(row) if row else None
+
+    def list_jobs(self, *, after: str | None = None, limit: int = 20) -> tuple[list[dict[str, Any]], bool]:
+        rows = [_job(r) for r in self._db().execute("SELECT * FROM jobs ORDER BY created_at DESC, rowid DESC")]
+        if after:
+            ids = [r["id"] for r in rows]
+            rows = rows[ids.index(after) + 1 :] if after in ids else []
+        return rows[:limit], len(rows) > limit
+
+    def update_job(self, job_id: str, **fields: Any) -> None:
+        encoded = {
+            k: json.dumps(v) if k in ("error", "result_files") and v is not None else v for k, v in fields.items()
+        }
+        sets = ", ".join(f"{k} = ?" for k in encoded)
+        with self._tx() as db:
+            db.execute(f"UPDATE jobs SET {sets} WHERE id = ?", (*encoded.values(), job_id))
+
+    def request_cancel(self, job_id: str) -> dict[str, Any] | None:
+        """Queued jobs are cancelled at once; a running one is stopped by its worker within seconds."""
+        with self._tx() as db:
+            row = db.execute("SELECT status FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            if row is None:
+                return None
+            if row["status"] in ("validating_files", "queued"):
+                db.execute(
+                    "UPDATE jobs SET status = 'cancelled', cancel_requested = 1, finished_at = ? WHERE id = ?",
+                    (int(time.time()), job_id),
+                )
+            elif row["status"] == "running":
+                db.execute("UPDATE jobs SET cancel_requested = 1 WHERE id = ?", (job_id,))
+        if row["status"] in ("validating_files", "queued"):
+            self.add_event(job_id, "Job cancelled")
+        return self.get_job(job_id)
+
+    def claim(self, statuses: tuple[str, ...], pid: int) -> dict[str, Any] | None:
+        """Atomically take the oldest job in one of ``statuses`` for this worker."""
+        marks = ", ".join("?" for _ in statuses)
+        with self._tx() as db:
+            row = db.execute(
+                f"SELECT id FROM jobs WHERE status IN ({marks}) AND worker_pid IS NULL "
+                "ORDER BY created_at, rowid LIMIT 1",
+                statuses,
+            ).fetchone()
+            if row is None:
+                return None
+            db.execute(
+                "UPDATE jobs SET worker_pid = ?, heartbeat = ?, attempts = attempts + 1 WHERE id = ?",
+                (pid, time.time(), row["id"]),
+            )
+        return self.get_job(row["id"])
+
+    def release_orphans(self, alive: Any) -> list[str]:
+        """Jobs left `running` or `validating_files` by a worker that died: back in line for a worker."""
+        orphans = []
+        for row in (
+            self._db()
+            .execute(
+                "SELECT id, worker_pid FROM jobs WHERE status IN ('running', 'validating_files') AND worker_pid IS NOT NULL"
+            )
+            .fetchall()
+        ):
+            if not alive(int(row["worker_pid"])):
+                orphans.append(row["id"])
+        for job_id in orphans:
+            self.update_job(job_id, worker_pid=None)
+        return orphans
+
+    # -- events and checkpoints ------------------------------------------------------------
+    def add_event(
+        self, job_id: str, message: str, *, level: str = "info", type_: str = "message", data: Any = None
+    ) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO events (id, job_id, created_at, level, message, type, data) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    new_id("ftevent"),
+                    job_id,
+                    int(time.time()),
+                    level,
+                    message,
+                    type_,
+                    json.dumps(data) if data is not None else None,
+                ),
+            )
+
+    def events(self, job_id: str, *, after: str | None = None, limit: int = 20) -> tuple[list[dict[str, Any]], bool]:
+        """Newest first, as OpenAI lists them; ``after`` pages toward older events."""
+        rows = [
+            dict(r) for r in self._db().execute("SELECT * FROM events WHERE job_id = ? ORDER BY seq DESC", (job_id,))
+        ]
+        if after:
+            ids = [r["id"] for r in rows]
+            rows = rows[ids.index(after) + 1 :] if after in ids else []
+        for r in rows:
+            r["data"] = json.loads(r["data"]) if r["data"] else None
+        return rows[:limit], len(rows) > limit
+
+    def add_checkpoint(self, job_id: str, step: int, metrics: dict[str, Any], path: str) -> bool:
+        with self._tx() as db:
+            cursor = db.execute(
+                "INSERT OR IGNORE INTO checkpoints (id, job_id, step, created_at, metrics, path) VALUES (?, ?, ?, ?, ?, ?)",
+                (new_id("ftckpt"), job_id, step, int(time.time()), json.dumps(metrics), path),
+            )
+        return cursor.rowcount > 0
+
+    def has_checkpoint(self, job_id: str, step: int) -> bool:
+        query = "SELECT 1 FROM checkpoints WHERE job_id = ? AND step = ?"
+        return self._db().execute(query, (job_id, step)).fetchone() is not None
+
+    def checkpoints(self, job_id: str) -> list[dict[str, Any]]:
+        rows = [
+            dict(r)
+            for r in self._db().execute("SELECT * FROM checkpoints WHERE job_id = ? ORDER BY step DESC", (job_id,))
+        ]
+        for r in rows:
+            r["metrics"] = json.loads(r["metrics"])
+        return rows
+
+    # -- API keys (only their SHA-256 is stored) ----------------------------------------------
+    def add_key(self, name: str) -> str:
+        import hashlib
+
+        key = "ts-" + secrets.token_urlsafe(32)
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO api_keys (sha256, name, created_at) VALUES (?, ?, ?)",
+                (hashlib.sha256(key.encode()).hexdigest(), name, int(time.time())),
+            )
+        return key
+
+    def key_hashes(self) -> set[str]:
+        return {r["sha256"] for r in self._db().execute("SELECT sha256 FROM api_keys")}
+
+
+def _job(row: sqlite3.Row) -> dict[str, Any]:
+    job = dict(row)
+    for key in ("method", "hyperparameters", "metadata", "error", "result_files"):
+        if job.get(key) is not None:
+            job[key] = json.loads(job[key])
+    return job

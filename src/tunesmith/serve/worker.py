@@ -1,0 +1,326 @@
+"""The fine-tuning job worker: its own process, driven by the job store.
+
+It validates a job's files (`validating_files` -> `queued`, or `failed` with the
+file and the first problems by line), turns them into a data run, and trains
+with `tunesmith train` in a child process (`running`). While the child runs it
+turns new metrics into events and new complete checkpoints into checkpoint
+records, and stops the child within a second of a cancel. On success the job
+gets its model id, `ft:BASE:SUFFIX:ID`, which the API serves at once.
+
+A worker that dies leaves its job `running` with a dead pid; the next worker
+resumes it from the run's last complete checkpoint (`tunesmith train --resume`).
+The training child dies with its worker (PR_SET_PDEATHSIG), so a job is never
+trained twice at once.
+"""
+
+from __future__ import annotations
+
+import csv
+import ctypes
+import hashlib
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from tunesmith.core.progress import console
+from tunesmith.core.rundir import RunDir, _pid_alive
+from tunesmith.data.formats.openai import chat_json, preference_json
+from tunesmith.data.formats.read import read_items
+from tunesmith.registry.runs import list_runs, runs_root
+from tunesmith.serve.jobstore import JobStore
+from tunesmith.train.checkpoints import complete_checkpoints
+
+MAX_PROBLEMS = 5
+METHOD_RECIPES = {"supervised": "sft-lora", "dpo": "dpo"}
+
+
+def _die_with_parent() -> None:
+    """Linux: the training child gets SIGKILL when its worker dies (no orphaned trainings)."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+    os.setsid()
+
+
+def validate_file(path: Path, method: str) -> tuple[list[dict[str, Any]], list[str]]:
+    """(records in OpenAI format, problems as 'line N: ...')."""
+    fmt = "openai-preference" if method == "dpo" else "openai-chat"
+    records, problems = [], []
+    try:
+        items = list(read_items(path, format=fmt))
+    except Exception as exc:  # an unusable file: one problem, no records
+        return [], [getattr(exc, "what", str(exc))]
+    for item in items:
+        if item.example is None:
+            line = item.where.rsplit(":", 1)[-1]
+            problems.append(f"line {line}: {item.code}: {item.message}")
+        else:
+            records.append(preference_json(item.example) if method == "dpo" else chat_json(item.example))
+    if not items:
+        problems.append("the file has no examples")
+    return records, problems
+
+
+class Worker:
+    def __init__(self, project_dir: Path, store: JobStore, *, poll_s: float = 0.5) -> None:
+        self.project_dir = project_dir
+        self.store = store
+        self.poll_s = poll_s
+        self.pid = os.getpid()
+
+    def run_forever(self) -> None:
+        console.print(f"worker {self.pid} watching {self.store.path}")
+        while True:
+            if not self.step():
+                time.sleep(self.poll_s)
+
+    def step(self) -> bool:
+        """Do one piece of work; False when there was none."""
+        self.store.release_orphans(_pid_alive)
+        job = self.store.claim(("validating_files",), self.pid)
+        if job is not None:
+            self.validate(job)
+            return True
+        job = self.store.claim(("queued", "running"), self.pid)
+        if job is not None:
+            self.train(job)
+            return True
+        return False
+
+    # -- validating_files -> queued ---------------------------------------------------------------
+    def validate(self, job: dict[str, Any]) -> None:
+        method = job["method"]["type"]
+        self.store.add_event(job["id"], "Validating training file: " + job["training_file"])
+        files = [("training_file", job["training_file"])]
+        if job.get("validation_file"):
+            files.append(("validation_file", job["validation_file"]))
+        loaded: dict[str, list[dict[str, Any]]] = {}
+        for param, file_id in files:
+            meta = self.store.get_file(file_id)
+            if meta is None:
+                return self._fail(job, "invalid_file", f"File {file_id} was deleted before validation.", param)
+            records, problems = validate_file(self.store.file_path(file_id), method)
+            if problems:
+                shown = "; ".join(problems[:MAX_PROBLEMS])
+                more = f" (and {len(problems) - MAX_PROBLEMS} more)" if len(problems) > MAX_PROBLEMS else ""
+                kind = "training" if param == "training_file" else "validation"
+                return self._fail(
+                    job,
+                    f"invalid_{kind}_file",
+                    f"The {kind} file {file_id} ({meta['filename']}) has {len(problems)} invalid "
+                    f"example(s): {shown}{more}. Expected OpenAI "
+                    + ("preference (DPO)" if method == "dpo" else "chat")
+                    + " format, one JSON object per line.",
+                    param,
+                )
+            loaded[param] = records
+        data_run = self._data_run(job, loaded)
+        self.store.update_job(job["id"], status="queued", data_run=data_run.id, worker_pid=None)
+        self.store.add_event(job["id"], f"Files validated: {len(loaded['training_file'])} training examples")
+
+    def _data_run(self, job: dict[str, Any], loaded: dict[str, list[dict[str, Any]]]) -> RunDir:
+        from tunesmith.core.atomic import write_jsonl
+
+        run = RunDir.create(runs_root(self.project_dir), "data", {"fine_tuning_job": job["id"]})
+        prefix = "preference_" if job["method"]["type"] == "dpo" else ""
+        train = [{"id": f"{job['training_file']}:{i + 1}", **r} for i, r in enumerate(loaded["training_file"])]
+        val = [
+            {"id": f"{job.get('validation_file')}:{i + 1}", **r}
+            for i, r in enumerate(loaded.get("validation_file", []))
+        ]
+        write_jsonl(run.path(f"{prefix}train.jsonl"), train)
+        write_jsonl(run.path(f"{prefix}val.jsonl"), val)
+        if prefix:
+            write_jsonl(run.path("train.jsonl"), [])
+            write_jsonl(run.path("val.jsonl"), [])
+        version = hashlib.sha256(json.dumps([train, val], sort_keys=True).encode()).hexdigest()[:16]
+        run.write_json("manifest.json", {"version": version, "examples": {"train": len(train), "val": len(val)}})
+        run.record_inputs(
+            dataset_version=version, training_file=job["training_file"], validation_file=job.get("validation_file")
+        )
+        run.finish("succeeded", summary={"version": version, "examples": {"train": len(train), "val": len(val)}})
+        return run
+
+    def _fail(self, job: dict[str, Any], code: str, message: str, param: str | None) -> None:
+        self.store.update_job(
+            job["id"],
+            status="failed",
+            error={"code": code, "message": message, "param": param},
+            finished_at=int(time.time()),
+            worker_pid=None,
+        )
+        self.store.add_event(job["id"], message, level="error")
+
+    # -- queued -> running -> succeeded | failed | cancelled -----------------------------------------
+    def _overrides(self, job: dict[str, Any]) -> list[str]:
+        method = job["method"]["type"]
+        hp = job["method"].get(method, {}).get("hyperparameters", {}) or {}
+        sets = [f"train.recipe={METHOD_RECIPES[method]}", f"train.seed={job['seed']}"]
+        if hp.get("n_epochs", "auto") != "auto":
+            sets.append(f"train.epochs={hp['n_epochs']}")
+        if hp.get("batch_size", "auto") != "auto":
+            sets.append(f"train.batch_size={hp['batch_size']}")
+        if hp.get("learning_rate_multiplier", "auto") != "auto":
+            sets.append(f"train.learning_rate_multiplier={hp['learning_rate_multiplier']}")
+        if method == "dpo" and hp.get("beta", "auto") != "auto":
+            sets.append(f"train.beta={hp['beta']}")
+        # extension: metadata {"tunesmith_set": "train.lora_r=32;train.max_steps=200"} passes training settings
+        # OpenAI's API has no field for (only train.* keys: a job cannot change the project's data or models)
+        extra = [s.strip() for s in str((job.get("metadata") or {}).get("tunesmith_set", "")).split(";") if s.strip()]
+        return sets + [s for s in extra if s.startswith("train.") and "=" in s]
+
+    def train(self, job: dict[str, Any]) -> None:
+        job_id = job["id"]
+        train_run = self._train_run(job)
+        args = [sys.executable, "-m", "tunesmith", "train", "--project", str(self.project_dir), "--json"]
+        if job["status"] == "running" and train_run is not None:
+            self.store.add_event(job_id, f"Resuming from the last checkpoint of {train_run.id}")
+            args += ["--resume", "--run", train_run.id]
+        else:
+            args += ["--data", job["data_run"]] + [a for s in self._overrides(job) for a in ("--set", s)]
+            self.store.add_event(job_id, "Fine-tuning job started")
+        self.store.update_job(job_id, status="running", started_at=job.get("started_at") or int(time.time()))
+        logs = self.project_dir / ".tunesmith" / "serve" / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        stderr = (logs / f"{job_id}.log").open("ab")
+        child = subprocess.Popen(
+            args,
+            cwd=self.project_dir,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            env={**os.environ, "NO_COLOR": "1", "TUNESMITH_JOB": job_id},
+            preexec_fn=_die_with_parent,
+        )
+        seen_metrics, cancelled = 0, False
+        while child.poll() is None:
+            time.sleep(0.25)
+            self.store.update_job(job_id, heartbeat=time.time())
+            train_run = train_run or self._train_run(job, pid=child.pid)
+            if train_run is not None:
+                if job.get("train_run") != train_run.id:
+                    self.store.update_job(job_id, train_run=train_run.id)
+                    job["train_run"] = train_run.id
+                seen_metrics = self._report(job, train_run, seen_metrics)
+            current = self.store.get_job(job_id)
+            if current is not None and current["cancel_requested"]:
+                os.killpg(child.pid, signal.SIGTERM)
+                try:
+                    child.wait(10)
+                except subprocess.TimeoutExpired:
+                    os.killpg(child.pid, signal.SIGKILL)
+                    child.wait()
+                cancelled = True
+        stdout = child.stdout.read().decode(errors="replace") if child.stdout else ""
+        stderr.close()
+        train_run = train_run or self._train_run(job, pid=child.pid)
+        if train_run is not None:
+            self._report(job, train_run, seen_metrics)
+        if cancelled:
+            self.store.update_job(job_id, status="cancelled", finished_at=int(time.time()), worker_pid=None)
+            self.store.add_event(job_id, "Job cancelled; the last complete checkpoint is kept")
+            return
+        if child.returncode != 0 or train_run is None:
+            tail = (logs / f"{job_id}.log").read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
+            return self._fail(job, "training_failed", f"Training failed: {tail[0][-500:]}", None)
+        self._succeed(job, train_run, stdout)
+
+    def _train_run(self, job: dict[str, Any], pid: int | None = None) -> RunDir | None:
+        runs = list_runs(self.project_dir, "train")
+        if job.get("train_run"):
+            named = [r for r in runs if r.id == job["train_run"]]
+            return named[-1] if named else None
+        if pid is not None:
+            mine = [r for r in runs if r.info.get("pid") == pid]
+            return mine[-1] if mine else None
+        return None
+
+    def _report(self, job: dict[str, Any], run: RunDir, seen: int) -> int:
+        """New metrics lines -> events; new complete checkpoints -> checkpoint records."""
+        rows = run.metrics()
+        for row in rows[seen:]:
+            step = row.get("step")
+            if step is None:
+                continue
+            data = {"step": step, "total_steps": row.get("max_steps")}
+            for ours, theirs in (
+                ("loss", "train_loss"),
+                ("eval_loss", "valid_loss"),
+                ("mean_token_accuracy", "train_mean_token_accuracy"),
+            ):
+                if row.get(ours) is not None:
+                    data[theirs] = row[ours]
+            if len(data) > 2:
+                text = ", ".join(f"{k} {v:.4f}" for k, v in data.items() if isinstance(v, float))
+                self.store.add_event(job["id"], f"Step {step}: {text}", type_="metrics", data=data)
+        by_step: dict[int, dict[str, Any]] = {}
+        for row in rows:
+            if row.get("step") is not None:
+                by_step.setdefault(int(row["step"]), {}).update(
+                    {k: v for k, v in row.items() if isinstance(v, int | float) and k != "time"}
+                )
+        for folder in complete_checkpoints(run.path("checkpoints")):
+            step = int(folder.name.rsplit("-", 1)[-1])
+            metrics = {"step": step}
+            if step in by_step:
+                m = by_step[step]
+                metrics.update({"train_loss": m.get("loss"), "valid_loss": m.get("eval_loss")})
+            if self.store.has_checkpoint(job["id"], step):
+                continue
+            kept = self._keep_adapter(job["id"], step, folder)
+            if self.store.add_checkpoint(job["id"], step, metrics, str(kept.relative_to(self.project_dir))):
+                self.store.add_event(job["id"], f"New checkpoint at step {step}", data={"step": step})
+        return len(rows)
+
+    def _keep_adapter(self, job_id: str, step: int, folder: Path) -> Path:
+        """A copy of a checkpoint's adapter (megabytes), servable after the trainer rotates the checkpoint out."""
+        import shutil
+
+        files = [f for f in folder.iterdir() if f.name.startswith("adapter_") and f.is_file()]
+        if not files:
+            return folder  # a full fine-tune: the checkpoint itself
+        target = self.store.folder / "checkpoints" / job_id / f"step-{step}"
+        partial = target.with_name(target.name + ".part")
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+        for f in files:
+            shutil.copy2(f, partial / f.name)
+        shutil.rmtree(target, ignore_errors=True)
+        partial.rename(target)
+        return target
+
+    def _succeed(self, job: dict[str, Any], run: RunDir, stdout: str) -> None:
+        from tunesmith.project import load_project
+
+        try:
+            summary = json.loads(stdout[stdout.index("{") :]) if "{" in stdout else {}
+        except json.JSONDecodeError:
+            summary = {}
+        base = load_project(self.project_dir).config.base_model.display_name
+        suffix = job.get("suffix") or "tunesmith"
+        model_id = f"ft:{base}:{suffix}:{job['id'].removeprefix('ftjob-')}"
+        rows = [r for r in run.metrics() if r.get("step") is not None and r.get("loss") is not None]
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(["step", "train_loss", "valid_loss"])
+        for r in rows:
+            writer.writerow([r["step"], r.get("loss"), r.get("eval_loss", "")])
+        results = self.store.add_file(f"{job['id']}-results.csv", "fine-tune-results", buffer.getvalue().encode())
+        self.store.update_job(
+            job["id"],
+            status="succeeded",
+            fine_tuned_model=model_id,
+            finished_at=int(time.time()),
+            trained_tokens=summary.get("tokens_processed") or summary.get("trained_tokens"),
+            result_files=[results["id"]],
+            train_run=run.id,
+            worker_pid=None,
+        )
+        self.store.add_event(job["id"], f"New fine-tuned model created: {model_id}")
+        self.store.add_event(job["id"], "The job has successfully completed")

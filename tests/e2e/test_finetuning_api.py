@@ -1,0 +1,318 @@
+"""OpenAI's files + fine-tuning jobs API on `tunesmith serve`, driven by the official `openai` client:
+upload, create, poll to succeeded, events, checkpoints, chat and stream with the `ft:` model, cancel,
+a restart during a job, and API keys."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import EXAMPLE, run_cli
+
+pytestmark = pytest.mark.e2e
+
+PROJECT = """name: ftapi
+system_prompt: You are Northwind Outfitters' customer support assistant.
+models:
+  base: bundled:smollm2-135m-instruct
+train:
+  max_steps: {steps}
+  save_steps: 2
+  batch_size: 2
+  max_length: 384
+  stop_check: 0
+  learning_rate: 0.001
+serve:
+  max_new_tokens: 48
+  # tiny on purpose: every adapter load evicts the one before, while requests for both arrive together
+  adapter_memory_mb: 0.001
+  max_upload_mb: 1
+"""
+
+
+def _examples(n: int) -> list[dict[str, object]]:
+    rows = [json.loads(line) for line in (EXAMPLE / "data/golden.jsonl").read_text().splitlines()[:n]]
+    return [
+        {
+            "messages": [
+                {"role": "system", "content": "You are Northwind Outfitters' customer support assistant."},
+                {"role": "user", "content": r["ticket"]},
+                {"role": "assistant", "content": r["reply"]},
+            ]
+        }
+        for r in rows
+    ]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    def __init__(self, project: Path, env: dict[str, str] | None = None) -> None:
+        self.project = project
+        self.port = _free_port()
+        self.env = {**os.environ, "NO_COLOR": "1", **(env or {})}
+        self.process: subprocess.Popen[bytes] | None = None
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.log = (self.project / f"server-{time.time():.0f}.log").open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tunesmith", "serve", "--port", str(self.port)],
+            cwd=self.project,
+            env=self.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.time() + 180
+        while time.time() < deadline:
+            assert self.process.poll() is None, (self.project / self.log.name).read_text()
+            try:
+                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        raise AssertionError("server did not start")
+
+    def kill(self) -> None:
+        """The whole process group at once (server, worker, training child), as a crash would."""
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(30)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+
+
+def _project(tmp_path: Path, steps: int) -> Path:
+    folder = tmp_path / "project"
+    folder.mkdir()
+    (folder / "tunesmith.yaml").write_text(PROJECT.format(steps=steps))
+    (folder / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in _examples(12)))
+    return folder
+
+
+def _wait(client, job_id: str, statuses: set[str], timeout: float = 400):  # type: ignore[no-untyped-def]
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        job = client.fine_tuning.jobs.retrieve(job_id)
+        if job.status in statuses:
+            return job
+        time.sleep(0.5)
+    raise AssertionError(f"job {job_id} still {job.status}")
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[Server, Path]]:
+    project = _project(tmp_path, steps=6)
+    server = Server(project)
+    server.start()
+    yield server, project
+    server.stop()
+
+
+def test_openai_client_session(served: tuple[Server, Path], tmp_path: Path) -> None:
+    import openai
+
+    server, project = served
+    client = openai.OpenAI(base_url=f"{server.url}/v1", api_key="local")
+    transcript: list[str] = []
+
+    # files
+    uploaded = client.files.create(file=(project / "train.jsonl").open("rb"), purpose="fine-tune")
+    transcript.append(f"files.create -> {uploaded.id} {uploaded.bytes} bytes")
+    assert uploaded.purpose == "fine-tune" and uploaded.filename == "train.jsonl"
+    assert uploaded.id in [f.id for f in client.files.list().data]
+    assert client.files.retrieve(uploaded.id).bytes == (project / "train.jsonl").stat().st_size
+    assert client.files.content(uploaded.id).content == (project / "train.jsonl").read_bytes()
+    with pytest.raises(openai.NotFoundError):
+        client.files.retrieve("file-../../etc/passwd")
+
+    # a broken training file fails the job with the file and the line
+    broken = project / "broken.jsonl"
+    broken.write_text(json.dumps(_examples(1)[0]) + '\n{"messages": [{"role": "user"}]}\nnot json\n')
+    bad_file = client.files.create(file=broken.open("rb"), purpose="fine-tune")
+    bad = client.fine_tuning.jobs.create(model="smollm2-135m-instruct", training_file=bad_file.id)
+    assert bad.status == "validating_files"
+    bad = _wait(client, bad.id, {"failed"}, timeout=120)
+    assert bad.error.param == "training_file" and bad.error.code == "invalid_training_file"
+    assert "line 2" in bad.error.message and "line 3" in bad.error.message
+    transcript.append(f"jobs.create(broken) -> failed: {bad.error.message[:120]}")
+
+    # a supervised job, polled to success
+    job = client.fine_tuning.jobs.create(
+        model="smollm2-135m-instruct",
+        training_file=uploaded.id,
+        suffix="support",
+        seed=7,
+        method={"type": "supervised", "supervised": {"hyperparameters": {"batch_size": 2, "n_epochs": 1}}},
+        metadata={"team": "support"},
+    )
+    transcript.append(f"jobs.create -> {job.id} {job.status}")
+    job = _wait(client, job.id, {"succeeded", "failed"})
+    assert job.status == "succeeded", job.error
+    assert job.fine_tuned_model == f"ft:smollm2-135m-instruct:support:{job.id.removeprefix('ftjob-')}"
+    assert job.seed == 7 and job.metadata == {"team": "support"} and job.result_files
+    transcript.append(f"jobs.retrieve -> {job.status} {job.fine_tuned_model}")
+    assert job.id in [j.id for j in client.fine_tuning.jobs.list().data]
+
+    events = client.fine_tuning.jobs.list_events(job.id, limit=100).data
+    messages = [e.message for e in events]
+    assert any(m.startswith("New fine-tuned model created") for m in messages)
+    metrics = [e for e in events if e.type == "metrics"]
+    assert metrics and all("train_loss" in e.data for e in metrics)
+    checkpoints = client.fine_tuning.jobs.checkpoints.list(job.id).data
+    assert [c.step_number for c in checkpoints] == [6, 4, 2]
+    assert checkpoints[0].metrics.train_loss is not None
+    transcript.append(f"events: {len(events)}, checkpoints at steps {[c.step_number for c in checkpoints]}")
+    results = client.files.content(job.result_files[0]).text
+    assert results.startswith("step,train_loss")
+
+    # chat with the fine-tuned model at once, and stream
+    models = [m.id for m in client.models.list().data]
+    assert job.fine_tuned_model in models and checkpoints[1].fine_tuned_model_checkpoint in models
+    prompt = [{"role": "user", "content": "My tent pole snapped on day two. Can you help?"}]
+    reply = client.chat.completions.create(model=job.fine_tuned_model, messages=prompt, max_tokens=32)
+    assert reply.choices[0].message.content and reply.usage.completion_tokens <= 32
+    pieces = [
+        c.choices[0].delta.content or ""
+        for c in client.chat.completions.create(model=job.fine_tuned_model, messages=prompt, max_tokens=32, stream=True)
+        if c.choices
+    ]
+    assert "".join(pieces).strip() == reply.choices[0].message.content
+    transcript.append(f"chat({job.fine_tuned_model}) -> {reply.choices[0].message.content[:80]!r}")
+
+    # two adapters at once, with a budget that fits one: each answer is still its own adapter's
+    ckpt = checkpoints[2].fine_tuned_model_checkpoint
+    alone = {
+        m: client.chat.completions.create(model=m, messages=prompt, max_tokens=24).choices[0].message.content
+        for m in (job.fine_tuned_model, ckpt)
+    }
+    assert alone[job.fine_tuned_model] != alone[ckpt]
+    answers: dict[int, tuple[str, str]] = {}
+
+    def ask(i: int) -> None:
+        model = (job.fine_tuned_model, ckpt)[i % 2]
+        out = client.chat.completions.create(model=model, messages=prompt, max_tokens=24)
+        answers[i] = (model, out.choices[0].message.content)
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert len(answers) == 6 and all(text == alone[model] for model, text in answers.values())
+    health = httpx.get(f"{server.url}/health").json()
+    assert health["adapters"]["evictions"] >= 1 and len(health["adapters"]["loaded"]) == 1
+
+    # cancel a long job once it is training: it stops within seconds and keeps its checkpoints
+    long_job = client.fine_tuning.jobs.create(
+        model="smollm2-135m-instruct", training_file=uploaded.id, metadata={"tunesmith_set": "train.max_steps=400"}
+    )
+    deadline = time.time() + 300
+    while not client.fine_tuning.jobs.checkpoints.list(long_job.id).data:
+        assert time.time() < deadline and client.fine_tuning.jobs.retrieve(long_job.id).status != "failed"
+        time.sleep(0.5)
+    asked = time.time()
+    client.fine_tuning.jobs.cancel(long_job.id)
+    cancelled = _wait(client, long_job.id, {"cancelled"}, timeout=30)
+    stopped_in = time.time() - asked
+    assert cancelled.status == "cancelled" and stopped_in < 15
+    assert client.fine_tuning.jobs.checkpoints.list(long_job.id).data
+    transcript.append(f"jobs.cancel -> cancelled in {stopped_in:.1f} s, checkpoints kept")
+    with pytest.raises(openai.BadRequestError):
+        client.fine_tuning.jobs.cancel(long_job.id)
+
+    assert client.files.delete(bad_file.id).deleted
+    (tmp_path / "transcript.txt").write_text("\n".join(transcript) + "\n")
+    print("\n".join(transcript))
+
+
+def test_restart_during_a_job_resumes_it(tmp_path: Path) -> None:
+    import openai
+
+    project = _project(tmp_path, steps=10)
+    server = Server(project)
+    server.start()
+    try:
+        client = openai.OpenAI(base_url=f"{server.url}/v1", api_key="local")
+        uploaded = client.files.create(file=(project / "train.jsonl").open("rb"), purpose="fine-tune")
+        job = client.fine_tuning.jobs.create(model="smollm2-135m-instruct", training_file=uploaded.id)
+        deadline = time.time() + 300
+        while not client.fine_tuning.jobs.checkpoints.list(job.id).data:
+            assert time.time() < deadline
+            time.sleep(0.3)
+        server.kill()  # server, worker and training child, mid-run
+        server.start()
+        client = openai.OpenAI(base_url=f"{server.url}/v1", api_key="local")
+        assert uploaded.id in [f.id for f in client.files.list().data]
+        done = _wait(client, job.id, {"succeeded", "failed"})
+        assert done.status == "succeeded", done.error
+        messages = [e.message for e in client.fine_tuning.jobs.list_events(job.id, limit=200).data]
+        assert any(m.startswith("Resuming from the last checkpoint") for m in messages)
+        steps = [c.step_number for c in client.fine_tuning.jobs.checkpoints.list(job.id).data]
+        assert steps == [10, 8, 6, 4, 2]
+    finally:
+        server.stop()
+
+
+def test_api_keys_are_required_and_stored_hashed(tmp_path: Path) -> None:
+    project = _project(tmp_path, steps=2)
+    refused = run_cli("serve", "--host", "0.0.0.0", "--port", str(_free_port()), cwd=project, timeout=120)
+    assert refused.returncode == 2 and "without API keys" in refused.stdout + refused.stderr
+
+    created = run_cli("serve", "--create-key", "ci", cwd=project, timeout=120)
+    assert created.returncode == 0, created.stderr
+    key = created.stdout.strip().splitlines()[-1]
+    assert key.startswith("ts-")
+    db = sqlite3.connect(project / ".tunesmith/serve/state.db")
+    stored = [row[0] for row in db.execute("SELECT sha256 FROM api_keys")]
+    assert stored == [hashlib.sha256(key.encode()).hexdigest()]
+    assert key.encode() not in (project / ".tunesmith/serve/state.db").read_bytes()
+
+    server = Server(project)
+    server.start()
+    try:
+        assert httpx.get(f"{server.url}/v1/models").status_code == 401
+        assert httpx.get(f"{server.url}/v1/models", headers={"Authorization": "Bearer wrong"}).status_code == 401
+        ok = httpx.get(f"{server.url}/v1/models", headers={"Authorization": f"Bearer {key}"})
+        assert ok.status_code == 200 and ok.json()["data"][0]["id"] == "smollm2-135m-instruct"
+        # CORS is off unless configured: no allow-origin header for a browser's preflight
+        preflight = httpx.options(
+            f"{server.url}/v1/models",
+            headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"},
+        )
+        assert "access-control-allow-origin" not in preflight.headers
+        # uploads over the limit are refused with OpenAI's error object
+        big = httpx.post(
+            f"{server.url}/v1/files",
+            headers={"Authorization": f"Bearer {key}"},
+            data={"purpose": "fine-tune"},
+            files={"file": ("big.jsonl", b"x" * (2 * 2**20))},
+        )
+        assert big.status_code in (400, 413)
+    finally:
+        server.stop()
