@@ -135,7 +135,7 @@ def server(demo: dict) -> Iterator[str]:
 
 
 def test_openai_client_chats_with_the_fine_tuned_model(server: str) -> None:
-    from openai import NotFoundError, OpenAI
+    from openai import BadRequestError, NotFoundError, OpenAI
 
     client = OpenAI(base_url=server, api_key="not-needed-on-loopback")
     ids = [m.id for m in client.models.list().data]
@@ -157,6 +157,23 @@ def test_openai_client_chats_with_the_fine_tuned_model(server: str) -> None:
     )
     citations = grounded.model_extra["tunesmith"]["citations"]
     assert citations and all(c["source"].startswith("kb/") for c in citations)
+    assert {"chunk_id", "heading", "text"} <= set(citations[0])
+    # a knowledge base named per request; an unknown one is a clear 400, never a path
+    named = client.chat.completions.create(
+        model=fine_tuned,
+        messages=[{"role": "user", "content": "How long do refunds take?"}],
+        max_tokens=16,
+        extra_body={"tunesmith": {"kb": "default"}},
+    )
+    assert named.model_extra["tunesmith"]["kb"] == "default" and named.model_extra["tunesmith"]["citations"]
+    for bad in ("no-such-kb", "../../etc"):
+        with pytest.raises(BadRequestError):
+            client.chat.completions.create(
+                model=fine_tuned,
+                messages=[{"role": "user", "content": "x"}],
+                max_tokens=4,
+                extra_body={"tunesmith": {"kb": bad}},
+            )
 
     stream = client.chat.completions.create(
         model=ids[0], messages=[{"role": "user", "content": "Say hello."}], max_tokens=20, stream=True

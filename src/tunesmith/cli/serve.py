@@ -67,7 +67,8 @@ def register(app: typer.Typer) -> None:
             )
         uvicorn = require("uvicorn", purpose="the HTTP server")
         app = create_app(loaded, api_keys=keys or None, require_keys=not _is_loopback(bind))
-        app.state.catalog.generator()  # load the base model before accepting requests
+        if cfg.backend == "local":
+            app.state.catalog.generator()  # load the base model before accepting requests
         child = None
         if worker and cfg.worker:
             child = subprocess.Popen(

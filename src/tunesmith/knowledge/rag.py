@@ -20,9 +20,9 @@ class RuntimeRag:
         self.min_similarity = min_similarity
 
     @classmethod
-    def open(cls, cfg: KnowledgeConfig, project_dir: Path) -> RuntimeRag:
+    def open(cls, cfg: KnowledgeConfig, project_dir: Path, name: str | None = None) -> RuntimeRag:
         return cls(
-            Retriever.open(cfg, project_dir),
+            Retriever.open(cfg, project_dir, name),
             top_k=cfg.top_k,
             points=cfg.points,
             min_similarity=cfg.min_similarity,

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from tunesmith.core.deps import require
+from tunesmith.core.errors import TunesmithError
 from tunesmith.data.instruction import user_turn
 from tunesmith.knowledge.rag import RuntimeRag
 from tunesmith.models.generation import GenerationParams
@@ -159,6 +160,21 @@ def create_app(
             return engine["batcher"]  # type: ignore[no-any-return]
 
     app.state.batcher = batcher
+
+    def vllm() -> Any:
+        from tunesmith.serve.vllm import VllmBackend
+
+        with engine_lock:
+            if "vllm" not in engine:
+                if not cfg.serve.vllm_url:
+                    raise TunesmithError("serve.backend is vllm but serve.vllm_url is not set", where="serve.vllm_url")
+                engine["vllm"] = VllmBackend(
+                    cfg.serve.vllm_url,
+                    cfg.serve.vllm_model or catalog.base_id,
+                    api_key_env=cfg.serve.vllm_api_key_env,
+                )
+            return engine["vllm"]
+
     add_routes(
         app,
         store,
@@ -166,14 +182,18 @@ def create_app(
         max_upload_bytes=int(cfg.serve.max_upload_mb * 2**20),
     )
 
-    def rag() -> RuntimeRag:
+    def rag(name: str | None = None) -> RuntimeRag:
+        """The project's own knowledge base (brought up to date on first use), or another index by name
+        (built with `tunesmith kb ingest --kb NAME`)."""
+        key = name or cfg.knowledge.name
         with rag_lock:
-            if "rag" not in rag_holder:
-                from tunesmith.knowledge.ingest import ingest
+            if key not in rag_holder:
+                if key == cfg.knowledge.name:
+                    from tunesmith.knowledge.ingest import ingest
 
-                ingest(cfg.knowledge, project.dir)
-                rag_holder["rag"] = RuntimeRag.open(cfg.knowledge, project.dir)
-            return rag_holder["rag"]
+                    ingest(cfg.knowledge, project.dir)
+                rag_holder[key] = RuntimeRag.open(cfg.knowledge, project.dir, key)
+            return rag_holder[key]
 
     @app.middleware("http")
     async def authenticate(request: Request, call_next: Any) -> Any:
@@ -294,9 +314,20 @@ def create_app(
         if messages[0]["role"] != "system" and cfg.system_prompt:
             # the fine-tune was trained under the project's system prompt; keep it unless the client sets one
             messages.insert(0, {"role": "system", "content": cfg.system_prompt})
+        # retrieval: the request's extension field, else the model's binding in serve.bindings, else serve.retrieval
+        bound = next((kb for prefix, kb in cfg.serve.bindings.items() if model.id.startswith(prefix)), None)
+        options = body.tunesmith
+        kb_name = (options.kb if options and options.kb else None) or bound
         use_rag = (
-            body.tunesmith.retrieval if body.tunesmith and body.tunesmith.retrieval is not None else cfg.serve.retrieval
+            options.retrieval
+            if options and options.retrieval is not None
+            else bool(options and options.kb) or bound is not None or cfg.serve.retrieval
         )
+        if use_rag:
+            try:
+                runtime = rag(kb_name)
+            except TunesmithError as exc:
+                return JSONResponse(error_body(exc.render(), param="tunesmith.kb", code="kb_not_found"), 400)
         citations: list[dict[str, Any]] = []
         if use_rag:
             last_user = (
@@ -305,7 +336,7 @@ def create_app(
                 else None
             )
             if last_user is not None:
-                points = rag().points_for([messages[last_user]["content"]])[0]
+                points = runtime.points_for([messages[last_user]["content"]])[0]
                 messages[last_user] = {
                     "role": "user",
                     "content": user_turn(messages[last_user]["content"], [p.text for p in points]),
@@ -320,10 +351,16 @@ def create_app(
             stop=tuple(stop),
             seed=body.seed,
         )
-        engine_batcher = batcher()
         completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         created = int(time.time())
-        extension = {"retrieval": bool(use_rag), "citations": citations}
+        extension = {
+            "retrieval": bool(use_rag),
+            "kb": (kb_name or cfg.knowledge.name) if use_rag else None,
+            "citations": citations,
+        }
+        if cfg.serve.backend == "vllm":
+            return _forward(vllm(), body, messages, params, model, completion_id, extension)
+        engine_batcher = batcher()
         if body.stream:
             return StreamingResponse(
                 _stream(engine_batcher.cache, messages, params, model, completion_id, created, extension, body.n),
@@ -404,3 +441,42 @@ def _stream(
         tunesmith=extension,
     )
     yield "data: [DONE]\n\n"
+
+
+def _forward(
+    backend: Any,
+    body: ChatRequest,
+    messages: list[dict[str, Any]],
+    params: GenerationParams,
+    model: ServedModel,
+    completion_id: str,
+    extension: dict[str, Any],
+) -> Any:
+    """Generation on a vLLM server; ids, retrieval and citations stay tunesmith's."""
+    from fastapi.responses import StreamingResponse
+
+    payload: dict[str, Any] = {
+        "messages": messages,
+        "max_tokens": params.max_new_tokens,
+        "temperature": params.temperature,
+        "top_p": params.top_p,
+        "n": body.n,
+    }
+    if params.stop:
+        payload["stop"] = list(params.stop)
+    if params.seed is not None:
+        payload["seed"] = params.seed
+    if body.stream:
+
+        def events() -> Iterator[str]:
+            for data in backend.stream(payload, model.adapter, model.adapter_path):
+                chunk = json.loads(data)
+                chunk.update(id=completion_id, model=model.id)
+                yield f"data: {json.dumps(chunk)}\n\n"
+            yield f"data: {json.dumps({'id': completion_id, 'object': 'chat.completion.chunk', 'model': model.id, 'choices': [], 'tunesmith': extension})}\n\n"
+            yield "data: [DONE]\n\n"
+
+        return StreamingResponse(events(), media_type="text/event-stream")
+    data = backend.complete(payload, model.adapter, model.adapter_path)
+    data.update(id=completion_id, model=model.id, tunesmith=extension)
+    return data

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from tunesmith.core.schema import StrictModel
@@ -16,6 +18,9 @@ class ServeConfig(StrictModel):
     """TCP port."""
     retrieval: bool = False
     """Ground every chat in the knowledge base unless a request says otherwise."""
+    bindings: dict[str, str] = Field(default_factory=dict)
+    """Models bound to a knowledge base: {model id or prefix: index name}, e.g. {"ft:": default} grounds every
+    fine-tune in the project's knowledge base."""
     api_keys_env: str = "TUNESMITH_API_KEYS"
     """Environment variable with comma-separated API keys clients must send."""
     max_new_tokens: int = Field(512, ge=1)
@@ -30,5 +35,14 @@ class ServeConfig(StrictModel):
     """How long a request waits for others to share its batch."""
     max_batch: int = Field(16, ge=1, le=256)
     """Largest generation batch."""
+    backend: Literal["local", "vllm"] = "local"
+    """Where generation runs: in this process (`local`), or on a vLLM server (`vllm`) with adapters loaded
+    into it by name."""
+    vllm_url: str | None = None
+    """The vLLM server's OpenAI base URL, e.g. http://gpu-node:8000/v1 (backend: vllm)."""
+    vllm_model: str | None = None
+    """The base model's name on the vLLM server (default: the base model's id)."""
+    vllm_api_key_env: str | None = None
+    """Environment variable with the vLLM server's API key, if it needs one."""
     worker: bool = True
     """Start a fine-tuning job worker process with the server."""

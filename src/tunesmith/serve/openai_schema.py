@@ -23,7 +23,9 @@ class TunesmithOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     retrieval: bool | None = None
-    """Ground this request in the knowledge base (default: the server's setting)."""
+    """Ground this request in the knowledge base (default: the model's binding, else the server's setting)."""
+    kb: str | None = Field(None, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$")
+    """Which knowledge base (index name) grounds it; implies retrieval."""
 
 
 class ChatRequest(BaseModel):
