@@ -100,6 +100,11 @@ class LocalGenerator:
         peft = require("peft")
         if name in self.adapters:
             return
+        if not (Path(path) / "adapter_model.safetensors").is_file():
+            # PEFT would fall back to adapter_model.bin, a pickle: refuse it, as for base weights
+            raise ModelSourceError(
+                "adapter has no adapter_model.safetensors (pickled weights are not loaded)", where=str(path)
+            )
         if not isinstance(self.model, peft.PeftModel):
             self.model = peft.PeftModel.from_pretrained(self.model, str(path), adapter_name=name)
         else:
