@@ -26,6 +26,7 @@ from tunesmith.prompts.config import BaselineConfig
 from tunesmith.serve.config import ServeConfig
 from tunesmith.synth.config import DataBuildConfig
 from tunesmith.train.config import TrainConfig
+from tunesmith.tune.config import TuneConfig
 
 PROJECT_FILE = "tunesmith.yaml"
 
@@ -67,6 +68,8 @@ class Project(StrictModel):
     """Fine-tuning recipe."""
     eval: EvalConfig = Field(default_factory=EvalConfig)
     """Evaluation grid and metrics."""
+    tune: TuneConfig = Field(default_factory=TuneConfig)
+    """Hyperparameter search (`tunesmith tune`)."""
     gates: list[GateCheck] = Field(default_factory=default_gates)
     """Release gates checked by `tunesmith gate`."""
     serve: ServeConfig = Field(default_factory=ServeConfig)

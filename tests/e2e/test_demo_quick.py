@@ -59,7 +59,7 @@ def test_fine_tuned_model_stops_by_itself(demo: dict) -> None:
     eval_dir = Path(demo["summary"]["stages"]["eval"]["run"])
     rows = [json.loads(line) for line in (eval_dir / "outputs.jsonl").read_text().splitlines()]
     grounded = [r for r in rows if r["system"] == "finetuned+rag"]
-    # 30 quick steps are most of one epoch: at most one of the six may still run to the budget
+    # 40 quick steps are about one epoch: at most one of the six may still run to the budget
     # (the full demo's training ends every answer); the base model ends almost none in the company's sign-off
     signed = [r for r in grounded if r["finish_reason"] == "stop" and r["output"].rstrip().endswith("Support Team")]
     assert len(grounded) == 6 and len(signed) >= 5, [(r["finish_reason"], r["output"][-80:]) for r in grounded]

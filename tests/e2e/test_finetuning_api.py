@@ -228,6 +228,37 @@ def test_openai_client_session(served: tuple[Server, Path], tmp_path: Path) -> N
     health = httpx.get(f"{server.url}/health").json()
     assert health["adapters"]["evictions"] >= 1 and len(health["adapters"]["loaded"]) == 1
 
+    # a DPO job on preference pairs in OpenAI's format
+    pairs = project / "pairs.jsonl"
+    pairs.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "input": {"messages": r["messages"][:2]},
+                    "preferred_output": [r["messages"][2]],
+                    "non_preferred_output": [{"role": "assistant", "content": "Sorry, I cannot help with that."}],
+                }
+            )
+            + "\n"
+            for r in _examples(8)
+        )
+    )
+    pairs_file = client.files.create(file=pairs.open("rb"), purpose="fine-tune")
+    dpo = client.fine_tuning.jobs.create(
+        model="smollm2-135m-instruct",
+        training_file=pairs_file.id,
+        suffix="dpo",
+        method={"type": "dpo", "dpo": {"hyperparameters": {"beta": 0.2, "batch_size": 2}}},
+        metadata={"tunesmith_set": "train.max_steps=2"},
+    )
+    dpo = _wait(client, dpo.id, {"succeeded", "failed"})
+    assert dpo.status == "succeeded", dpo.error
+    assert dpo.method.type == "dpo" and dpo.method.dpo.hyperparameters.beta == 0.2
+    assert dpo.fine_tuned_model.startswith("ft:smollm2-135m-instruct:dpo:")
+    dpo_reply = client.chat.completions.create(model=dpo.fine_tuned_model, messages=prompt, max_tokens=8)
+    assert dpo_reply.choices[0].message.content
+    transcript.append(f"jobs.create(method=dpo) -> {dpo.status} {dpo.fine_tuned_model}")
+
     # cancel a long job once it is training: it stops within seconds and keeps its checkpoints
     long_job = client.fine_tuning.jobs.create(
         model="smollm2-135m-instruct", training_file=uploaded.id, metadata={"tunesmith_set": "train.max_steps=400"}

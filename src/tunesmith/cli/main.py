@@ -10,7 +10,7 @@ import sys
 import typer
 
 from tunesmith import __version__
-from tunesmith.cli import baseline, data, gate, init, kb, run, serve, synth, train
+from tunesmith.cli import baseline, data, gate, init, kb, run, serve, synth, train, tune
 from tunesmith.cli import eval as eval_cmd
 from tunesmith.cli.common import DEBUG
 
@@ -43,6 +43,7 @@ app.add_typer(data.app, name="data")
 app.add_typer(kb.app, name="kb")
 app.add_typer(synth.app, name="synth")
 train.register(app)
+tune.register(app)
 eval_cmd.register(app)
 gate.register(app)
 serve.register(app)

@@ -30,6 +30,10 @@ def register(app: typer.Typer) -> None:
             str | None, typer.Option(help="Choose micro batch and activation checkpointing to fit, e.g. 8GiB.")
         ] = None,
         nproc: Annotated[int, typer.Option(help="Processes for distributed data-parallel training.")] = 1,
+        from_trial: Annotated[
+            int | None, typer.Option("--from-trial", help="Train with the settings of this `tunesmith tune` trial.")
+        ] = None,
+        study: Annotated[str | None, typer.Option(help="With --from-trial: the study (default: tune.study).")] = None,
         accelerate_config: Annotated[
             str | None, typer.Option(help="fsdp, deepspeed-zero2, deepspeed-zero3, ddp-cpu, or a config file.")
         ] = None,
@@ -43,6 +47,14 @@ def register(app: typer.Typer) -> None:
 
         overrides = list(set_ or []) + ([f"train.recipe={recipe}"] if recipe else [])
         loaded = load(project, overrides)
+        if from_trial is not None:
+            from tunesmith.tune.run import trial_overrides
+
+            tune_cfg = loaded.config.tune.model_copy(update={"study": study} if study else {})
+            settings = trial_overrides(tune_cfg, loaded, from_trial)
+            console.print(f"settings of trial {from_trial}: {' '.join(settings)}", highlight=False)
+            overrides = settings + overrides  # what the command line sets still wins
+            loaded = load(project, overrides)
         if dry_run or fit_memory:
             plan = _plan(loaded, data, fit_memory)
             if dry_run:

@@ -33,6 +33,7 @@ _INSTALL_HINTS: dict[str, str] = {
     "docx": "pip install 'tunesmith[kb]'",
     "psycopg": "pip install 'tunesmith[postgres]'",
     "pgserver": "pip install pgserver",
+    "optuna": "pip install 'tunesmith[tune]'",
     "rouge_score": "pip install 'tunesmith[eval]'",
     "sacrebleu": "pip install 'tunesmith[eval]'",
     "fastapi": "pip install 'tunesmith[serve]'",

@@ -201,6 +201,8 @@ def estimate_run(
         "assumptions": result.assumptions,
         "steps": hp.max_steps,
         "epochs": hp.epochs,
+        "learning_rate": hp.learning_rate,
+        "lora_r": hp.lora_r,
         "parameters": n_params,
         "micro_batch_size": micro,
         "activation_checkpointing": checkpointing,

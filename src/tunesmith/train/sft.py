@@ -158,7 +158,9 @@ def fit(
             trainer.add_callback(
                 transformers.EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience)
             )
-        for callback in extra_callbacks or []:
+        from tunesmith.train.hooks import EXTRA_CALLBACKS
+
+        for callback in [*(extra_callbacks or []), *EXTRA_CALLBACKS.get()]:
             trainer.add_callback(callback)
         trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
 

@@ -1,0 +1,99 @@
+"""`tunesmith tune`: hyperparameter search from validation feedback."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from tunesmith.cli.common import DebugOpt, JsonOpt, ProjectOpt, SetOpt, emit, load, set_debug
+from tunesmith.core.progress import console
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("tune")
+    def tune(
+        trials: Annotated[
+            int | None, typer.Option(help="Trials in the study, all workers together (default: tune.trials).")
+        ] = None,
+        study: Annotated[str | None, typer.Option(help="Study name (default: tune.study or the project name).")] = None,
+        storage: Annotated[
+            str | None, typer.Option(help="Optuna storage URL, e.g. postgresql://... to share a study between workers.")
+        ] = None,
+        data: Annotated[
+            str | None, typer.Option(help="Data run to train and validate on (default: the latest).")
+        ] = None,
+        project: ProjectOpt = Path("."),
+        set_: SetOpt = None,
+        json_: JsonOpt = False,
+        debug: DebugOpt = False,
+    ) -> None:
+        """Search the training settings in `tune.search_space`, scoring each trial's fine-tune on the validation
+        split (never the test split), pruning poor trials early. Run it on several machines with one --storage
+        and --study to share the work."""
+        set_debug(debug)
+        import time
+
+        from tunesmith.core.errors import TunesmithError
+        from tunesmith.core.rundir import RunDir
+        from tunesmith.registry.runs import runs_root
+        from tunesmith.tune.run import run as run_tune
+
+        loaded = load(project, set_)
+        cfg = loaded.config.tune
+        updates = {k: v for k, v in {"trials": trials, "study": study, "storage": storage}.items() if v is not None}
+        if updates:
+            cfg = cfg.model_copy(update=updates)
+        run_dir = RunDir.create(runs_root(loaded.dir), "tune", cfg.model_dump(mode="json"))
+        started = time.perf_counter()
+        try:
+            summary = run_tune(
+                cfg,
+                project=loaded,
+                reload=lambda extra: load(project, extra),
+                overrides=list(set_ or []),
+                data_ref=data,
+                run_dir=run_dir,
+            )
+        except KeyboardInterrupt:
+            run_dir.finish("interrupted", error="interrupted by the user")
+            raise
+        except TunesmithError as exc:
+            run_dir.finish("failed", error=exc.render())
+            raise
+        except Exception as exc:
+            run_dir.finish("failed", error=f"{type(exc).__name__}: {exc}")
+            raise
+        summary["seconds"] = round(time.perf_counter() - started, 1)
+        run_dir.finish("succeeded", summary={k: v for k, v in summary.items() if k != "trials"})
+        _print(summary)
+        emit(run_dir.root, summary, json_)
+
+
+def _print(summary: dict[str, object]) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"study {summary['study']}: {summary['metric']} on the validation split")
+    for column in ("trial", "state", "value", "params"):
+        table.add_column(column)
+    best = (summary.get("best") or {}).get("number")  # type: ignore[union-attr]
+    for t in summary["trials"]:  # type: ignore[union-attr]
+        value = "" if t["value"] is None else f"{t['value']:.4f}"
+        label = f"{t['number']}{' (default)' if t['default'] else ''}"
+        table.add_row(
+            label, t["state"], value, json.dumps(t["params"]), style="bold green" if t["number"] == best else ""
+        )
+    console.print(table)
+    if summary.get("importances"):
+        console.print(f"importances: {summary['importances']}", highlight=False)
+    diff = summary.get("best_vs_default")
+    if diff:
+        d = diff["diff"]  # type: ignore[index]
+        console.print(
+            f"best vs default (trial {diff['default_trial']}): {d['mean']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}]",  # type: ignore[index]
+            highlight=False,
+        )
+    sys.stdout.flush()
