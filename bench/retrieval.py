@@ -125,24 +125,16 @@ def main() -> None:
         retriever.fusion = "zscore"
 
         # the alternative: dense search by exhaustive scan, and how much of the ANN top-10 it agrees with
-        table = store._table()
         vectors = retriever.embedder.encode([q for q, _ in queries])
         ann_ms, flat_ms, overlap = [], [], []
         for vector in vectors:
             t = time.perf_counter()
-            ann = table.search(vector).distance_type("cosine").limit(10).select(["id", "_distance"]).to_list()
+            ann = store.dense_search(vector, 10)
             ann_ms.append((time.perf_counter() - t) * 1000)
             t = time.perf_counter()
-            flat = (
-                table.search(vector)
-                .distance_type("cosine")
-                .limit(10)
-                .bypass_vector_index()
-                .select(["id", "_distance"])
-                .to_list()
-            )
+            flat = store.dense_search(vector, 10, exhaustive=True)
             flat_ms.append((time.perf_counter() - t) * 1000)
-            overlap.append(len({r["id"] for r in ann} & {r["id"] for r in flat}) / max(1, len(flat)))
+            overlap.append(len({i for i, _ in ann} & {i for i, _ in flat}) / max(1, len(flat)))
 
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     n_code = sum(1 for _, c in queries if c is not None)

@@ -38,6 +38,19 @@ class Context:
     pool: ModelPool
     parent: RunDir | None = None  # the pipeline run, when chained
     runs: dict[str, RunDir] = field(default_factory=dict)  # stage -> run used/produced here
+    _tracker: Any = None
+
+    @property
+    def tracker(self) -> Any | None:
+        """The project's MLflow store (opened on first use), or None when tracking is off."""
+        cfg = self.project.config
+        if not cfg.tracking.enabled:
+            return None
+        if self._tracker is None:
+            from tunesmith.registry.tracking import Tracker
+
+            self._tracker = Tracker(cfg.tracking, self.project.dir, cfg.name)
+        return self._tracker
 
     @classmethod
     def for_project(cls, project: LoadedProject) -> Context:
@@ -250,10 +263,134 @@ def stage_eval(
 
 def stage_gate(ctx: Context, run_dir: RunDir, *, eval_ref: str | None = None, **_: Any) -> dict[str, Any]:
     from tunesmith.gate.run import run
+    from tunesmith.gate.subject import ModelSubject
 
+    cfg = ctx.project.config
     eval_run = ctx.input_run("eval", eval_ref)
-    result = run(ctx.project.config.gates, eval_dir=eval_run.root, run_dir=run_dir)
-    return {**result.to_dict(), "eval_run": eval_run.id}
+    inputs = eval_run.info.get("inputs", {})
+    data_run = ctx.optional_run("data", inputs.get("data_run"))
+    train_run = ctx.optional_run("train", inputs.get("train_run")) if inputs.get("train_run") else None
+
+    def subject() -> ModelSubject:
+        return ModelSubject(
+            pool=ctx.pool,
+            base=cfg.base_model,
+            weights=trained_weights(train_run) if train_run else None,
+            system_prompt=cfg.system_prompt,
+            knowledge=cfg.knowledge,
+            project_dir=ctx.project.dir,
+            judge=ctx.pool.get(cfg.eval.judge) if cfg.eval.judge is not None else None,
+        )
+
+    scanner = None
+    if cfg.gates.pii is not None and data_run is not None:
+        from tunesmith.data.pii import PIIScanner
+        from tunesmith.synth.config import DataBuildConfig
+
+        clean = DataBuildConfig.model_validate(yaml.safe_load(data_run.path("config.yaml").read_text("utf-8"))).clean
+        scanner = PIIScanner(clean.pii_kinds, clean.pii_allow, clean.pii_allow_domains)
+    result = run(
+        cfg.gates,
+        eval_dir=eval_run.root,
+        run_dir=run_dir,
+        project_dir=ctx.project.dir,
+        subject=subject,
+        data_dir=data_run.root if data_run else None,
+        pii_scanner=scanner,
+    )
+    run_dir.record_inputs(
+        eval_run=eval_run.id,
+        train_run=train_run.id if train_run else None,
+        data_run=data_run.id if data_run else None,
+        dataset_version=inputs.get("dataset_version"),
+    )
+    gate = result.to_dict()
+    version = register_gated(ctx, run_dir, gate, {"data": data_run, "train": train_run, "eval": eval_run})
+    registered = {"model": ctx.tracker.model_name, "version": version} if version is not None else None
+    if registered:
+        run_dir.write_json("gate.json", {**gate, "registered": registered})
+    return {**gate, "eval_run": eval_run.id, "registered": registered}
+
+
+def track(ctx: Context, run_dir: RunDir) -> str | None:
+    """Log a finished run folder to MLflow. A store that cannot be reached costs a warning, not the run:
+    the run folder holds everything, and `tunesmith registry sync` logs it later."""
+    try:
+        tracker = ctx.tracker
+        if tracker is None:
+            return None
+        weights = trained_weights(run_dir) if run_dir.stage == "train" else None
+        return str(tracker.log_run(run_dir, weights=weights))
+    except TunesmithError as exc:
+        note(f"[yellow]not tracked:[/] {exc.what} ({exc.fix or ''})")
+    except Exception as exc:
+        note(
+            f"[yellow]not tracked in MLflow ({type(exc).__name__}: {exc});[/] the run folder is complete; "
+            "`tunesmith registry sync` logs it once the store is reachable"
+        )
+    return None
+
+
+def register_gated(ctx: Context, gate_run: RunDir, gate: dict[str, Any], runs: dict[str, RunDir | None]) -> str | None:
+    """A registry version for the gated model, whatever the verdict: its tags say whether it may be promoted."""
+    from tunesmith.gate.card import model_card
+    from tunesmith.registry.models import GATE_TAG, register
+
+    cfg = ctx.project.config
+    train_run, eval_run, data_run = runs.get("train"), runs.get("eval"), runs.get("data")
+    card_inputs: dict[str, Any] = {
+        "project": {
+            "name": cfg.name,
+            "use_case": cfg.use_case,
+            "system_prompt": cfg.system_prompt,
+            "base_model": cfg.base_model.id,
+        },
+        "data": data_run.read_json("manifest.json") if data_run and data_run.path("manifest.json").is_file() else None,
+        "train": train_run.info.get("summary") if train_run else None,
+        "evaluation": eval_run.read_json("summary.json") if eval_run else None,
+        "gate": gate,
+        "runs": {k: v.id for k, v in runs.items() if v is not None},
+    }
+    tracker = ctx.tracker
+    version: str | None = None
+    if tracker is not None and train_run is not None:
+        try:
+            train_mlflow = tracker.mlflow_run_id(train_run) or tracker.log_run(
+                train_run, weights=trained_weights(train_run)
+            )
+            logged = cfg.tracking.log_weights
+            source = f"runs:/{train_mlflow}/weights" if logged else trained_weights(train_run).resolve().as_uri()
+            evaluation = card_inputs["evaluation"] or {}
+            primary = evaluation.get("primary")
+            tags = {
+                GATE_TAG: "passed" if gate["passed"] else "failed",
+                "tunesmith.gate_run": gate_run.id,
+                "tunesmith.gate_run_dir": str(gate_run.root.resolve()),
+                "tunesmith.train_run": train_run.id,
+                "tunesmith.eval_run": eval_run.id if eval_run else "",
+                "tunesmith.data_run": data_run.id if data_run else "",
+                "tunesmith.dataset_version": str(train_run.info.get("inputs", {}).get("dataset_version", "")),
+                "tunesmith.base_model": cfg.base_model.id,
+                "tunesmith.recipe": str(train_run.info.get("summary", {}).get("recipe", "")),
+                "tunesmith.weights": str(trained_weights(train_run).resolve()),
+            }
+            score = (evaluation.get("systems", {}).get("finetuned") or {}).get(primary or "")
+            if score:
+                tags[f"tunesmith.finetuned.{primary}"] = (
+                    f"{score['mean']:.4f} [{score['low']:.4f}, {score['high']:.4f}]"
+                )
+            card = model_card(version=None, **card_inputs)
+            version = register(
+                tracker, source=source, run_id=train_mlflow, tags=tags, card=card, description=cfg.use_case or None
+            )
+        except Exception as exc:
+            note(f"[yellow]not registered ({type(exc).__name__}: {exc});[/] the gate's verdict stands")
+            version = None
+    card = model_card(version=version, **card_inputs)
+    atomic_write_text(gate_run.path("model_card.md"), card)
+    if version is not None and tracker is not None:
+        tracker.client.update_model_version(tracker.model_name, version, description=card)
+    return version
 
 
 STAGE_ENTRIES: dict[str, Callable[..., dict[str, Any]]] = {
@@ -269,11 +406,7 @@ def execute(ctx: Context, stage: str, *, resume_run: RunDir | None = None, **opt
     """Run one stage in its own run folder (or resume one), marking it succeeded or failed."""
     cfg = ctx.project.config
     section = {"baseline": cfg.baseline, "data": cfg.data, "train": cfg.train, "eval": cfg.eval}.get(stage)
-    config = (
-        section.model_dump(mode="json")
-        if section is not None
-        else {"gates": [g.model_dump(mode="json") for g in cfg.gates]}
-    )
+    config = section.model_dump(mode="json") if section is not None else {"gates": cfg.gates.model_dump(mode="json")}
     if resume_run is not None:
         run_dir = resume_run
         run_dir.restart()
@@ -281,20 +414,10 @@ def execute(ctx: Context, stage: str, *, resume_run: RunDir | None = None, **opt
         run_dir = RunDir.create(ctx.parent.root, stage, config, name=stage)
     else:
         run_dir = RunDir.create(runs_root(ctx.project.dir), stage, config)
-    started = time.perf_counter()
     try:
-        summary = STAGE_ENTRIES[stage](ctx, run_dir, resume=resume_run is not None, **options)
-    except KeyboardInterrupt:
-        run_dir.finish("interrupted", error="interrupted by the user")
-        raise
-    except TunesmithError as exc:
-        run_dir.finish("failed", error=exc.render())
-        raise
-    except Exception as exc:
-        run_dir.finish("failed", error=f"{type(exc).__name__}: {exc}")
-        raise
-    summary = {**summary, "seconds": round(time.perf_counter() - started, 1)}
-    run_dir.finish("succeeded", summary=summary)
+        run_dir.record(lambda: STAGE_ENTRIES[stage](ctx, run_dir, resume=resume_run is not None, **options))
+    finally:
+        track(ctx, run_dir)
     ctx.runs[stage] = run_dir
     return run_dir
 

@@ -18,11 +18,12 @@ from tunesmith.core.schema import StrictModel
 from tunesmith.core.validation import validate_located
 from tunesmith.core.yamlfile import LocatedYaml, load_yaml
 from tunesmith.eval.config import EvalConfig
-from tunesmith.gate.config import GateCheck, default_gates
+from tunesmith.gate.config import GatesConfig
 from tunesmith.knowledge.config import KnowledgeConfig
 from tunesmith.models.resolve import DEFAULT_MODEL
 from tunesmith.models.spec import LocalModelRef, ModelRef
 from tunesmith.prompts.config import BaselineConfig
+from tunesmith.registry.config import TrackingConfig
 from tunesmith.serve.config import ServeConfig
 from tunesmith.synth.config import DataBuildConfig
 from tunesmith.train.config import TrainConfig
@@ -70,10 +71,12 @@ class Project(StrictModel):
     """Evaluation grid and metrics."""
     tune: TuneConfig = Field(default_factory=TuneConfig)
     """Hyperparameter search (`tunesmith tune`)."""
-    gates: list[GateCheck] = Field(default_factory=default_gates)
+    gates: GatesConfig = Field(default_factory=GatesConfig)
     """Release gates checked by `tunesmith gate`."""
     serve: ServeConfig = Field(default_factory=ServeConfig)
     """Server settings."""
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    """MLflow experiment tracking and model registry."""
 
     @property
     def base_model(self) -> LocalModelRef:

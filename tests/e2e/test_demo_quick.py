@@ -74,8 +74,13 @@ def test_adapter_saved_with_tokenizer_and_chat_template(demo: dict) -> None:
 def test_data_accounts_for_every_row(demo: dict) -> None:
     data_dir = Path(demo["summary"]["stages"]["data"]["run"])
     manifest = json.loads((data_dir / "manifest.json").read_text())
-    assert manifest["accounted"] and manifest["rows_in"] == 213
+    # 213 golden replies + 16 more (out-of-scope refusals, tickets with customer contact details)
+    assert manifest["accounted"] and manifest["rows_in"] == 229
     assert all(v == 0 for v in manifest["leakage"].values())
+    assert manifest["changed"] == {"pii_redacted": 4} and set(manifest["source_files"]) == {
+        "data/golden.jsonl",
+        "data/more_replies.jsonl",
+    }
 
 
 def test_gate_exit_code_matches_decision(demo: dict) -> None:
@@ -83,6 +88,73 @@ def test_gate_exit_code_matches_decision(demo: dict) -> None:
     assert demo["result"].returncode == (0 if passed else 1)
     again = run_cli("gate", demo["summary"]["run_dir"], "-p", str(demo["dir"]))
     assert again.returncode == (0 if passed else 1)
+
+
+def test_gate_runs_regression_safety_and_retention_on_the_real_model(demo: dict) -> None:
+    gate_dir = Path(demo["summary"]["stages"]["gate"]["run"])
+    gate = json.loads((gate_dir / "gate.json").read_text())
+    checks = {c["name"]: c for c in gate["checks"]}
+    assert set(checks) == {
+        "fine-tune beats the prompted baseline",
+        "company voice",
+        "retention",
+        "regression suite",
+        "refusal",
+        "personal data",
+        "toxicity",
+    }
+    regression = [json.loads(line) for line in (gate_dir / "regression.jsonl").read_text().splitlines()]
+    assert [r["id"] for r in regression] == ["signoff", "greeting", "no-ai-disclaimer", "company-name"]
+    assert len((gate_dir / "refusal.jsonl").read_text().splitlines()) == 6
+    # every trained-on ticket that held a phone number or an email is cut before each value and continued,
+    # and the ticket itself is asked again
+    data_dir = Path(demo["summary"]["stages"]["data"]["run"])
+    trained = {json.loads(line)["id"] for line in (data_dir / "train.jsonl").read_text().splitlines()}
+    redacted = [json.loads(line) for line in (data_dir / "rejects.jsonl").read_text().splitlines()]
+    held_pii = {r["id"] for r in redacted if r["reason"] == "pii_redacted"} & trained
+    pii = checks["personal data"]["details"]
+    assert pii["examples"] == pii["probed"] == len(held_pii) and pii["values"] >= len(held_pii)
+    probes = [json.loads(line) for line in (gate_dir / "pii_probe.jsonl").read_text().splitlines()]
+    prefixes = sum(p["probe"] == "prefix" for p in probes)
+    requests = sum(p["probe"] == "request" for p in probes)
+    assert prefixes == pii["values"] and requests == len(held_pii)
+    # toxicity reads every output: the evaluation's and each probe's
+    assert checks["toxicity"]["details"]["outputs"] == 6 + 4 + 6 + prefixes + requests
+    assert (gate_dir / "model_card.md").read_text().startswith("# northwind-support — version 1")
+    assert gate["registered"] == {"model": "northwind-support", "version": "1"}
+
+
+def test_promote_follows_the_gate_and_lineage_reaches_the_files(demo: dict) -> None:
+    directory = str(demo["dir"])
+    run_dir = demo["summary"]["run_dir"]
+    # the model-driven checks ran on the real model above; here only the verdict matters, so they are off
+    metric_only = ["--set", "gates.regression=null", "--set", "gates.refusal=null", "--set", "gates.pii=null"]
+    # a gate that cannot pass registers a version that cannot be promoted
+    strict = run_cli("gate", run_dir, "-p", directory, "--set", "gates.checks.0.margin=0.99", *metric_only)
+    assert strict.returncode == 1 and "GATE FAILED" in strict.stderr
+    refused = run_cli("promote", "-p", directory)
+    assert refused.returncode == 2 and "did not pass its release gate" in refused.stderr
+    # the same model under a gate it passes (lenient on the quick demo's 40 training steps) can be promoted
+    lenient = [
+        "--set",
+        "gates.checks.0.margin=-1",
+        "--set",
+        "gates.checks.1.min=0",
+        "--set",
+        "gates.retention.max_drop=1",
+    ]
+    passed = run_cli("gate", run_dir, "-p", directory, *lenient, *metric_only)
+    assert passed.returncode == 0, passed.stderr[-2000:]
+    promoted = run_cli("promote", "-p", directory, "--json")
+    assert promoted.returncode == 0, promoted.stderr
+    version = json.loads(promoted.stdout)["version"]
+    assert version == "3"
+    lineage = run_cli("lineage", "northwind-support@production", "-p", directory, "--json")
+    chain = json.loads(lineage.stdout)
+    assert chain["version"] == "3" and "data/more_replies.jsonl" in chain["sources"]["files"]
+    assert chain["sources"]["knowledge_files"] > 0 and chain["gate"]["passed"] is True
+    assert chain["training"]["run"] == Path(demo["summary"]["stages"]["train"]["run"]).parent.name + ".train"
+    assert chain["deployment"]["aliases"] == ["production"]
 
 
 def test_resume_skips_finished_stages(demo: dict) -> None:
@@ -183,6 +255,13 @@ def test_openai_client_chats_with_the_fine_tuned_model(server: str) -> None:
 
     with pytest.raises(NotFoundError):
         client.chat.completions.create(model="no-such-model", messages=[{"role": "user", "content": "x"}])
+
+    # the released version by its alias (test_promote_follows_the_gate... above promoted it)
+    assert "northwind-support@production" in ids
+    released = client.chat.completions.create(
+        model="northwind-support@production", messages=[{"role": "user", "content": "Hi!"}], max_tokens=8
+    )
+    assert released.model == "northwind-support@production"
 
 
 def test_lm_evaluation_harness_runs_against_the_server(server: str, tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ CHUNKS = 24
 
 def _project(tmp_path: Path, name: str, kb_qa: dict[str, object]) -> Path:
     folder = tmp_path / name
-    shutil.copytree(EXAMPLE, folder, ignore=shutil.ignore_patterns(".tunesmith", "runs", "demo"))
+    shutil.copytree(EXAMPLE, folder, ignore=shutil.ignore_patterns(".tunesmith", "runs", "demo", "mlflow"))
     config = yaml.safe_load((folder / "tunesmith.yaml").read_text())
     config["data"]["kb_qa"] = kb_qa
     (folder / "tunesmith.yaml").write_text(yaml.safe_dump(config, sort_keys=False))

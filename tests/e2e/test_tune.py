@@ -38,7 +38,7 @@ TRAIN = {
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("tune") / "northwind"
-    shutil.copytree(EXAMPLE, folder, ignore=shutil.ignore_patterns(".tunesmith", "runs", "demo"))
+    shutil.copytree(EXAMPLE, folder, ignore=shutil.ignore_patterns(".tunesmith", "runs", "demo", "mlflow"))
     config = yaml.safe_load((folder / "tunesmith.yaml").read_text())
     config["train"] = {**config.get("train", {}), **TRAIN}
     config["train"].pop("epochs", None)

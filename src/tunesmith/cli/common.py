@@ -90,9 +90,13 @@ def print_gate(gate: dict[str, Any]) -> None:
 
     table = Table(title="release gate")
     table.add_column("check")
+    table.add_column("rule")
     table.add_column("result")
-    table.add_column("evidence")
+    table.add_column("measured")
     for check in gate["checks"]:
-        table.add_row(check["name"], "[green]pass[/]" if check["passed"] else "[red]fail[/]", check["reason"])
+        measured = check["reason"]
+        if check.get("evidence"):
+            measured += f" [dim]({check['evidence']})[/]"
+        table.add_row(check["name"], check["rule"], "[green]pass[/]" if check["passed"] else "[red]fail[/]", measured)
     console.print(table)
     console.print("[bold green]GATE PASSED[/]" if gate["passed"] else "[bold red]GATE FAILED[/]")

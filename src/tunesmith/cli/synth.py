@@ -29,9 +29,8 @@ def qa(
     """Questions and grounded answers from knowledge-base chunks, with a groundedness check and dedup;
     preference pairs (grounded vs. without context). Settings: `data.kb_qa` in the project file."""
     set_debug(debug)
-    import time
 
-    from tunesmith.core.errors import StageError, TunesmithError
+    from tunesmith.core.errors import StageError
     from tunesmith.core.rundir import RunDir
     from tunesmith.registry.runs import list_runs, runs_root
     from tunesmith.synth.config import QAConfig
@@ -55,20 +54,7 @@ def qa(
         if chunks is not None:
             cfg = cfg.model_copy(update={"chunks": chunks})
         run_dir = RunDir.create(runs_root(loaded.dir), "synth", cfg.model_dump(mode="json"))
-    started = time.perf_counter()
-    try:
-        stats = run_stage(cfg, project=loaded, run_dir=run_dir)
-    except KeyboardInterrupt:
-        run_dir.finish("interrupted", error="interrupted by the user")
-        raise
-    except TunesmithError as exc:
-        run_dir.finish("failed", error=exc.render())
-        raise
-    except Exception as exc:
-        run_dir.finish("failed", error=f"{type(exc).__name__}: {exc}")
-        raise
-    stats["seconds"] = round(time.perf_counter() - started, 1)
-    run_dir.finish("succeeded", summary=stats)
+    stats = run_dir.record(lambda: run_stage(cfg, project=loaded, run_dir=run_dir))
     console.print(
         f"{stats['examples']} examples and {stats['preference_pairs']} preference pairs from {stats['chunks']} "
         f"chunks; rejected {sum(stats['rejected'].values())} (see rejects.jsonl)"

@@ -35,9 +35,7 @@ def register(app: typer.Typer) -> None:
         split (never the test split), pruning poor trials early. Run it on several machines with one --storage
         and --study to share the work."""
         set_debug(debug)
-        import time
 
-        from tunesmith.core.errors import TunesmithError
         from tunesmith.core.rundir import RunDir
         from tunesmith.registry.runs import runs_root
         from tunesmith.tune.run import run as run_tune
@@ -48,27 +46,17 @@ def register(app: typer.Typer) -> None:
         if updates:
             cfg = cfg.model_copy(update=updates)
         run_dir = RunDir.create(runs_root(loaded.dir), "tune", cfg.model_dump(mode="json"))
-        started = time.perf_counter()
-        try:
-            summary = run_tune(
+        summary = run_dir.record(
+            lambda: run_tune(
                 cfg,
                 project=loaded,
                 reload=lambda extra: load(project, extra),
                 overrides=list(set_ or []),
                 data_ref=data,
                 run_dir=run_dir,
-            )
-        except KeyboardInterrupt:
-            run_dir.finish("interrupted", error="interrupted by the user")
-            raise
-        except TunesmithError as exc:
-            run_dir.finish("failed", error=exc.render())
-            raise
-        except Exception as exc:
-            run_dir.finish("failed", error=f"{type(exc).__name__}: {exc}")
-            raise
-        summary["seconds"] = round(time.perf_counter() - started, 1)
-        run_dir.finish("succeeded", summary={k: v for k, v in summary.items() if k != "trials"})
+            ),
+            keep=lambda key: key != "trials",
+        )
         _print(summary)
         emit(run_dir.root, summary, json_)
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -157,6 +158,33 @@ class RunDir:
         if error is not None:
             info["error"] = error
         self._write_info(info)
+
+    def record(
+        self, work: Callable[[], dict[str, Any]], *, keep: Callable[[str], bool] = lambda key: True
+    ) -> dict[str, Any]:
+        """Run ``work`` and mark this run by how it ended.
+
+        Succeeded with ``work``'s summary (plus ``seconds``; ``keep`` filters which keys
+        go into run.json), failed with the error's text, or interrupted on Ctrl-C, so
+        a run folder never stays "running" after its process is gone.
+        """
+        from tunesmith.core.errors import TunesmithError
+
+        started = time.perf_counter()
+        try:
+            summary = work()
+        except KeyboardInterrupt:
+            self.finish("interrupted", error="interrupted by the user")
+            raise
+        except TunesmithError as exc:
+            self.finish("failed", error=exc.render())
+            raise
+        except Exception as exc:
+            self.finish("failed", error=f"{type(exc).__name__}: {exc}")
+            raise
+        summary = {**summary, "seconds": round(time.perf_counter() - started, 1)}
+        self.finish("succeeded", summary={k: v for k, v in summary.items() if keep(k)})
+        return summary
 
     def restart(self) -> None:
         """Mark a resumed run as running again under this process."""

@@ -1,32 +1,51 @@
 """`tunesmith gate`: pass/fail release checks on an evaluation run, with the evidence.
 
-Exit code 0 only when every check passes; ``gate.json`` records each check's
-rule, measured value, interval and reason, so a promotion can be audited.
+Metric and retention checks read the evaluation run. The regression suite,
+the personal-data probe and the refusal check make the model under test answer
+(through ``Subject``); toxicity is scored on every output the evaluation and
+the gate produced for it. Exit code 0 only when every check passes;
+``gate.json`` records each check's rule, measured value, interval and reason,
+and one JSONL file per probe holds the per-case evidence.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+from tunesmith.core.atomic import read_jsonl, write_jsonl
+from tunesmith.core.progress import task
 from tunesmith.core.rundir import RunDir
-from tunesmith.eval.run import find_comparison
-from tunesmith.gate.config import GateCheck
+from tunesmith.gate.checks import CheckResult, evaluate_check, evaluate_retention
+from tunesmith.gate.config import GatesConfig, PIIGate, RefusalGate, RegressionGate, ToxicityGate
+from tunesmith.gate.regression import check_case, load_cases, require_judge
+from tunesmith.gate.safety import (
+    declines,
+    extraction_prefixes,
+    find_leaks,
+    load_requests,
+    toxicity_scores,
+    trained_pii_examples,
+)
+from tunesmith.models.generation import Generation
+
+__all__ = ["CheckResult", "GateResult", "Subject", "evaluate_check", "run"]
 
 
-@dataclass
-class CheckResult:
-    name: str
-    rule: str
-    system: str
-    metric: str
-    passed: bool
-    value: float | None
-    low: float | None
-    high: float | None
-    reason: str
+class Subject(Protocol):
+    """The model under test, as the gate drives it (``ModelSubject`` in the pipeline; fakes in tests)."""
+
+    def answer(self, system: str, inputs: list[str], max_new_tokens: int) -> list[Generation]: ...
+
+    def complete(self, system: str, texts: list[str], max_new_tokens: int) -> list[Generation]: ...
+
+    def render_training(self, messages: list[dict[str, Any]]) -> str: ...
+
+    @property
+    def judge(self) -> Any | None: ...
 
 
 @dataclass
@@ -34,61 +53,293 @@ class GateResult:
     run: RunDir
     passed: bool
     checks: list[CheckResult]
+    extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"passed": self.passed, "checks": [asdict(c) for c in self.checks]}
+        return {"passed": self.passed, "checks": [asdict(c) for c in self.checks], **self.extra}
 
 
-def evaluate_check(check: GateCheck, scores: dict[str, Any], comparisons: list[dict[str, Any]]) -> CheckResult:
-    def result(
-        passed: bool, reason: str, value: float | None = None, low: float | None = None, high: float | None = None
-    ) -> CheckResult:
-        return CheckResult(check.label, check.rule, check.system, check.metric, passed, value, low, high, reason)
+@dataclass
+class _Outputs:
+    """Every text the system under test produced for the gate, for the toxicity and leak scans."""
 
-    if check.system not in scores:
-        return result(False, f"system '{check.system}' was not evaluated (evaluated: {', '.join(scores)})")
-    if check.metric not in scores[check.system]:
-        return result(False, f"metric '{check.metric}' was not computed")
-    if check.above is not None:
-        if check.above not in scores:
-            return result(False, f"system '{check.above}' was not evaluated")
-        comparison = find_comparison(comparisons, check.system, check.above, check.metric)
-        if comparison is None:
-            return result(False, f"no paired comparison of {check.system} and {check.above}")
-        diff = comparison["diff"]
-        measured = diff["low"] if check.judge_on == "interval" else diff["mean"]
-        passed = measured > check.margin
-        basis = "the interval's lower bound" if check.judge_on == "interval" else "the mean difference"
-        reason = (
-            f"{check.system} - {check.above} = {diff['mean']:+.4f} "
-            f"[{diff['low']:+.4f}, {diff['high']:+.4f}]; {basis} {measured:+.4f} "
-            f"{'>' if passed else '<='} margin {check.margin:g}"
-        )
-        return result(passed, reason, diff["mean"], diff["low"], diff["high"])
-    interval = scores[check.system][check.metric]
-    mean, low, high = interval["mean"], interval["low"], interval["high"]
-    failures = []
-    if check.min is not None:
-        measured = low if check.judge_on == "interval" else mean
-        if measured < check.min:
-            failures.append(
-                f"{'lower bound' if check.judge_on == 'interval' else 'mean'} {measured:.4f} < {check.min:g}"
-            )
-    if check.max is not None:
-        measured = high if check.judge_on == "interval" else mean
-        if measured > check.max:
-            failures.append(
-                f"{'upper bound' if check.judge_on == 'interval' else 'mean'} {measured:.4f} > {check.max:g}"
-            )
-    reason = f"{check.metric} = {mean:.4f} [{low:.4f}, {high:.4f}]" + ("; " + "; ".join(failures) if failures else "")
-    return result(not failures, reason, mean, low, high)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, source: str, case: str, text: str) -> None:
+        self.rows.append({"source": source, "id": case, "output": text})
 
 
-def run(checks: list[GateCheck], *, eval_dir: Path, run_dir: RunDir) -> GateResult:
+def run(
+    cfg: GatesConfig,
+    *,
+    eval_dir: Path,
+    run_dir: RunDir,
+    project_dir: Path,
+    subject: Callable[[], Subject] | None = None,
+    data_dir: Path | None = None,
+    pii_scanner: Any = None,
+) -> GateResult:
+    """Check every declared gate. ``subject`` loads the model on first use (metric-only gates never do)."""
     scores = json.loads((eval_dir / "scores.json").read_text(encoding="utf-8"))
     comparisons = json.loads((eval_dir / "comparisons.json").read_text(encoding="utf-8"))
-    results = [evaluate_check(check, scores, comparisons) for check in checks]
+    summary = json.loads((eval_dir / "summary.json").read_text(encoding="utf-8"))
+    results = [evaluate_check(check, scores, comparisons) for check in cfg.checks]
+    if cfg.retention is not None:
+        results.append(evaluate_retention(cfg.retention, summary.get("probe")))
+
+    loaded: list[Subject] = []
+
+    def model() -> Subject:
+        if subject is None:
+            raise RuntimeError("this gate needs the model, but none was given")
+        if not loaded:
+            loaded.append(subject())
+        return loaded[0]
+
+    outputs = _Outputs()
+    if cfg.regression is not None:
+        results.append(_regression(cfg.regression, project_dir, model, run_dir, outputs))
+    if cfg.refusal is not None:
+        results.append(_refusal(cfg.refusal, project_dir, model, run_dir, outputs))
+    if cfg.pii is not None:
+        results.append(_pii(cfg.pii, data_dir, pii_scanner, model, run_dir, outputs, eval_dir))
+    if cfg.toxicity is not None:
+        results.append(_toxicity(cfg.toxicity, eval_dir, run_dir, outputs))
+
     result = GateResult(run=run_dir, passed=all(r.passed for r in results), checks=results)
-    run_dir.write_json("gate.json", {**result.to_dict(), "eval_run": str(eval_dir)})
+    result.extra = {"eval_run": str(eval_dir)}
+    run_dir.write_json("gate.json", result.to_dict())
     run_dir.record_inputs(eval_run=str(eval_dir))
     return result
+
+
+def _regression(
+    gate: RegressionGate, project_dir: Path, model: Callable[[], Subject], run_dir: RunDir, outputs: _Outputs
+) -> CheckResult:
+    cases = load_cases(project_dir / gate.path)
+    subject = model()
+    require_judge(cases, subject.judge)
+    with task(f"Regression suite ({len(cases)} cases)", None):
+        answers = subject.answer(gate.system, [c.input for c in cases], gate.max_new_tokens)
+    scores: list[float | None] = [None] * len(cases)
+    by_rubric: dict[str, list[int]] = {}
+    for i, case in enumerate(cases):
+        if case.needs_judge:
+            by_rubric.setdefault(str(case.expect["rubric"]), []).append(i)
+    for rubric, indices in by_rubric.items():
+        from tunesmith.eval.judge import judge_scores
+
+        graded = judge_scores(
+            subject.judge,
+            [cases[i].input for i in indices],
+            [answers[i].text for i in indices],
+            [cases[i].reference for i in indices],
+            rubric,
+        )
+        for i, score in zip(indices, graded, strict=True):
+            scores[i] = score
+    rows = []
+    for case, answer, score in zip(cases, answers, scores, strict=True):
+        failures = check_case(case, answer.text, score)
+        outputs.add("regression", case.id, answer.text)
+        rows.append(
+            {
+                "id": case.id,
+                "where": case.where,
+                "input": case.input,
+                "output": answer.text,
+                "passed": not failures,
+                "failures": failures,
+                "judge_score": score,
+            }
+        )
+    write_jsonl(run_dir.path("regression.jsonl"), rows)
+    passed_n = sum(r["passed"] for r in rows)
+    rate = passed_n / len(rows)
+    failed = [r["id"] for r in rows if not r["passed"]]
+    shown = [f"{r['id']} ({'; '.join(r['failures'])})" for r in rows if not r["passed"]][:5]
+    reason = f"{passed_n}/{len(rows)} cases pass" + (f"; failing: {', '.join(shown)}" if shown else "")
+    if len(failed) > len(shown):
+        reason += f" and {len(failed) - len(shown)} more"
+    rule = f"{gate.system} passes >= {gate.min_pass_rate:.0%} of {gate.path}"
+    return CheckResult(
+        "regression suite",
+        rule,
+        gate.system,
+        "pass_rate",
+        rate >= gate.min_pass_rate,
+        rate,
+        None,
+        None,
+        reason,
+        kind="regression",
+        evidence="regression.jsonl",
+        details={"cases": len(rows), "failed": failed},
+    )
+
+
+def _refusal(
+    gate: RefusalGate, project_dir: Path, model: Callable[[], Subject], run_dir: RunDir, outputs: _Outputs
+) -> CheckResult:
+    requests = load_requests(gate.prompts, project_dir / gate.path if gate.path else None)
+    with task(f"Out-of-scope requests ({len(requests)})", None):
+        answers = model().answer(gate.system, requests, gate.max_new_tokens)
+    rows = []
+    for i, (request, answer) in enumerate(zip(requests, answers, strict=True)):
+        marker = declines(answer.text, gate.markers)
+        outputs.add("refusal", f"oos-{i + 1}", answer.text)
+        rows.append({"input": request, "output": answer.text, "declined": marker is not None, "marker": marker})
+    write_jsonl(run_dir.path("refusal.jsonl"), rows)
+    rate = sum(r["declined"] for r in rows) / len(rows)
+    answered = [r["input"][:60] for r in rows if not r["declined"]]
+    reason = f"declined {sum(r['declined'] for r in rows)}/{len(rows)} out-of-scope requests ({rate:.0%})"
+    if answered:
+        reason += f"; answered e.g. {answered[0]!r}"
+    rule = f"{gate.system} declines >= {gate.min_rate:.0%} of out-of-scope requests"
+    return CheckResult(
+        "refusal",
+        rule,
+        gate.system,
+        "refusal_rate",
+        rate >= gate.min_rate,
+        rate,
+        None,
+        None,
+        reason,
+        kind="safety",
+        evidence="refusal.jsonl",
+        details={"requests": len(rows)},
+    )
+
+
+def _pii(
+    gate: PIIGate,
+    data_dir: Path | None,
+    scanner: Any,
+    model: Callable[[], Subject],
+    run_dir: RunDir,
+    outputs: _Outputs,
+    eval_dir: Path,
+) -> CheckResult:
+    rule = f"{gate.system} reproduces <= {gate.max_leaks} training-set personal-data values"
+    examples = trained_pii_examples(data_dir, scanner) if data_dir is not None and scanner is not None else []
+    probed = examples[: gate.max_examples]
+    values = list({v.text: v for e in examples for v in e.values}.values())
+    rows: list[dict[str, Any]] = []
+    if probed:
+        subject = model()
+        prefixes = [(e, v, p) for e in probed for v, p in extraction_prefixes(e, subject.render_training)]
+        prompts = [(e, next(m["content"] for m in reversed(e.messages) if m["role"] == "user")) for e in probed]
+        with task(f"Personal-data probe ({len(prefixes)} prefixes, {len(prompts)} requests)", None):
+            continued = subject.complete(gate.system, [p for _, _, p in prefixes], gate.max_new_tokens)
+            answered = subject.answer(gate.system, [text for _, text in prompts], 200)
+        for (example, value, prefix), out in zip(prefixes, continued, strict=True):
+            leaks = find_leaks(out.text, values)
+            rows.append(
+                {
+                    "id": example.id,
+                    "where": example.where,
+                    "probe": "prefix",
+                    "target": value.kind,
+                    "prefix_end": prefix[-80:],
+                    "output": out.text,
+                    "leaked": [v.kind for v in leaks],
+                    "leaked_values": [v.masked() for v in leaks],
+                }
+            )
+        for (example, request), out in zip(prompts, answered, strict=True):
+            leaks = find_leaks(out.text, values)
+            rows.append(
+                {
+                    "id": example.id,
+                    "where": example.where,
+                    "probe": "request",
+                    "target": None,
+                    "input": request,
+                    "output": out.text,
+                    "leaked": [v.kind for v in leaks],
+                    "leaked_values": [v.masked() for v in leaks],
+                }
+            )
+    # everything else this system said, in the evaluation and in the other gates
+    others = [(r["source"], r["id"], r["output"]) for r in outputs.rows]
+    others += [("eval", r["id"], r["output"]) for r in _eval_outputs(eval_dir, gate.system)]
+    if values:
+        for source, case, text in others:
+            leaks = find_leaks(text, values)
+            if leaks:
+                rows.append(
+                    {
+                        "id": case,
+                        "probe": source,
+                        "output": text,
+                        "leaked": [v.kind for v in leaks],
+                        "leaked_values": [v.masked() for v in leaks],
+                    }
+                )
+    write_jsonl(run_dir.path("pii_probe.jsonl"), rows)
+    for row in rows:
+        if row["probe"] in ("prefix", "request"):
+            outputs.add(f"pii-{row['probe']}", row["id"], row["output"])
+    leaking = [r for r in rows if r["leaked"]]
+    if not examples:
+        reason = "no trained-on example held personal data (nothing to extract)"
+    else:
+        reason = (
+            f"{len(leaking)} of {len(rows)} outputs reproduce a training value "
+            f"({len(probed)} of {len(examples)} examples with personal data probed, {len(values)} values, "
+            f"{len(others)} other outputs scanned)"
+        )
+        if leaking:
+            reason += f"; e.g. {leaking[0]['leaked_values'][0]} in {leaking[0]['probe']} probe of {leaking[0]['id']}"
+    return CheckResult(
+        "personal data",
+        rule,
+        gate.system,
+        "pii_leaks",
+        len(leaking) <= gate.max_leaks,
+        float(len(leaking)),
+        None,
+        None,
+        reason,
+        kind="safety",
+        evidence="pii_probe.jsonl",
+        details={"examples": len(examples), "probed": len(probed), "values": len(values), "leaks": len(leaking)},
+    )
+
+
+def _toxicity(gate: ToxicityGate, eval_dir: Path, run_dir: RunDir, outputs: _Outputs) -> CheckResult:
+    texts = [("eval", r["id"], r["output"]) for r in _eval_outputs(eval_dir, gate.system)]
+    texts += [(r["source"], r["id"], r["output"]) for r in outputs.rows]
+    with task(f"Toxicity ({len(texts)} outputs)", None):
+        probabilities = toxicity_scores([t for _, _, t in texts])
+    rows = [
+        {"source": s, "id": i, "output": t, "toxicity": round(p, 4), "toxic": p >= gate.threshold}
+        for (s, i, t), p in zip(texts, probabilities, strict=True)
+    ]
+    rows.sort(key=lambda r: -r["toxicity"])
+    write_jsonl(run_dir.path("toxicity.jsonl"), rows)
+    toxic = sum(r["toxic"] for r in rows)
+    rate = toxic / len(rows) if rows else 0.0
+    rule = f"{gate.system} toxic outputs (p >= {gate.threshold:g}) <= {gate.max_rate:.1%}"
+    top = rows[0]["toxicity"] if rows else 0.0
+    reason = f"{toxic}/{len(rows)} outputs toxic ({rate:.1%}); highest probability {top:.3f}"
+    return CheckResult(
+        "toxicity",
+        rule,
+        gate.system,
+        "toxic_rate",
+        rate <= gate.max_rate,
+        rate,
+        None,
+        None,
+        reason,
+        kind="safety",
+        evidence="toxicity.jsonl",
+        details={"outputs": len(rows), "toxic": toxic, "max": top},
+    )
+
+
+def _eval_outputs(eval_dir: Path, system: str) -> list[dict[str, Any]]:
+    path = eval_dir / "outputs.jsonl"
+    return [r for r in read_jsonl(path) if r["system"] == system] if path.is_file() else []

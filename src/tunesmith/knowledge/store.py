@@ -188,12 +188,20 @@ class LanceStore:
         table = self._table()
         return 0 if table is None else int(table.count_rows())
 
-    def dense_search(self, vector: np.ndarray, limit: int, filters: Filters | None = None) -> list[tuple[str, float]]:
-        """(chunk id, cosine similarity), best first."""
+    def dense_search(
+        self, vector: np.ndarray, limit: int, filters: Filters | None = None, *, exhaustive: bool = False
+    ) -> list[tuple[str, float]]:
+        """(chunk id, cosine similarity), best first.
+
+        ``exhaustive`` scans every row instead of using the ANN index (built from
+        20k rows): exact, and the reference the index's recall is measured against.
+        """
         table = self._table()
         if table is None:
             return []
         query = table.search(vector.astype(np.float32)).distance_type("cosine").limit(limit)
+        if exhaustive:
+            query = query.bypass_vector_index()
         where = self._where(filters)
         if where:
             query = query.where(where, prefilter=True)

@@ -139,9 +139,19 @@ class LocalGenerator:
         on_progress: Any = None,
     ) -> list[Generation]:
         """Generate for every chat; results come back in input order."""
+        return self.complete([self.render(chat) for chat in chats], params, adapter=adapter, on_progress=on_progress)
+
+    def complete(
+        self,
+        texts: list[str],
+        params: GenerationParams,
+        *,
+        adapter: str | None = None,
+        on_progress: Any = None,
+    ) -> list[Generation]:
+        """Continue raw texts (already rendered, or cut mid-message as the PII probe does), longest first."""
         if adapter is not None and adapter not in self.adapters:
             raise ModelSourceError(f"adapter '{adapter}' is not loaded", fix=f"Loaded: {sorted(self.adapters)}")
-        texts = [self.render(chat) for chat in chats]
         lengths = [self.count_tokens(t) for t in texts]
         order = sorted(range(len(texts)), key=lambda i: -lengths[i])
         results: list[Generation | None] = [None] * len(texts)

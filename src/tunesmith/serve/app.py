@@ -44,6 +44,9 @@ class ServedModel:
     owned_by: str = "tunesmith"
 
 
+ALIAS_TTL_S = 5.0
+
+
 def adapter_name(path: Path) -> str:
     # one name per adapter folder, however many ids point at it; identifier-safe for PEFT's module names
     return "ft_" + hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:12]
@@ -59,6 +62,7 @@ class ModelCatalog:
         self.store = store
         self._lock = threading.Lock()
         self._generator: LocalGenerator | None = None
+        self._aliases: tuple[float, list[ServedModel]] = (0.0, [])
 
     @property
     def base_id(self) -> str:
@@ -91,7 +95,35 @@ class ModelCatalog:
                     folder = self.project.dir / checkpoint["path"]
                     if (folder / "adapter_config.json").is_file():
                         out.append(self._served(f"{model_id}:ckpt-step-{checkpoint['step']}", folder, name))
-        return out
+        return out + self._registry_aliases()
+
+    def _registry_aliases(self) -> list[ServedModel]:
+        """`NAME@ALIAS` for every alias in the model registry (`tunesmith promote` moves them), so clients
+        ask for `support@production` and get whatever passed its gate last; re-read every few seconds."""
+        import time
+
+        checked, cached = self._aliases
+        if time.monotonic() - checked < ALIAS_TTL_S:
+            return cached
+        found: list[ServedModel] = []
+        tracking = self.project.config.tracking
+        from tunesmith.registry.tracking import STORE_FOLDER
+
+        local_store = (self.project.dir / STORE_FOLDER / "mlflow.db").is_file()
+        if tracking.enabled and (tracking.uri or local_store):
+            try:
+                from tunesmith.registry.tracking import Tracker
+
+                tracker = Tracker(tracking, self.project.dir, self.project.config.name)
+                model = tracker.client.get_registered_model(tracker.model_name)
+                for alias, version in (model.aliases or {}).items():
+                    weights = tracker.client.get_model_version(model.name, version).tags.get("tunesmith.weights")
+                    if weights and (Path(weights) / "adapter_config.json").is_file():
+                        found.append(self._served(f"{model.name}@{alias}", Path(weights), model.name))
+            except Exception:  # no registered model yet, or the store is unreachable: serve the rest
+                found = []
+        self._aliases = (time.monotonic(), found)
+        return found
 
     def find(self, model_id: str) -> ServedModel | None:
         return next((m for m in self.models() if m.id == model_id), None)

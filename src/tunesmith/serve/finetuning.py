@@ -78,9 +78,8 @@ def file_object(row: dict[str, Any]) -> dict[str, Any]:
 def job_object(job: dict[str, Any]) -> dict[str, Any]:
     method = job["method"]
     hp = method.get(method["type"], {}).get("hyperparameters", {})
+    # A job with a cancel request stays "running" (as OpenAI shows it) until training has actually stopped.
     status = job["status"]
-    if status == "running" and job.get("cancel_requested"):
-        status = "running"  # OpenAI shows the job running until training has actually stopped
     return {
         "id": job["id"],
         "object": "fine_tuning.job",

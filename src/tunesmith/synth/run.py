@@ -27,6 +27,7 @@ from typing import Any
 
 from tunesmith.core.atomic import write_jsonl
 from tunesmith.core.errors import DataError
+from tunesmith.core.hashing import file_digests
 from tunesmith.core.progress import note, task
 from tunesmith.core.rundir import RunDir
 from tunesmith.data.clean import Cleaner, drop_exact_duplicates
@@ -234,6 +235,15 @@ def run(
         "golden": cfg.golden.path if cfg.golden else None,
         "sources": [s.path for s in cfg.sources],
     }
+    # lineage: exactly which files this dataset came from
+    manifest["source_files"] = file_digests(
+        project_dir, ([str(cfg.golden.path)] if cfg.golden else []) + [str(s.path) for s in cfg.sources]
+    )
+    if provenance.get("strategy") not in (None, "none") or qa_stats:
+        from tunesmith.knowledge.store import open_store
+
+        files = open_store(knowledge, project_dir).manifest().get("files", {})
+        manifest["knowledge_files"] = {rel: info.get("sha256") for rel, info in files.items()}
     run_dir.write_json("manifest.json", manifest)
     run_dir.record_inputs(
         golden=cfg.golden.path if cfg.golden else None,

@@ -78,20 +78,18 @@ def open_study(cfg: TuneConfig, project: Any, *, load_only: bool = False) -> Any
     )
     # Workers starting together race to create the storage's tables (PostgreSQL raises on the loser's
     # CREATE TYPE); the tables exist by the time the loser retries.
-    for attempt in range(6):
+    attempt = 0
+    while True:
         try:
             return optuna.create_study(
                 study_name=name, storage=url, direction="maximize", sampler=sampler, pruner=pruner, load_if_exists=True
             )
         except Exception as exc:
-            if (
-                attempt == 5
-                or "already exists" not in str(exc)
-                and "UniqueViolation" not in type(exc).__name__ + str(exc)
-            ):
+            attempt += 1
+            lost_race = "already exists" in str(exc) or "UniqueViolation" in type(exc).__name__ + str(exc)
+            if not lost_race or attempt >= 6:
                 raise
             time.sleep(random.uniform(0.2, 1.0))
-    raise AssertionError("unreachable")
 
 
 def suggest(trial: Any, space: dict[str, Param]) -> dict[str, Any]:

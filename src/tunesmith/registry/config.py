@@ -1,0 +1,33 @@
+"""Where experiment tracking and the model registry live."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from tunesmith.core.schema import StrictModel
+
+
+class TrackingConfig(StrictModel):
+    """MLflow tracking and model registry.
+
+    By default an embedded store in the project folder (``mlflow/``: an SQLite
+    database and an artifact folder), so it works on a laptop with nothing
+    running; a team points ``uri`` (or ``MLFLOW_TRACKING_URI``) at its tracking
+    server and the same runs, versions and aliases land there. ``tunesmith
+    registry ui`` opens the MLflow UI on the project's store.
+    """
+
+    enabled: bool = True
+    """Log every stage run and register gated models."""
+    uri: str | None = None
+    """Tracking URI: a server (http://mlflow.internal:5000) or a store (postgresql://..., sqlite:///...).
+    Unset: $MLFLOW_TRACKING_URI, else sqlite in the project's mlflow/ folder."""
+    experiment: str | None = None
+    """Experiment name (default: the project name)."""
+    model_name: str | None = None
+    """Registered model name (default: the project name)."""
+    log_weights: bool = True
+    """Copy trained weights into the registry's artifact store (LoRA adapters are megabytes; full
+    fine-tunes are the whole model). Off: versions point at the run folder's weights."""
+    max_artifact_mb: float = Field(20, gt=0)
+    """Run-folder files larger than this are not copied as artifacts (they stay in the run folder)."""
