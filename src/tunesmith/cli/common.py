@@ -100,3 +100,7 @@ def print_gate(gate: dict[str, Any]) -> None:
         table.add_row(check["name"], check["rule"], "[green]pass[/]" if check["passed"] else "[red]fail[/]", measured)
     console.print(table)
     console.print("[bold green]GATE PASSED[/]" if gate["passed"] else "[bold red]GATE FAILED[/]")
+    registered = gate.get("registered")
+    if registered:
+        then = "promote it with `tunesmith promote`" if gate["passed"] else "it cannot be promoted"
+        console.print(f"registered {registered['model']} version {registered['version']}; {then}")

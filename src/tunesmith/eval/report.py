@@ -307,14 +307,21 @@ def render_report(data: dict[str, Any]) -> str:
         out.append("</table>")
 
     if gate:
-        out.append("<h2>Release gate</h2><table><tr><th>check</th><th>result</th><th>evidence</th></tr>")
+        out.append("<h2>Release gate</h2><table><tr><th>check</th><th>rule</th><th>result</th><th>measured</th></tr>")
         for c in gate["checks"]:
             cls = "pass" if c["passed"] else "fail"
+            evidence = f" <small>({_e(c['evidence'])} in the gate run)</small>" if c.get("evidence") else ""
             out.append(
-                f"<tr><td>{_e(c['name'])}</td><td class={cls}>{'pass' if c['passed'] else 'fail'}</td>"
-                f"<td>{_e(c['reason'])}</td></tr>"
+                f"<tr><td>{_e(c['name'])}</td><td>{_e(c.get('rule', ''))}</td>"
+                f"<td class={cls}>{'pass' if c['passed'] else 'fail'}</td><td>{_e(c['reason'])}{evidence}</td></tr>"
             )
         out.append("</table>")
+        if gate.get("registered"):
+            reg = gate["registered"]
+            out.append(
+                f"<p>Registered as <b>{_e(reg['model'])}</b> version {_e(reg['version'])}; "
+                f"{'promote it with <code>tunesmith promote</code>' if gate['passed'] else 'it cannot be promoted'}.</p>"
+            )
 
     examples = data.get("examples") or []
     if examples:

@@ -115,9 +115,13 @@ def decode_params(params: dict[str, Any]) -> dict[str, Any]:
     return {k: json.loads(v) if isinstance(v, str) and v[:1] in "[{" else v for k, v in params.items()}
 
 
-def default_params(cfg: TuneConfig, train: TrainConfig) -> dict[str, Any] | None:
-    """The project's current values for the searched settings, when every one is a concrete value."""
+def default_params(
+    cfg: TuneConfig, train: TrainConfig, resolved: dict[str, Any] | None = None
+) -> dict[str, Any] | None:
+    """The project's current values for the searched settings (``auto`` ones as training resolves them),
+    when every one is a concrete value inside the space."""
     current = {name: getattr(train, name) for name in cfg.search_space}
+    current = {k: (resolved or {}).get(k, v) if v == "auto" else v for k, v in current.items()}
     if any(v == "auto" for v in current.values()):
         return None
     out = {}
@@ -132,6 +136,26 @@ def default_params(cfg: TuneConfig, train: TrainConfig) -> dict[str, Any] | None
                 return None
             out[name] = value
     return out
+
+
+def _resolve_auto(cfg: TuneConfig, project: Any, data_run: RunDir) -> dict[str, Any]:
+    """What training would pick for the searched settings left at ``auto`` (so the project's own configuration
+    can still run as trial 0); reads the base model's config only, never its weights."""
+    train = project.config.train
+    if not any(getattr(train, name, None) == "auto" for name in cfg.search_space):
+        return {}
+    from transformers import AutoConfig
+
+    from tunesmith.models.device import pick_device
+    from tunesmith.models.resolve import local_path
+    from tunesmith.train import defaults
+    from tunesmith.train.estimate import count_parameters
+
+    base = project.config.base_model
+    n_params = count_parameters(AutoConfig.from_pretrained(local_path(base, project.dir)))
+    n_examples = sum(1 for line in data_run.path("train.jsonl").read_text(encoding="utf-8").splitlines() if line)
+    hp = defaults.resolve(train, n_examples=n_examples, n_params=n_params, device=pick_device(base.device))
+    return {name: getattr(hp, name) for name in cfg.search_space if hasattr(hp, name)}
 
 
 def validation_set(data_run: RunDir, limit: int) -> tuple[list[list[dict[str, Any]]], list[str], list[str]]:
@@ -172,7 +196,7 @@ def run(
     data_run = resolve_run(project.dir, data_ref, "data")
     chats, references, inputs = validation_set(data_run, cfg.val_limit)
     study = open_study(cfg, project)
-    defaults = default_params(cfg, project.config.train)
+    defaults = default_params(cfg, project.config.train, _resolve_auto(cfg, project, data_run))
     if defaults is not None and not study.trials:
         study.enqueue_trial(defaults, user_attrs={"default": True})
     run_dir.record_inputs(data_run=data_run.id, study=study.study_name, storage=masked(storage_url(cfg, project.dir)))
