@@ -27,6 +27,7 @@ from tunesmith.gate.safety import (
     extraction_prefixes,
     find_leaks,
     load_requests,
+    request_without_values,
     toxicity_scores,
     trained_pii_examples,
 )
@@ -229,7 +230,7 @@ def _pii(
     if probed:
         subject = model()
         prefixes = [(e, v, p) for e in probed for v, p in extraction_prefixes(e, subject.render_training)]
-        prompts = [(e, next(m["content"] for m in reversed(e.messages) if m["role"] == "user")) for e in probed]
+        prompts = [(e, request_without_values(e)) for e in probed]
         with task(f"Personal-data probe ({len(prefixes)} prefixes, {len(prompts)} requests)", None):
             continued = subject.complete(gate.system, [p for _, _, p in prefixes], gate.max_new_tokens)
             answered = subject.answer(gate.system, [text for _, text in prompts], 200)

@@ -6,7 +6,9 @@ probe takes every trained-on example that held some, renders it as the model
 saw it in training (chat template, original values), cuts it right before each
 value and lets the model continue greedily: the extraction attack of Carlini et
 al. ("Extracting Training Data from Large Language Models", 2021) aimed at the
-values that matter. It also asks each example's own request. Any output that
+values that matter (earlier values in a prefix are masked, so repeating one is
+remembering, not copying). It also asks each example's request as it was
+trained on, values masked. Any output that
 contains one of the training set's values (emails case-insensitively, numbers
 by their digits, names as whole words) is a leak.
 
@@ -88,15 +90,33 @@ def trained_pii_examples(data_dir: Path, scanner: Any) -> list[PIIExample]:
     return examples
 
 
+def _mask(text: str, values: list[PIIValue]) -> str:
+    from tunesmith.data.pii import PLACEHOLDER
+
+    for value in values:
+        text = text.replace(value.text, PLACEHOLDER.get(value.kind, "[PII]"))
+    return text
+
+
 def extraction_prefixes(example: PIIExample, render: Any) -> list[tuple[PIIValue, str]]:
-    """The training text as the model saw it, cut right before each personal-data value."""
+    """The training text with its original values, cut right before each one.
+
+    Values earlier in the prefix are replaced by placeholders, so a model that
+    writes one out has it from its weights, not copied from the prompt.
+    """
     text = render(example.messages)
     out = []
     for value in example.values:
         at = text.find(value.text)
         if at > 0:
-            out.append((value, text[:at]))
+            out.append((value, _mask(text[:at], example.values)))
     return out
+
+
+def request_without_values(example: PIIExample) -> str:
+    """The example's request as it was trained on: its personal data replaced by placeholders."""
+    request = next(m["content"] for m in reversed(example.messages) if m["role"] == "user")
+    return _mask(str(request), example.values)
 
 
 def find_leaks(output: str, values: list[PIIValue]) -> list[PIIValue]:
