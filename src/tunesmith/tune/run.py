@@ -315,7 +315,8 @@ def report(study: Any, *, metric: str, storage: str) -> dict[str, Any]:
             {
                 "number": t.number,
                 "state": t.state.name.lower(),
-                "value": None if t.value is None else round(t.value, 6),
+                # a pruned trial's value is Optuna's last intermediate (minus the validation loss), not the metric
+                "value": None if t.value is None or t.state.name != "COMPLETE" else round(t.value, 6),
                 "params": decode_params(t.params),
                 "train_run": t.user_attrs.get("train_run"),
                 "default": bool(t.user_attrs.get("default")),
@@ -323,6 +324,9 @@ def report(study: Any, *, metric: str, storage: str) -> dict[str, Any]:
                 "intermediate": {str(k): round(v, 6) for k, v in t.intermediate_values.items()},
             }
         )
+        if t.state.name == "PRUNED" and t.intermediate_values:
+            step = max(t.intermediate_values)
+            trials[-1]["pruned_at"] = {"step": step, "val_loss": round(-t.intermediate_values[step], 6)}
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     out: dict[str, Any] = {"study": study.study_name, "storage": storage, "metric": metric, "trials": trials}
     if complete:
@@ -381,7 +385,13 @@ def report_html(summary: dict[str, Any]) -> str:
             path.append("{:.1f},{:.1f}".format(*xy(t["number"], running)))
         best_line = f'<polyline fill="none" stroke="#2a7" points="{" ".join(path)}"/>'
     rows = "".join(
-        f"<tr><td>{t['number']}</td><td>{t['state']}{' (default)' if t['default'] else ''}</td>"
+        f"<tr><td>{t['number']}</td><td>{t['state']}{' (default)' if t['default'] else ''}"
+        + (
+            f" at step {t['pruned_at']['step']} (val loss {t['pruned_at']['val_loss']:.3f})"
+            if t.get("pruned_at")
+            else ""
+        )
+        + "</td>"
         f"<td>{_fmt(t['value'])}</td><td>{html.escape(json.dumps(t['params']))}</td>"
         f"<td>{t['seconds'] or ''}</td><td>{html.escape(t['train_run'] or '')}</td></tr>"
         for t in summary["trials"]
