@@ -47,9 +47,9 @@ class Context:
         if not cfg.tracking.enabled:
             return None
         if self._tracker is None:
-            from tunesmith.registry.tracking import Tracker
+            from tunesmith.registry.tracking import open_tracker
 
-            self._tracker = Tracker(cfg.tracking, self.project.dir, cfg.name)
+            self._tracker = open_tracker(cfg.tracking, self.project.dir, cfg.name)
         return self._tracker
 
     @classmethod
@@ -313,22 +313,11 @@ def stage_gate(ctx: Context, run_dir: RunDir, *, eval_ref: str | None = None, **
 
 
 def track(ctx: Context, run_dir: RunDir) -> str | None:
-    """Log a finished run folder to MLflow. A store that cannot be reached costs a warning, not the run:
-    the run folder holds everything, and `tunesmith registry sync` logs it later."""
-    try:
-        tracker = ctx.tracker
-        if tracker is None:
-            return None
-        weights = trained_weights(run_dir) if run_dir.stage == "train" else None
-        return str(tracker.log_run(run_dir, weights=weights))
-    except TunesmithError as exc:
-        note(f"[yellow]not tracked:[/] {exc.what} ({exc.fix or ''})")
-    except Exception as exc:
-        note(
-            f"[yellow]not tracked in MLflow ({type(exc).__name__}: {exc});[/] the run folder is complete; "
-            "`tunesmith registry sync` logs it once the store is reachable"
-        )
-    return None
+    """Log a finished run folder to MLflow (a warning, not a failure, when the store is unreachable)."""
+    from tunesmith.registry.tracking import log_quietly
+
+    weights = trained_weights(run_dir) if run_dir.stage == "train" else None
+    return log_quietly(lambda: ctx.tracker, run_dir, weights=weights)
 
 
 def register_gated(ctx: Context, gate_run: RunDir, gate: dict[str, Any], runs: dict[str, RunDir | None]) -> str | None:

@@ -74,6 +74,17 @@ def test_study_report_and_reproducing_a_trial(project: Path) -> None:
     # the test split was never generated for: only validation examples were scored
     assert json.loads((tune_run / "run.json").read_text())["inputs"]["data_run"]
 
+    # every scored trial is an MLflow run with its score, beside the tune run itself
+    import mlflow
+
+    client = mlflow.MlflowClient(f"sqlite:///{project / 'mlflow' / 'mlflow.db'}")
+    [experiment] = [e for e in client.search_experiments() if e.name == "northwind-support"]
+    logged = {r.data.tags["tunesmith.run_id"]: r for r in client.search_runs([experiment.experiment_id])}
+    for t in trials:
+        if t["state"] == "complete":
+            assert logged[t["train_run"]].data.metrics["tune_rouge_l"] == pytest.approx(t["value"], abs=1e-6)
+    assert logged[tune_run.name].data.metrics["best.value"] == pytest.approx(summary["best"]["value"])
+
     best = summary["best"]
     plan = run_cli("train", "--from-trial", str(best["number"]), "--dry-run", "--json", cwd=project)
     assert plan.returncode == 0, plan.stderr

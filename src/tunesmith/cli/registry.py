@@ -133,7 +133,7 @@ def list_versions(
         return
     table = Table(title=f"{tracker.model_name} ({tracker.uri})")
     for column in ("version", "gate", "aliases", "training run", "fine-tuned"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     for row in rows:
         gate = "[green]passed[/]" if row["gate"] == "passed" else f"[red]{row['gate']}[/]"
         table.add_row(

@@ -33,6 +33,7 @@ def qa(
     from tunesmith.core.errors import StageError
     from tunesmith.core.rundir import RunDir
     from tunesmith.registry.runs import list_runs, runs_root
+    from tunesmith.registry.tracking import log_quietly, open_tracker
     from tunesmith.synth.config import QAConfig
     from tunesmith.synth.qa_stage import run as run_stage
 
@@ -55,6 +56,8 @@ def qa(
             cfg = cfg.model_copy(update={"chunks": chunks})
         run_dir = RunDir.create(runs_root(loaded.dir), "synth", cfg.model_dump(mode="json"))
     stats = run_dir.record(lambda: run_stage(cfg, project=loaded, run_dir=run_dir))
+    tracking = loaded.config.tracking
+    log_quietly(lambda: open_tracker(tracking, loaded.dir, loaded.config.name), run_dir)
     console.print(
         f"{stats['examples']} examples and {stats['preference_pairs']} preference pairs from {stats['chunks']} "
         f"chunks; rejected {sum(stats['rejected'].values())} (see rejects.jsonl)"

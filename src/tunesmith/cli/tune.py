@@ -38,6 +38,7 @@ def register(app: typer.Typer) -> None:
 
         from tunesmith.core.rundir import RunDir
         from tunesmith.registry.runs import runs_root
+        from tunesmith.registry.tracking import log_quietly, open_tracker
         from tunesmith.tune.run import run as run_tune
 
         loaded = load(project, set_)
@@ -57,6 +58,8 @@ def register(app: typer.Typer) -> None:
             ),
             keep=lambda key: key != "trials",
         )
+        tracking = loaded.config.tracking
+        log_quietly(lambda: open_tracker(tracking, loaded.dir, loaded.config.name), run_dir)
         _print(summary)
         emit(run_dir.root, summary, json_)
 

@@ -11,6 +11,7 @@ import json
 import logging
 import math
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,29 @@ def store_uri(cfg: TrackingConfig, project_dir: Path) -> str:
 
 def is_local_store(uri: str) -> bool:
     return uri.startswith("sqlite:///") or uri.startswith("file:") or "://" not in uri
+
+
+def open_tracker(cfg: TrackingConfig, project_dir: Path, project_name: str) -> Tracker | None:
+    return Tracker(cfg, project_dir, project_name) if cfg.enabled else None
+
+
+def log_quietly(get_tracker: Callable[[], Tracker | None], run: RunDir, *, weights: Path | None = None) -> str | None:
+    """Log a finished run folder; a store that cannot be reached costs a warning, not the run: the run
+    folder holds everything, and `tunesmith registry sync` logs it later."""
+    from tunesmith.core.errors import TunesmithError
+    from tunesmith.core.progress import note
+
+    try:
+        tracker = get_tracker()
+        return None if tracker is None else tracker.log_run(run, weights=weights)
+    except TunesmithError as exc:
+        note(f"[yellow]not tracked:[/] {exc.what} ({exc.fix or ''})")
+    except Exception as exc:
+        note(
+            f"[yellow]not tracked in MLflow ({type(exc).__name__}: {exc});[/] the run folder is complete; "
+            "`tunesmith registry sync` logs it once the store is reachable"
+        )
+    return None
 
 
 class Tracker:

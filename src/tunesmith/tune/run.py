@@ -188,6 +188,7 @@ def run(
     from tunesmith.models.generation import GenerationParams
     from tunesmith.models.local import LocalGenerator
     from tunesmith.registry.runs import resolve_run
+    from tunesmith.registry.tracking import log_quietly, open_tracker
     from tunesmith.train.hooks import extra_callbacks
 
     optuna = require("optuna", purpose="hyperparameter search")
@@ -200,6 +201,13 @@ def run(
     if defaults is not None and not study.trials:
         study.enqueue_trial(defaults, user_attrs={"default": True})
     run_dir.record_inputs(data_run=data_run.id, study=study.study_name, storage=masked(storage_url(cfg, project.dir)))
+
+    opened: list[Any] = []
+
+    def tracker() -> Any:
+        if not opened:
+            opened.append(open_tracker(project.config.tracking, project.dir, project.config.name))
+        return opened[0]
 
     def objective(trial: Any) -> float:
         params = suggest(trial, cfg.search_space)
@@ -237,7 +245,11 @@ def run(
             ),
         )[metric]
         trial.set_user_attr("scores", [round(float(s), 6) for s in scores])
-        return float(np.mean(scores))
+        value = float(np.mean(scores))
+        # the trial's training run, in MLflow with the score it earned
+        train_run.finish("succeeded", summary={**train_run.info.get("summary", {}), f"tune_{metric}": value})
+        log_quietly(tracker, train_run, weights=adapter)
+        return value
 
     started = time.perf_counter()
     states = (optuna.trial.TrialState.RUNNING, optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
