@@ -58,11 +58,11 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
             }
         )
     (root / "data" / "preferences.jsonl").write_text("\n".join(json.dumps(p) for p in pairs) + "\n")
-    text = (root / "tunesmith.yaml").read_text()
-    text = text.replace(
-        "  points: 3\n  clean:", "  points: 3\n  sources:\n    - {path: data/preferences.jsonl}\n  clean:", 1
-    )
-    (root / "tunesmith.yaml").write_text(text)
+    import yaml
+
+    config = yaml.safe_load((root / "tunesmith.yaml").read_text())
+    config["data"].setdefault("sources", []).append({"path": "data/preferences.jsonl"})
+    (root / "tunesmith.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     result = run_cli("data", "build", "-p", str(root), "--json")
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads(result.stdout)

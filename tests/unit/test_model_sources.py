@@ -47,7 +47,11 @@ def test_missing_folder_and_gguf(tmp_path: Path) -> None:
 def test_hub_id_offline_names_missing_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from tunesmith.models.local import load_causal_lm
 
+    import huggingface_hub.constants
+
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    # read once at import: an earlier test may have imported the hub client before the variable was set
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     with pytest.raises(ModelSourceError) as info:
         load_causal_lm(LocalModelRef(id="acme-corp/support-model-7b"), tmp_path)
     text = info.value.render()
