@@ -70,11 +70,16 @@ eval:
     max_words: 250
 
 gates:
-  # The fine-tuned model must beat the baseline prompt on the primary metric,
-  # judged on the lower bound of the paired difference's 95% interval.
-  - metric: rouge_l
-    system: finetuned
-    above: baseline
+  checks:
+    # The fine-tuned model must beat the baseline prompt on the primary metric,
+    # judged on the lower bound of the paired difference's 95% interval.
+    - metric: rouge_l
+      system: finetuned
+      above: baseline
+  # Personal data from training, toxicity and general-skills retention are checked
+  # by default. Add must-pass cases and requests your assistant must decline:
+  # regression: {{path: regression.jsonl}}   # {{"id", "input", "contains"/"regex"/"exact"/"rubric"}}
+  # refusal: {{prompts: ["Write my homework for me."], min_rate: 0.9}}
 
 serve:
   host: 127.0.0.1
