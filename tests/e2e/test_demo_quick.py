@@ -28,7 +28,7 @@ pytestmark = pytest.mark.e2e
 def demo(tmp_path_factory: pytest.TempPathFactory) -> dict:
     directory = tmp_path_factory.mktemp("demo") / "northwind"
     result = run_cli("demo", "--quick", "--json", "--dir", str(directory))
-    assert result.returncode in (0, 1), result.stderr[-4000:]
+    assert result.returncode == 0, result.stderr[-4000:]
     summary = json.loads(result.stdout)
     return {"dir": directory, "summary": summary, "result": result}
 
@@ -74,8 +74,8 @@ def test_adapter_saved_with_tokenizer_and_chat_template(demo: dict) -> None:
 def test_data_accounts_for_every_row(demo: dict) -> None:
     data_dir = Path(demo["summary"]["stages"]["data"]["run"])
     manifest = json.loads((data_dir / "manifest.json").read_text())
-    # 213 golden replies + 36 more (out-of-scope refusals, simple questions answered, tickets with contact details)
-    assert manifest["accounted"] and manifest["rows_in"] == 249
+    # 213 golden replies + 48 more (out-of-scope refusals, simple questions answered, tickets with contact details)
+    assert manifest["accounted"] and manifest["rows_in"] == 261
     assert all(v == 0 for v in manifest["leakage"].values())
     assert manifest["changed"] == {"pii_redacted": 4} and set(manifest["source_files"]) == {
         "data/golden.jsonl",
@@ -83,10 +83,9 @@ def test_data_accounts_for_every_row(demo: dict) -> None:
     }
 
 
-def test_gate_exit_code_matches_decision(demo: dict) -> None:
-    # `tunesmith gate` alone, passing and failing, is exercised in test_promote_follows_the_gate... below
+def test_gate_decision_is_printed(demo: dict) -> None:
+    # the demo completes either way; `tunesmith gate` alone exits 0/1 (test_promote_follows_the_gate... below)
     passed = demo["summary"]["gate"]["passed"]
-    assert demo["result"].returncode == (0 if passed else 1)
     assert ("GATE PASSED" if passed else "GATE FAILED") in demo["result"].stderr
 
 

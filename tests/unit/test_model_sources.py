@@ -45,9 +45,9 @@ def test_missing_folder_and_gguf(tmp_path: Path) -> None:
 
 
 def test_hub_id_offline_names_missing_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from tunesmith.models.local import load_causal_lm
-
     import huggingface_hub.constants
+
+    from tunesmith.models.local import load_causal_lm
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     # read once at import: an earlier test may have imported the hub client before the variable was set
