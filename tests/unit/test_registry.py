@@ -277,3 +277,13 @@ def test_mlflow_ui_serves_the_project_store(project: dict[str, Any]) -> None:
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=30)
+
+
+def test_sync_logs_what_was_missed_once(project: dict[str, Any]) -> None:
+    missed = RunDir.create(project["dir"] / "runs", "baseline", {"limit": 4})
+    missed.finish("succeeded", summary={"best": 0.2})
+    first = run_cli("registry", "sync", "-p", str(project["dir"]))
+    assert first.returncode == 0 and "logged 1 run(s)" in first.stderr, first.stderr
+    assert "mlflow_run_id" in missed.info
+    again = run_cli("registry", "sync", "-p", str(project["dir"]))
+    assert "logged 0 run(s)" in again.stderr
