@@ -347,8 +347,9 @@ def register_gated(ctx: Context, gate_run: RunDir, gate: dict[str, Any], runs: d
             train_mlflow = tracker.mlflow_run_id(train_run) or tracker.log_run(
                 train_run, weights=trained_weights(train_run)
             )
-            logged = cfg.tracking.log_weights
-            source = f"runs:/{train_mlflow}/weights" if logged else trained_weights(train_run).resolve().as_uri()
+            weights = trained_weights(train_run)
+            logged = tracker.logs_weights(weights)
+            source = f"runs:/{train_mlflow}/weights" if logged else weights.resolve().as_uri()
             evaluation = card_inputs["evaluation"] or {}
             primary = evaluation.get("primary")
             tags = {

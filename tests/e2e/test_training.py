@@ -62,6 +62,9 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     config = yaml.safe_load((root / "tunesmith.yaml").read_text())
     config["data"].setdefault("sources", []).append({"path": "data/preferences.jsonl"})
+    # tracking has its own tests (tests/unit/test_registry.py, the demo e2e); here it would only add an MLflow
+    # store and a copy of every recipe's weights to each of these runs
+    config["tracking"] = {"enabled": False}
     (root / "tunesmith.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     result = run_cli("data", "build", "-p", str(root), "--json")
     assert result.returncode == 0, result.stderr[-3000:]

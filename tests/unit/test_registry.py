@@ -144,7 +144,7 @@ def test_every_gated_model_is_a_version_with_its_verdict_and_card(project: dict[
     card = one.description
     assert "# acme — version 1" in card and "Answer Acme's support tickets." in card
     assert "| finetuned | 0.360 [0.330, 0.400] |" in card and "+0.160 [+0.120, +0.190]" in card
-    assert "General skills dropped by 5%" in card and "Personal names were not scanned" in card
+    assert "General-skills accuracy dropped by 5 points" in card and "Personal names were not scanned" in card
     assert "Failed gate check" in two.description
     assert (project["failed_run"].path("model_card.md")).read_text() == two.description
 

@@ -154,7 +154,7 @@ def limitations(
         diff = (probe.get("finetuned_vs_base") or {}).get("diff")
         if diff and diff["mean"] < 0:
             out.append(
-                f"General skills dropped by {-diff['mean']:.0%} on the probe versus the base model "
+                f"General-skills accuracy dropped by {-diff['mean'] * 100:.0f} points on the probe versus the base model "
                 f"(interval {_diff(diff)}): do not rely on it for general questions."
             )
         systems = evaluation.get("systems", {})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from tunesmith.core.schema import StrictModel
@@ -26,8 +28,9 @@ class TrackingConfig(StrictModel):
     """Experiment name (default: the project name)."""
     model_name: str | None = None
     """Registered model name (default: the project name)."""
-    log_weights: bool = True
-    """Copy trained weights into the registry's artifact store (LoRA adapters are megabytes; full
-    fine-tunes are the whole model). Off: versions point at the run folder's weights."""
+    log_weights: Literal["adapters", "always", "never"] = "adapters"
+    """Copy trained weights into the tracking store: `adapters` (LoRA-family, megabytes) by default; `always`
+    copies full fine-tunes too (the whole model, gigabytes for real ones); otherwise a version points at the
+    run folder's weights."""
     max_artifact_mb: float = Field(20, gt=0)
     """Run-folder files larger than this are not copied as artifacts (they stay in the run folder)."""

@@ -134,7 +134,7 @@ class Tracker:
         for path in sorted(run.root.iterdir()):
             if path.is_file() and path.stat().st_size <= limit:
                 self.client.log_artifact(run_id, str(path))
-        if weights is not None and weights.is_dir() and self.cfg.log_weights:
+        if weights is not None and self.logs_weights(weights):
             self.client.log_artifacts(run_id, str(weights), "weights")
         status = {"succeeded": "FINISHED", "failed": "FAILED", "interrupted": "KILLED"}.get(info["status"], "FINISHED")
         self.client.set_terminated(run_id, status=status)
@@ -142,6 +142,11 @@ class Tracker:
         record[MLFLOW_RUN_KEY] = run_id
         run._write_info(record)
         return run_id
+
+    def logs_weights(self, weights: Path) -> bool:
+        if not weights.is_dir() or self.cfg.log_weights == "never":
+            return False
+        return self.cfg.log_weights == "always" or (weights / "adapter_config.json").is_file()
 
     def _log_dataset(self, run_id: str, run: RunDir, version: str) -> None:
         from mlflow.entities import Dataset, DatasetInput, InputTag

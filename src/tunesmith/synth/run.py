@@ -364,8 +364,10 @@ def _from_source(
     else:
         split_of = [source.split] * len(examples)
     candidates = []
+    prefix = f"{project_dir}/"
     for (example, where), split in zip(examples, split_of, strict=True):
-        example.id = example.id or where
+        # ids stay the same wherever the project folder is (runs are compared across machines)
+        example.id = example.id or (where[len(prefix) :] if where.startswith(prefix) else where)
         candidates.append(Candidate(example, split, where))
     return candidates, rejects, n
 
