@@ -29,6 +29,31 @@ def run_cli(
     )
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_healthy(process: subprocess.Popen, url: str, timeout: float = 120) -> None:  # type: ignore[type-arg]
+    """Until ``url`` answers 200; fails with the server's stderr if it exits first, or on timeout."""
+    import time
+
+    import httpx
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.5)
+        assert process.poll() is None, process.stderr.read() if process.stderr else ""
+    raise AssertionError(f"{url} did not answer within {timeout:.0f} s")
+
+
 @pytest.fixture(scope="session")
 def bundled_tokenizer():  # type: ignore[no-untyped-def]
     """The bundled model's tokenizer (converting the GGUF once if the cache is cold)."""

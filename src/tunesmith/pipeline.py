@@ -369,10 +369,7 @@ def register_gated(ctx: Context, gate_run: RunDir, gate: dict[str, Any], runs: d
                 tags[f"tunesmith.finetuned.{primary}"] = (
                     f"{score['mean']:.4f} [{score['low']:.4f}, {score['high']:.4f}]"
                 )
-            card = model_card(version=None, **card_inputs)
-            version = register(
-                tracker, source=source, run_id=train_mlflow, tags=tags, card=card, description=cfg.use_case or None
-            )
+            version = register(tracker, source=source, run_id=train_mlflow, tags=tags, description=cfg.use_case or None)
         except Exception as exc:
             note(f"[yellow]not registered ({type(exc).__name__}: {exc});[/] the gate's verdict stands")
             version = None

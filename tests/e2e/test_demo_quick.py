@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import free_port, run_cli, wait_healthy
 
 pytestmark = pytest.mark.e2e
 
@@ -174,15 +172,9 @@ def test_resume_skips_finished_stages(demo: dict) -> None:
     assert time.perf_counter() - started < 120
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(demo: dict) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "tunesmith", "serve", "-p", str(demo["dir"]), "--port", str(port)],
         stdout=subprocess.PIPE,
@@ -191,14 +183,7 @@ def server(demo: dict) -> Iterator[str]:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.5)
-            assert process.poll() is None, process.stderr.read() if process.stderr else ""
+        wait_healthy(process, f"{base}/health")
         yield f"{base}/v1"
     finally:
         process.terminate()

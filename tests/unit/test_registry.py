@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import free_port, run_cli, wait_healthy
 from tunesmith.core.rundir import RunDir
 from tunesmith.pipeline import Context, register_gated, track
 from tunesmith.project import load_project
@@ -178,7 +178,7 @@ def test_lineage_walks_from_files_to_deployment(project: dict[str, Any]) -> None
     from tunesmith.registry.models import parse_ref, promote
 
     tracker = project["ctx"].tracker
-    promote(tracker, parse_ref("1", "acme"), "production", gate_passed=True, reason="")
+    promote(tracker, parse_ref("1", "acme"), "production")
     chain = lineage(tracker, parse_ref("acme@production", "acme"), project["dir"])
     assert chain["version"] == "1" and chain["sources"]["files"]["data/golden.jsonl"]["sha256"] == "f" * 64
     assert chain["dataset"]["version"] == "abc123" and chain["dataset"]["run"] == project["runs"]["data"].id
@@ -204,7 +204,7 @@ def test_served_by_alias(project: dict[str, Any]) -> None:
     from tunesmith.registry.models import parse_ref, promote
     from tunesmith.serve.app import ModelCatalog
 
-    promote(project["ctx"].tracker, parse_ref("1", "acme"), "production", gate_passed=True, reason="")
+    promote(project["ctx"].tracker, parse_ref("1", "acme"), "production")
     catalog = ModelCatalog(project["ctx"].project, project["ctx"].pool)
     served = {m.id: m for m in catalog.models()}
     assert served["acme@production"].adapter_path == (project["runs"]["train"].path("adapter")).resolve()
@@ -238,16 +238,12 @@ def test_unreachable_tracking_server_warns_and_keeps_the_run(tmp_path: Path) -> 
 def test_mlflow_ui_serves_the_project_store(project: dict[str, Any]) -> None:
     import os
     import signal
-    import socket
     import subprocess
     import sys
-    import time
 
     import httpx
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "tunesmith", "registry", "ui", "--port", str(port), "-p", str(project["dir"])],
         stdout=subprocess.DEVNULL,
@@ -256,14 +252,7 @@ def test_mlflow_ui_serves_the_project_store(project: dict[str, Any]) -> None:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.5)
-            assert process.poll() is None, process.stderr.read() if process.stderr else ""
+        wait_healthy(process, f"{base}/health")
         versions = httpx.get(
             f"{base}/api/2.0/mlflow/model-versions/search", params={"filter": "name='acme'"}, timeout=10
         ).json()["model_versions"]

@@ -53,13 +53,8 @@ def register(root: typer.Typer) -> None:
         from tunesmith.registry.models import parse_ref
         from tunesmith.registry.models import promote as do_promote
 
-        loaded, tracker = _tracker(project, set_)
-        ref = parse_ref(model, tracker.model_name)
-        from tunesmith.registry.models import resolve
-
-        version = resolve(tracker, ref)
-        gate_passed, reason = _gate_on_disk(version.tags.get("tunesmith.gate_run_dir"))
-        moved = do_promote(tracker, ref, alias, gate_passed=gate_passed, reason=reason)
+        _, tracker = _tracker(project, set_)
+        moved = do_promote(tracker, parse_ref(model, tracker.model_name), alias)
         if json_:
             sys.stdout.write(json.dumps(moved, indent=2) + "\n")
             return
@@ -214,15 +209,3 @@ def ui(
     ]
     console.print(f"MLflow UI on http://{host}:{port} (Ctrl-C stops it)")
     raise typer.Exit(subprocess.call(command))
-
-
-def _gate_on_disk(gate_dir: str | None) -> tuple[bool | None, str]:
-    """The gate verdict from the gate run's own gate.json when it is here (tags can be edited in the UI)."""
-    if not gate_dir:
-        return None, "no gate run recorded"
-    path = Path(gate_dir) / "gate.json"
-    if not path.is_file():
-        return None, "gate run folder not on this machine; going by the registry tag"
-    gate = json.loads(path.read_text(encoding="utf-8"))
-    failed = [c["name"] for c in gate["checks"] if not c["passed"]]
-    return bool(gate["passed"]), ("failed: " + ", ".join(failed)) if failed else "all checks passed"

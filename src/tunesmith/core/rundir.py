@@ -144,6 +144,10 @@ class RunDir:
         info["inputs"].update(inputs)
         self._write_info(info)
 
+    def annotate(self, **fields: Any) -> None:
+        """Record facts about the run outside its inputs and summary (e.g. where a tracker logged it)."""
+        self._write_info({**self.info, **fields})
+
     def finish(
         self, status: str = "succeeded", *, summary: dict[str, Any] | None = None, error: str | None = None
     ) -> None:

@@ -107,10 +107,10 @@ def run(
     if cfg.toxicity is not None:
         results.append(_toxicity(cfg.toxicity, eval_dir, run_dir, outputs))
 
-    result = GateResult(run=run_dir, passed=all(r.passed for r in results), checks=results)
-    result.extra = {"eval_run": str(eval_dir)}
+    result = GateResult(
+        run=run_dir, passed=all(r.passed for r in results), checks=results, extra={"eval_run": str(eval_dir)}
+    )
     run_dir.write_json("gate.json", result.to_dict())
-    run_dir.record_inputs(eval_run=str(eval_dir))
     return result
 
 

@@ -16,22 +16,17 @@ from tunesmith.registry.runs import list_runs
 from tunesmith.registry.tracking import Tracker
 
 
-def _run(project_dir: Path, run_id: str | None, fallback_dir: str | None = None) -> RunDir | None:
-    if fallback_dir and is_run_dir(Path(fallback_dir)):
-        return RunDir(Path(fallback_dir))
-    if not run_id:
-        return None
-    matches = [r for r in list_runs(project_dir) if r.id == run_id]
-    return matches[-1] if matches else None
-
-
 def lineage(tracker: Tracker, ref: VersionRef, project_dir: Path) -> dict[str, Any]:
     version = resolve(tracker, ref)
     tags = dict(version.tags)
-    gate_run = _run(project_dir, tags.get("tunesmith.gate_run"), tags.get("tunesmith.gate_run_dir"))
-    eval_run = _run(project_dir, tags.get("tunesmith.eval_run"))
-    train_run = _run(project_dir, tags.get("tunesmith.train_run"))
-    data_run = _run(project_dir, tags.get("tunesmith.data_run"))
+    by_id = {r.id: r for r in list_runs(project_dir)}  # one walk of runs/ for every stage
+
+    def run_of(stage: str) -> RunDir | None:
+        return by_id.get(tags.get(f"tunesmith.{stage}_run") or "")
+
+    gate_dir = tags.get("tunesmith.gate_run_dir")
+    gate_run = RunDir(Path(gate_dir)) if gate_dir and is_run_dir(Path(gate_dir)) else run_of("gate")
+    eval_run, train_run, data_run = run_of("eval"), run_of("train"), run_of("data")
     missing = [
         name
         for name, run, tag in (

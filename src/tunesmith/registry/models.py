@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import getpass
+import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from tunesmith.core.errors import StageError
@@ -43,16 +45,15 @@ def register(
     source: str,
     run_id: str | None,
     tags: dict[str, str],
-    card: str,
     description: str | None = None,
 ) -> str:
-    """A new version of the project's model; returns its number."""
+    """A new version of the project's model; returns its number (its card, titled with it, is set after)."""
     client = tracker.client
     try:
         client.get_registered_model(tracker.model_name)
     except Exception:
         client.create_registered_model(tracker.model_name, description=description)
-    version = client.create_model_version(tracker.model_name, source=source, run_id=run_id, tags=tags, description=card)
+    version = client.create_model_version(tracker.model_name, source=source, run_id=run_id, tags=tags)
     return str(version.version)
 
 
@@ -83,14 +84,28 @@ def aliases_of(tracker: Tracker, name: str, version: str) -> list[str]:
     return sorted(alias for alias, v in (model.aliases or {}).items() if str(v) == str(version))
 
 
-def promote(tracker: Tracker, ref: VersionRef, alias: str, *, gate_passed: bool | None, reason: str) -> dict[str, Any]:
-    """Point ``alias`` at the version, only when its gate passed; records who moved it and from where."""
+def gate_on_disk(gate_dir: str | None) -> tuple[bool | None, str]:
+    """The verdict in the gate run's own gate.json when the folder is here (tags can be edited in the UI)."""
+    if not gate_dir:
+        return None, "no gate run recorded"
+    path = Path(gate_dir) / "gate.json"
+    if not path.is_file():
+        return None, "gate run folder not on this machine; going by the registry tag"
+    gate = json.loads(path.read_text(encoding="utf-8"))
+    failed = [c["name"] for c in gate["checks"] if not c["passed"]]
+    return bool(gate["passed"]), ("failed: " + ", ".join(failed)) if failed else "all checks passed"
+
+
+def promote(tracker: Tracker, ref: VersionRef, alias: str) -> dict[str, Any]:
+    """Point ``alias`` at the version, only when its gate passed (by its tag and its gate.json); records who
+    moved it and from where."""
     version = resolve(tracker, ref)
-    tag = version.tags.get(GATE_TAG)
-    if tag != "passed" or gate_passed is False:
+    gate_dir = version.tags.get("tunesmith.gate_run_dir")
+    gate_passed, reason = gate_on_disk(gate_dir)
+    if version.tags.get(GATE_TAG) != "passed" or gate_passed is False:
         raise StageError(
             f"version {version.version} of '{version.name}' did not pass its release gate ({reason})",
-            where=version.tags.get("tunesmith.gate_run_dir") or tracker.uri,
+            where=gate_dir or tracker.uri,
             fix="Fix what failed (see gate.json), retrain or re-evaluate, run `tunesmith gate`, then promote the new version.",
         )
     client = tracker.client

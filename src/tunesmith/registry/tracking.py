@@ -138,9 +138,7 @@ class Tracker:
             self.client.log_artifacts(run_id, str(weights), "weights")
         status = {"succeeded": "FINISHED", "failed": "FAILED", "interrupted": "KILLED"}.get(info["status"], "FINISHED")
         self.client.set_terminated(run_id, status=status)
-        record = run.info
-        record[MLFLOW_RUN_KEY] = run_id
-        run._write_info(record)
+        run.annotate(**{MLFLOW_RUN_KEY: run_id})
         return run_id
 
     def logs_weights(self, weights: Path) -> bool:
