@@ -70,3 +70,10 @@ def test_missing_knowledge_folder(tmp_path: Path) -> None:
 def test_debug_shows_traceback(tmp_path: Path) -> None:
     result = run_cli("data", "build", "--project", str(tmp_path), "--debug")
     assert result.returncode == 2 and "Traceback" in result.stderr
+
+
+def test_unknown_option_is_a_usage_error_not_an_internal_one(tmp_path: Path) -> None:
+    # typer ships its own copy of click: its usage errors must still read as usage errors
+    result = run_cli("train", "--no-such-option", "-p", str(tmp_path))
+    assert result.returncode == 2 and "No such option: --no-such-option" in result.stderr
+    assert "internal error" not in result.stderr and "Traceback" not in result.stderr

@@ -61,6 +61,16 @@ def main(argv: list[str] | None = None) -> None:
     if argv is None and "--debug" in sys.argv:
         DEBUG["on"] = True
     command = typer.main.get_command(app)
+    # newer typer releases ship their own copy of click: a usage error may come from either
+    usage_errors: tuple[type[Exception], ...] = (click.ClickException,)
+    aborts: tuple[type[BaseException], ...] = (click.exceptions.Abort,)
+    try:
+        from typer._click import exceptions as vendored  # type: ignore[import-not-found]
+
+        usage_errors += (vendored.ClickException,)
+    except ImportError:
+        pass
+    aborts += tuple(c for c in (getattr(getattr(typer, "exceptions", None), "Abort", None),) if c is not None)
     try:
         code = command.main(args=argv, prog_name="tunesmith", standalone_mode=False)
     except TunesmithError as exc:
@@ -68,12 +78,12 @@ def main(argv: list[str] | None = None) -> None:
             console.print_exception()
         console.print(f"[bold red]error:[/] {escape(exc.render())}", soft_wrap=True, highlight=False)
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
+    except aborts:
         console.print("aborted")
         sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
+    except usage_errors as exc:
+        exc.show()  # type: ignore[attr-defined]
+        sys.exit(exc.exit_code)  # type: ignore[attr-defined]
     except KeyboardInterrupt:
         console.print("interrupted; resume with --resume")
         sys.exit(130)
