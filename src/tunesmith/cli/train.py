@@ -76,9 +76,12 @@ def register(app: typer.Typer) -> None:
         )
         summary = run_dir.info["summary"]
         loss = summary.get("final_val_loss")
+        rate = summary.get("stop_rate")
+        # NaN when train.stop_check is 0: nothing was checked
+        stops = f"stops by itself on {rate:.0%} of samples" if rate == rate and rate is not None else "stop check off"
         console.print(
             f"{summary['recipe']}: {summary['adapter']}  final train loss {summary['final_train_loss']}  "
-            f"val loss {loss}  stops by itself on {summary['stop_rate']:.0%} of samples"
+            f"val loss {loss}  {stops}"
         )
         emit(run_dir.root, summary, json_)
 
