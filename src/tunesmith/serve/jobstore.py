@@ -1,4 +1,9 @@
-"""The server's persistent state: uploaded files, fine-tuning jobs, their events and checkpoints.
+"""The server's persistent state: uploaded files, fine-tuning jobs, their events and checkpoints, stage jobs.
+
+Stage jobs (``task-<hex>``) are any `tunesmith` stage command started from the
+web UI (train, eval, tune, gate, data build, kb ingest): the worker runs the
+same CLI a user would, so a job from the browser and one from a terminal make
+identical run folders.
 
 SQLite in WAL mode, one file in the project (``.tunesmith/serve/state.db``): the
 API process and the worker process read and write it at once, and a restart of
@@ -22,6 +27,7 @@ from typing import Any
 
 FILE_ID = re.compile(r"^file-[0-9a-f]{24}$")
 JOB_ID = re.compile(r"^ftjob-[0-9a-f]{24}$")
+TASK_ID = re.compile(r"^task-[0-9a-f]{24}$")
 TERMINAL = ("succeeded", "failed", "cancelled")
 
 _SCHEMA = """
@@ -45,6 +51,11 @@ CREATE INDEX IF NOT EXISTS events_job ON events (job_id, seq);
 CREATE TABLE IF NOT EXISTS checkpoints (
   id TEXT PRIMARY KEY, job_id TEXT NOT NULL, step INTEGER NOT NULL, created_at INTEGER NOT NULL,
   metrics TEXT NOT NULL, path TEXT NOT NULL, UNIQUE (job_id, step)
+);
+CREATE TABLE IF NOT EXISTS tasks (
+  id TEXT PRIMARY KEY, kind TEXT NOT NULL, title TEXT NOT NULL, args TEXT NOT NULL, settings TEXT NOT NULL,
+  status TEXT NOT NULL, created_at REAL NOT NULL, started_at REAL, finished_at REAL, worker_pid INTEGER,
+  pid INTEGER, run TEXT, error TEXT, result TEXT, cancel_requested INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS api_keys (
   sha256 TEXT PRIMARY KEY, name TEXT NOT NULL, created_at INTEGER NOT NULL
@@ -275,6 +286,60 @@ class JobStore:
             r["metrics"] = json.loads(r["metrics"])
         return rows
 
+    # -- stage jobs -------------------------------------------------------------------------
+    def create_task(self, kind: str, title: str, args: list[str], settings: dict[str, Any]) -> dict[str, Any]:
+        task_id = new_id("task")
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO tasks (id, kind, title, args, settings, status, created_at) VALUES (?, ?, ?, ?, ?, 'queued', ?)",
+                (task_id, kind, title, json.dumps(args), json.dumps(settings), time.time()),
+            )
+        return self.get_task(task_id)  # type: ignore[return-value]
+
+    def get_task(self, task_id: str) -> dict[str, Any] | None:
+        if not TASK_ID.match(task_id):
+            return None
+        row = self._db().execute("SELECT * FROM tasks WHERE id = ?", (task_id,)).fetchone()
+        return _task(row) if row else None
+
+    def list_tasks(self, limit: int = 50) -> list[dict[str, Any]]:
+        query = "SELECT * FROM tasks ORDER BY created_at DESC, rowid DESC LIMIT ?"
+        return [_task(r) for r in self._db().execute(query, (limit,))]
+
+    def update_task(self, task_id: str, **fields: Any) -> None:
+        encoded = {k: json.dumps(v) if k in ("result", "args") and v is not None else v for k, v in fields.items()}
+        sets = ", ".join(f"{k} = ?" for k in encoded)
+        with self._tx() as db:
+            db.execute(f"UPDATE tasks SET {sets} WHERE id = ?", (*encoded.values(), task_id))
+
+    def claim_task(self, pid: int) -> dict[str, Any] | None:
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT id FROM tasks WHERE status = 'queued' AND worker_pid IS NULL ORDER BY created_at, rowid LIMIT 1"
+            ).fetchone()
+            if row is None:
+                return None
+            db.execute(
+                "UPDATE tasks SET worker_pid = ?, status = 'running', started_at = ? WHERE id = ?",
+                (pid, time.time(), row["id"]),
+            )
+        return self.get_task(row["id"])
+
+    def cancel_task(self, task_id: str) -> dict[str, Any] | None:
+        """A queued job is cancelled at once; a running one is stopped by its worker within a second."""
+        with self._tx() as db:
+            db.execute(
+                "UPDATE tasks SET status = 'cancelled', finished_at = ? WHERE id = ? AND status = 'queued'",
+                (time.time(), task_id),
+            )
+            db.execute("UPDATE tasks SET cancel_requested = 1 WHERE id = ? AND status = 'running'", (task_id,))
+        return self.get_task(task_id)
+
+    def orphan_tasks(self, alive: Any) -> list[dict[str, Any]]:
+        """Running stage jobs whose worker died."""
+        rows = self._db().execute("SELECT * FROM tasks WHERE status = 'running' AND worker_pid IS NOT NULL").fetchall()
+        return [_task(r) for r in rows if not alive(int(r["worker_pid"]))]
+
     # -- API keys (only their SHA-256 is stored) ----------------------------------------------
     def add_key(self, name: str) -> str:
         import hashlib
@@ -297,3 +362,12 @@ def _job(row: sqlite3.Row) -> dict[str, Any]:
         if job.get(key) is not None:
             job[key] = json.loads(job[key])
     return job
+
+
+def _task(row: sqlite3.Row) -> dict[str, Any]:
+    task = dict(row)
+    for key in ("args", "settings", "result"):
+        if task.get(key) is not None:
+            task[key] = json.loads(task[key])
+    task["cancel_requested"] = bool(task["cancel_requested"])
+    return task

@@ -11,6 +11,10 @@ A worker that dies leaves its job `running` with a dead pid; the next worker
 resumes it from the run's last complete checkpoint (`tunesmith train --resume`).
 The training child dies with its worker (PR_SET_PDEATHSIG), so a job is never
 trained twice at once.
+
+It also runs the web UI's stage jobs (train, eval, tune, gate, data build, kb
+ingest): the same `tunesmith` command a user would type, in a child process
+whose bars report to a progress file, stopped on cancel like a training job.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -92,7 +97,97 @@ class Worker:
         if job is not None:
             self.train(job)
             return True
+        self._requeue_orphan_tasks()
+        task = self.store.claim_task(self.pid)
+        if task is not None:
+            self.run_task(task)
+            return True
         return False
+
+    # -- stage jobs from the web UI -----------------------------------------------------------------
+    def _requeue_orphan_tasks(self) -> None:
+        """A training job whose worker died continues from its last checkpoint; other stages start again."""
+        for task in self.store.orphan_tasks(_pid_alive):
+            args = list(task["args"])
+            if task["kind"] == "train" and task.get("run") and "--resume" not in args:
+                args = ["train", "--resume", "--run", task["run"], "--json"]
+            self.store.update_task(task["id"], status="queued", worker_pid=None, pid=None, args=args)
+
+    def task_paths(self, task_id: str) -> tuple[Path, Path]:
+        """(log file, progress file) of a stage job."""
+        logs = self.store.folder / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        return logs / f"{task_id}.log", logs / f"{task_id}.progress.json"
+
+    def run_task(self, task: dict[str, Any]) -> None:
+        log_path, progress_path = self.task_paths(task["id"])
+        progress_path.unlink(missing_ok=True)
+        args = [sys.executable, "-m", "tunesmith", *task["args"], "--project", str(self.project_dir)]
+        with log_path.open("ab") as log:
+            child = subprocess.Popen(
+                args,
+                cwd=self.project_dir,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                env={
+                    **os.environ,
+                    "NO_COLOR": "1",
+                    "COLUMNS": "160",
+                    "TUNESMITH_JOB": task["id"],
+                    "TUNESMITH_PROGRESS_FILE": str(progress_path),
+                },
+                preexec_fn=_die_with_parent,
+            )
+            self.store.update_task(task["id"], pid=child.pid)
+            run_id: str | None = task.get("run")
+            cancelled = False
+            # stdout is the command's JSON summary: read it on a thread so a large one cannot block the child
+            chunks: list[bytes] = []
+            reader = threading.Thread(target=lambda: chunks.append(child.stdout.read() if child.stdout else b""))
+            reader.start()
+            while child.poll() is None:
+                time.sleep(0.25)
+                if run_id is None:
+                    run_id = self._run_of(child.pid, task["kind"])
+                    if run_id is not None:
+                        self.store.update_task(task["id"], run=run_id)
+                current = self.store.get_task(task["id"])
+                if current is not None and current["cancel_requested"] and not cancelled:
+                    cancelled = True
+                    os.killpg(child.pid, signal.SIGTERM)
+                    try:
+                        child.wait(10)
+                    except subprocess.TimeoutExpired:
+                        os.killpg(child.pid, signal.SIGKILL)
+                        child.wait()
+            reader.join()
+        stdout = b"".join(chunks).decode(errors="replace")
+        run_id = run_id or self._run_of(child.pid, task["kind"])
+        result = _last_json(stdout)
+        now = time.time()
+        if cancelled:
+            self.store.update_task(task["id"], status="cancelled", finished_at=now, run=run_id, worker_pid=None)
+            return
+        # a gate that ran and said no is a finished job with a verdict, not a failure of the job
+        done = child.returncode == 0 or (task["kind"] == "gate" and result is not None and "passed" in result)
+        if done:
+            self.store.update_task(
+                task["id"], status="succeeded", finished_at=now, run=run_id, result=result, worker_pid=None
+            )
+            return
+        lines = [line for line in log_path.read_text(errors="replace").splitlines() if line.strip()]
+        reason = lines[-1][-600:] if lines else f"exit code {child.returncode}"
+        self.store.update_task(
+            task["id"], status="failed", finished_at=now, run=run_id, error=reason, result=result, worker_pid=None
+        )
+
+    def _run_of(self, pid: int, kind: str) -> str | None:
+        """The run folder the job's process made: its top-level one (a tune study's trials nest under it)."""
+        mine = [r for r in list_runs(self.project_dir) if r.info.get("pid") == pid]
+        if not mine:
+            return None
+        same_kind = [r for r in mine if r.stage == kind]
+        return (same_kind or mine)[0].id
 
     # -- validating_files -> queued ---------------------------------------------------------------
     def validate(self, job: dict[str, Any]) -> None:
@@ -324,3 +419,15 @@ class Worker:
         )
         self.store.add_event(job["id"], f"New fine-tuned model created: {model_id}")
         self.store.add_event(job["id"], "The job has successfully completed")
+
+
+def _last_json(stdout: str) -> dict[str, Any] | None:
+    """The JSON object a `--json` command printed last on stdout (progress goes to stderr)."""
+    start = stdout.find("{")
+    while start != -1:
+        try:
+            value = json.loads(stdout[start:])
+            return value if isinstance(value, dict) else None
+        except json.JSONDecodeError:
+            start = stdout.find("{", start + 1)
+    return None
