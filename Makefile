@@ -9,7 +9,7 @@ STAMP     := $(VENV)/.tunesmith-installed
 DEV_STAMP := $(VENV)/.tunesmith-dev-installed
 DEMO_DIR  ?= demo
 
-.PHONY: demo test test-fast bench lint install clean
+.PHONY: demo test test-fast bench lint install clean chromium
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "tunesmith needs Python >= 3.11 (set PYTHON=python3.11)")'
@@ -32,7 +32,16 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/tunesmith demo --dir $(DEMO_DIR)
 
-test: $(DEV_STAMP)
+# The web UI's browser tests drive Debian's chromium through Playwright (Playwright's own browser
+# download is not used): installed from the Debian archive when it is missing.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1 || \
+	  { $$SUDO apt-get update -q >/dev/null && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; }; }
+
+test: $(DEV_STAMP) chromium
 	$(VENV)/bin/pytest
 
 test-fast: $(DEV_STAMP)

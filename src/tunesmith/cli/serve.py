@@ -31,6 +31,7 @@ def register(app: typer.Typer) -> None:
         worker: Annotated[
             bool, typer.Option(help="Start a fine-tuning job worker process with the server (default: serve.worker).")
         ] = True,
+        ui: Annotated[bool, typer.Option(help="Serve the web workbench at / (datasets, jobs, playground, releases).")] = True,
         create_key: Annotated[
             str | None,
             typer.Option("--create-key", help="Create an API key with this name, print it once, store its hash, exit."),
@@ -38,7 +39,8 @@ def register(app: typer.Typer) -> None:
         set_: SetOpt = None,
         debug: DebugOpt = False,
     ) -> None:
-        """OpenAI-compatible API: chat (streaming, batching, retrieval), embeddings, files, fine-tuning jobs."""
+        """OpenAI-compatible API (chat with streaming, batching and retrieval; embeddings; files; fine-tuning jobs) and
+        the web workbench at /."""
         set_debug(debug)
         import subprocess
         import sys
@@ -67,6 +69,10 @@ def register(app: typer.Typer) -> None:
             )
         uvicorn = require("uvicorn", purpose="the HTTP server")
         app = create_app(loaded, api_keys=keys or None, require_keys=not _is_loopback(bind))
+        if ui:
+            from tunesmith.ui.routes import mount
+
+            mount(app, loaded)
         if cfg.backend == "local":
             app.state.catalog.generator()  # load the base model before accepting requests
         child = None
@@ -76,6 +82,8 @@ def register(app: typer.Typer) -> None:
                 env={**os.environ, "NO_COLOR": "1"},
             )
         console.print(f"serving {loaded.config.name} on http://{bind}:{port or cfg.port}/v1")
+        if ui:
+            console.print(f"web workbench on http://{bind}:{port or cfg.port}/")
         try:
             uvicorn.run(app, host=bind, port=port or cfg.port, log_level="warning")
         finally:

@@ -229,7 +229,8 @@ def create_app(
 
     @app.middleware("http")
     async def authenticate(request: Request, call_next: Any) -> Any:
-        if request.url.path.startswith("/v1") and request.method != "OPTIONS":
+        # the web UI's data is as private as the API: the same keys guard it (its pages and assets are public)
+        if request.url.path.startswith(("/v1", "/ui/api")) and request.method != "OPTIONS":
             known = key_hashes()
             if not known and not require_keys:
                 return await call_next(request)

@@ -1,0 +1,98 @@
+"""The Jobs page: stage jobs started from schema forms, with live progress, loss curve, log and cancel."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tunesmith.core.errors import ConfigError
+from tunesmith.project import LoadedProject
+from tunesmith.registry.runs import list_runs, resolve_run
+from tunesmith.serve.jobstore import JobStore
+from tunesmith.serve.worker import Worker
+from tunesmith.ui.forms import SECTIONS, overrides
+
+TITLES = {
+    "train": "Train",
+    "eval": "Evaluate",
+    "tune": "Tune hyperparameters",
+    "gate": "Release gate",
+    "data": "Build dataset",
+    "kb": "Index knowledge base",
+}
+# which earlier runs each kind takes, by its CLI option (None: the positional argument)
+INPUTS: dict[str, dict[str, tuple[str | None, str]]] = {
+    "train": {"data": ("--data", "data")},
+    "eval": {"data": ("--data", "data"), "train": ("--train", "train"), "baseline": ("--baseline", "baseline")},
+    "tune": {"data": ("--data", "data")},
+    "gate": {"eval": (None, "eval")},
+    "data": {},
+    "kb": {},
+}
+COMMANDS = {"data": ["data", "build"], "kb": ["kb", "ingest"]}
+
+
+def kinds() -> list[dict[str, Any]]:
+    return [{"kind": k, "title": TITLES[k], "sections": list(SECTIONS[k]), "inputs": list(INPUTS[k])} for k in TITLES]
+
+
+def choices(loaded: LoadedProject, kind: str) -> dict[str, list[dict[str, str]]]:
+    """The runs each input of a job kind can take (newest first, succeeded only)."""
+    out: dict[str, list[dict[str, str]]] = {}
+    for name, (_, stage) in INPUTS[kind].items():
+        runs = [r for r in reversed(list_runs(loaded.dir, stage)) if r.status == "succeeded"]
+        if stage == "data" and kind == "eval":
+            runs = [r for r in runs if r.path("test.jsonl").is_file() and r.path("test.jsonl").stat().st_size > 0]
+        out[name] = [{"id": r.id, "created": str(r.info.get("created", ""))} for r in runs]
+    return out
+
+
+def create(
+    loaded: LoadedProject, store: JobStore, kind: str, values: dict[str, Any], inputs: dict[str, str | None]
+) -> dict[str, Any]:
+    if kind not in TITLES:
+        raise ConfigError(f"unknown job kind '{kind}'", fix=f"Use one of {', '.join(TITLES)}.")
+    sets = overrides(loaded, kind, values)
+    args = list(COMMANDS.get(kind, [kind])) + ["--json"]
+    picked = {}
+    for name, (option, stage) in INPUTS[kind].items():
+        ref = inputs.get(name)
+        if not ref:
+            continue
+        run = resolve_run(loaded.dir, ref, stage)  # a missing or unfinished run is an error now, not in the log
+        picked[name] = run.id
+        args += [run.id] if option is None else [option, run.id]
+    for item in sets:
+        args += ["--set", item]
+    title = TITLES[kind] + (
+        f" on {picked['data']}" if "data" in picked else f" {picked['eval']}" if "eval" in picked else ""
+    )
+    return decorate(
+        loaded, store, store.create_task(kind, title, args, {"values": values, "inputs": picked, "overrides": sets})
+    )
+
+
+def decorate(loaded: LoadedProject, store: JobStore, task: dict[str, Any], *, detail: bool = False) -> dict[str, Any]:
+    """A job with what the page shows: progress bars, the loss curve, the log's last lines."""
+    task = dict(task)
+    log_path, progress_path = Worker(loaded.dir, store).task_paths(task["id"])
+    try:
+        task["progress"] = json.loads(progress_path.read_text(encoding="utf-8")).get("tasks", [])
+    except (OSError, json.JSONDecodeError):
+        task["progress"] = []
+    if not detail:
+        return task
+    curve = []
+    run = next((r for r in list_runs(loaded.dir) if r.id == task.get("run")), None) if task.get("run") else None
+    if run is not None and run.stage == "train":
+        for row in run.metrics():
+            if row.get("step") is None:
+                continue
+            point = {k: row[k] for k in ("loss", "eval_loss", "learning_rate") if isinstance(row.get(k), int | float)}
+            if point:
+                curve.append({"step": row["step"], "max_steps": row.get("max_steps"), **point})
+    task["curve"] = curve
+    task["run_status"] = run.status if run is not None else None
+    lines = log_path.read_text(encoding="utf-8", errors="replace").splitlines() if log_path.is_file() else []
+    task["log"] = [line for line in lines if line.strip()][-60:]
+    return task
