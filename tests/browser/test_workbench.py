@@ -280,11 +280,17 @@ def test_upload_train_chat_evaluate_promote(server: dict) -> None:
         page.wait_for_selector("article.release")
         page.get_by_role("button", name="Promote version 1").click()
         page.wait_for_selector("text=northwind-support@production → version 1")
+        # lineage: from the uploaded file to the deployment just made
+        page.locator("details.lineage summary").first.click()
+        page.wait_for_selector("details.lineage .tree li")
+        tree = page.locator("details.lineage .tree").first.inner_text()
+        assert "tickets.jsonl" in tree and f"training run {train_run}" in tree and "deployment: @production" in tree
         shot("09-releases")
 
         # the promoted alias is served at once (the catalogue re-reads aliases every few seconds)
         page.get_by_role("navigation").get_by_role("link", name="Overview", exact=True).click()
         page.wait_for_selector("#next-step")
+        assert "northwind-support@production" in page.locator("#next-step").inner_text()
         shot("10-overview-after")
         assert not errors, errors
         browser.close()

@@ -128,6 +128,7 @@ def test_upload_accounts_for_every_row_and_pages_show_it(client: Any, project: P
     run = report["run"]
     detail = client.get(f"/ui/api/datasets/{run}").json()
     assert detail["manifest"]["accounted"] and detail["problems"] == 2
+    assert len(detail["manifest"]["source_files"]["tickets.jsonl"]["sha256"]) == 64  # for lineage
     assert sum(b["count"] for b in detail["histogram"]) == 20  # token counts from the served model's tokenizer
     rejects = client.get(f"/ui/api/datasets/{run}/rejects").json()["rows"]
     assert [r["where"] for r in rejects] == ["tickets.jsonl:6", "tickets.jsonl:10"]

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tunesmith.core.atomic import write_jsonl
+from tunesmith.core.hashing import sha256_file
 from tunesmith.core.rundir import RunDir
 from tunesmith.data.config import SplitConfig
 from tunesmith.data.formats.read import read_items
@@ -88,7 +89,8 @@ def dataset_from_upload(
         "removed": reasons,
         "changed": {},
         "accounted": len(good) + len(rejects) == len(items),
-        "source_files": {filename: {"file_id": file_id}},
+        # like a data build's manifest, so lineage shows the upload with its digest
+        "source_files": {filename: {"sha256": sha256_file(path), "bytes": path.stat().st_size, "file_id": file_id}},
     }
     run.write_json("manifest.json", manifest)
     run.record_inputs(dataset_version=version, upload=file_id, filename=filename)

@@ -87,7 +87,14 @@ def next_step(latest: dict[str, RunDir | None]) -> str:
     assert gate is not None
     if not (gate.info.get("summary") or {}).get("passed"):
         return "The last gate failed: see Releases for the failing checks, then retrain or tune."
-    return "The last gate passed: promote the version on the Releases page, then chat with NAME@production."
+    registered = gate.read_json("gate.json").get("registered") if gate.path("gate.json").is_file() else None
+    if registered:
+        name, version = registered["model"], registered["version"]
+        return (
+            f"The last gate passed: promote version {version} of {name} on the Releases page (if not done yet); "
+            f"clients then ask for {name}@production."
+        )
+    return "The last gate passed (tracking is off, so no version was registered): serve the training run's model."
 
 
 def overview(loaded: LoadedProject) -> dict[str, Any]:

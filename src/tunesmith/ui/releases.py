@@ -81,3 +81,16 @@ def promote(loaded: LoadedProject, version: str, alias: str) -> dict[str, Any]:
             fix="Run the release gate first: it registers a version.",
         )
     return move(tracker, VersionRef(tracker.model_name, version=version), alias)
+
+
+def lineage(loaded: LoadedProject, version: str) -> dict[str, Any]:
+    """Where a version came from, as the `tunesmith lineage` tree: (depth, text) rows plus the chain itself."""
+    from tunesmith.registry.lineage import lineage as chain_of
+    from tunesmith.registry.lineage import lineage_lines
+    from tunesmith.registry.models import VersionRef
+
+    tracker = _tracker(loaded)
+    if tracker is None:
+        raise ConfigError("no model registry in this project yet", where="tracking")
+    chain = chain_of(tracker, VersionRef(tracker.model_name, version=version), loaded.dir)
+    return {"rows": [{"depth": d, "text": t} for d, t in lineage_lines(chain)], "missing": chain["missing_run_folders"]}

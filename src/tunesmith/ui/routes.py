@@ -188,6 +188,10 @@ def mount(app: Any, loaded: LoadedProject) -> None:
     def get_releases() -> Any:
         return releases.releases(project())
 
+    @api.get("/releases/{version}/lineage")
+    def get_lineage(version: str) -> Any:
+        return releases.lineage(project(), version)
+
     @api.post("/releases/{version}/promote")
     def promote(version: str, body: dict[str, Any] = Body(default={})) -> Any:  # noqa: B008
         return releases.promote(project(), version, str(body.get("alias") or "production"))

@@ -52,6 +52,25 @@ function version(v, model) {
     h("div", { class: "inline" }, field("Alias", alias), promote),
     h("p", { id: `why-${v.version}`, class: "muted" }, passed ? "The gate passed: this version can be promoted." : "Promotion needs a passed gate; this version's gate did not pass."),
     status,
+    lineage(v),
     v.card ? h("details", {}, h("summary", {}, "Model card"), markdown(v.card)) : null,
   );
+}
+
+// source files -> dataset -> training -> evaluation -> gate -> deployment, loaded when opened
+function lineage(v) {
+  const body = h("div", { "aria-live": "polite" }, h("p", { class: "muted" }, "Loading…"));
+  const box = h("details", { class: "lineage" }, h("summary", {}, "Lineage"), body);
+  box.addEventListener("toggle", async () => {
+    if (!box.open || box.dataset.loaded) return;
+    try {
+      const r = await api(`/ui/api/releases/${v.version}/lineage`);
+      fill(body, h("ul", { class: "tree" }, r.rows.map((row) => h("li", { style: `margin-left:${row.depth * 1.1}rem` }, row.text))),
+        r.missing.length ? h("p", { class: "muted" }, `run folders not on this machine: ${r.missing.join(", ")}`) : null);
+      box.dataset.loaded = "1";
+    } catch (error) {
+      fill(body, errorBox(error));
+    }
+  });
+  return box;
 }
