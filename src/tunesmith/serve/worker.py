@@ -108,6 +108,9 @@ class Worker:
     def _requeue_orphan_tasks(self) -> None:
         """A training job whose worker died continues from its last checkpoint; other stages start again."""
         for task in self.store.orphan_tasks(_pid_alive):
+            if task["cancel_requested"]:  # asked to stop while no worker was there to stop it
+                self.store.update_task(task["id"], status="cancelled", finished_at=time.time(), worker_pid=None)
+                continue
             args = list(task["args"])
             if task["kind"] == "train" and task.get("run") and "--resume" not in args:
                 args = ["train", "--resume", "--run", task["run"], "--json"]

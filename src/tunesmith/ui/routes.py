@@ -74,7 +74,9 @@ def mount(app: Any, loaded: LoadedProject) -> None:
             raise TunesmithError(
                 f"the file is larger than the {limit} byte limit", where=file.filename, fix="Raise serve.max_upload_mb."
             )
-        name = (file.filename or "upload.jsonl").replace("/", "_").replace("\\", "_")[-200:]
+        name = (file.filename or "").replace("/", "_").replace("\\", "_")[-200:]
+        if name.strip(".") == "":
+            name = "upload.jsonl"  # the name is only a label and an extension: never a path
         row = store.add_file(name, "fine-tune", content)
         cfg = project().config
 
