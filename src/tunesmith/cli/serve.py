@@ -13,6 +13,16 @@ from tunesmith.cli.common import DebugOpt, ProjectOpt, SetOpt, load, set_debug
 from tunesmith.core.progress import console
 
 
+def _worker_dies_with_server() -> None:
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:  # not Linux: the server's own shutdown still stops the worker
+        pass
+
+
 def _is_loopback(host: str) -> bool:
     if host in ("localhost",):
         return True
@@ -42,6 +52,7 @@ def register(app: typer.Typer) -> None:
         """OpenAI-compatible API (chat with streaming, batching and retrieval; embeddings; files; fine-tuning jobs) and
         the web workbench at /."""
         set_debug(debug)
+        import signal
         import subprocess
         import sys
 
@@ -80,7 +91,12 @@ def register(app: typer.Typer) -> None:
             child = subprocess.Popen(
                 [sys.executable, "-m", "tunesmith", "worker", "--project", str(loaded.dir)],
                 env={**os.environ, "NO_COLOR": "1"},
+                # a server killed outright takes its worker along (SIGTERM: the worker leaves like Ctrl-C and its
+                # job resumes from the last checkpoint under the next server)
+                preexec_fn=_worker_dies_with_server,
             )
+        # uvicorn re-raises SIGTERM after its graceful shutdown; as SystemExit it lets the block below stop the worker
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         console.print(f"serving {loaded.config.name} on http://{bind}:{port or cfg.port}/v1")
         if ui:
             console.print(f"web workbench on http://{bind}:{port or cfg.port}/")

@@ -24,6 +24,7 @@ export async function render(main, params) {
     });
     const cfg = configForm(f.fields);
     current = { inputs, cfg };
+    formArea.dataset.kind = kind.value; // which kind the fields below belong to
     fill(formArea, 
       inputFields.length ? h("fieldset", {}, h("legend", {}, "Inputs"), inputFields) : null,
       h("details", { open: true }, h("summary", {}, "Settings (from the project file; change any)"), cfg.node),
