@@ -122,6 +122,7 @@ def main() -> None:
         while client.get(f"/ui/api/jobs/{job['id']}").json()["status"] in ("queued", "running"):
             if client.get(f"/ui/api/jobs/{job['id']}").json()["curve"]:  # training steps are being taken
                 busy.append(timed_round(client, paths))
+                time.sleep(0.5)  # spread the samples over the training, not its first second
             else:
                 time.sleep(0.2)
             if len(busy) >= args.rounds:
