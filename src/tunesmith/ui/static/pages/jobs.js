@@ -13,8 +13,13 @@ export async function render(main, params) {
   const formArea = h("div", { id: "job-form" });
   const status = h("div", { "aria-live": "polite" });
   let current = null;
+  let latest = 0;
+  // the form of the kind picked last wins, however the requests for earlier picks return
   const loadForm = async () => {
-    const f = await api(`/ui/api/forms/${kind.value}`);
+    const ticket = ++latest;
+    const which = kind.value;
+    const f = await api(`/ui/api/forms/${which}`);
+    if (ticket !== latest) return;
     const inputs = {};
     const inputFields = Object.entries(f.choices).map(([name, runs]) => {
       const preset = params.query.get(name);
@@ -23,8 +28,8 @@ export async function render(main, params) {
       return field(`${name} run`, inputs[name], `Which ${name} run the job uses.`);
     });
     const cfg = configForm(f.fields);
-    current = { inputs, cfg };
-    formArea.dataset.kind = kind.value; // which kind the fields below belong to
+    current = { kind: which, inputs, cfg };
+    formArea.dataset.kind = which; // which kind the fields below belong to
     fill(formArea, 
       inputFields.length ? h("fieldset", {}, h("legend", {}, "Inputs"), inputFields) : null,
       h("details", { open: true }, h("summary", {}, "Settings (from the project file; change any)"), cfg.node),
@@ -38,7 +43,8 @@ export async function render(main, params) {
     fill(status, );
     try {
       const inputs = Object.fromEntries(Object.entries(current.inputs).map(([k, el]) => [k, el.value || null]));
-      const job = await api("/ui/api/jobs", { method: "POST", body: { kind: kind.value, values: current.cfg.changed(), inputs } });
+      if (!current || current.kind !== kind.value) throw new Error("The form is still loading; try again.");
+      const job = await api("/ui/api/jobs", { method: "POST", body: { kind: current.kind, values: current.cfg.changed(), inputs } });
       announce(`Job ${job.id} queued`);
       location.hash = `#/jobs/${job.id}`;
     } catch (error) {
