@@ -169,7 +169,7 @@ def test_pages_are_served_locally_and_the_api_is_guarded_by_keys(project: Path) 
 
 
 def test_worker_runs_a_stage_job_and_reports_its_failure_in_one_line(project: Path) -> None:
-    from tunesmith.serve.worker import Worker
+    from tunesmith.serve.worker import Worker, task_paths
 
     (project / "kb").mkdir()
     (project / "kb" / "returns.md").write_text("# Returns\n\nUnused items can be returned within 60 days.\n")
@@ -181,7 +181,7 @@ def test_worker_runs_a_stage_job_and_reports_its_failure_in_one_line(project: Pa
     assert worker.step() and worker.step() and not worker.step()
     ok, bad = store.get_task(ok["id"]), store.get_task(bad["id"])
     assert ok["status"] == "succeeded" and ok["result"]["chunks"] >= 1, ok
-    log, progress_file = worker.task_paths(ok["id"])
+    log, progress_file = task_paths(store, ok["id"])
     assert "Indexing knowledge base" in log.read_text()
     assert json.loads(progress_file.read_text())["tasks"] == []  # every bar closed
     assert bad["status"] == "failed" and "no finished eval run" in bad["error"] and "Traceback" not in bad["error"]

@@ -43,21 +43,21 @@ class TokenStats:
         }
 
 
-def histogram(values: Iterable[int], *, bins: int = 12, width: int = 40) -> list[tuple[str, int, str]]:
-    """(range label, count, bar) rows for a text histogram."""
+def equal_bins(values: Iterable[int], *, count: int = 12) -> list[tuple[int, int, int]]:
+    """Equal-width integer bins over the values' range: (low, high, count) rows, empty bins included."""
     data = list(values)
     if not data:
         return []
     low, high = min(data), max(data)
-    step = max(1, -(-(high - low + 1) // bins))
-    counts = [0] * bins
+    step = max(1, -(-(high - low + 1) // count))
+    counts = [0] * count
     for v in data:
-        counts[min(bins - 1, (v - low) // step)] += 1
-    peak = max(counts) or 1
-    rows = []
-    for i, count in enumerate(counts):
-        start = low + i * step
-        if start > high:
-            break
-        rows.append((f"{start}-{start + step - 1}", count, "█" * round(count / peak * width)))
-    return rows
+        counts[min(count - 1, (v - low) // step)] += 1
+    return [(low + i * step, low + (i + 1) * step - 1, c) for i, c in enumerate(counts) if low + i * step <= high]
+
+
+def histogram(values: Iterable[int], *, bins: int = 12, width: int = 40) -> list[tuple[str, int, str]]:
+    """(range label, count, bar) rows for a text histogram."""
+    rows = equal_bins(values, count=bins)
+    peak = max((c for _, _, c in rows), default=0) or 1
+    return [(f"{lo}-{hi}", c, "█" * round(c / peak * width)) for lo, hi, c in rows]

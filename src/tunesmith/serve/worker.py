@@ -54,6 +54,23 @@ def _die_with_parent() -> None:
     os.setsid()
 
 
+def _stop(child: subprocess.Popen) -> None:  # type: ignore[type-arg]
+    """SIGTERM to the child's process group (it leaves like Ctrl-C), SIGKILL if it has not left in 10 s."""
+    os.killpg(child.pid, signal.SIGTERM)
+    try:
+        child.wait(10)
+    except subprocess.TimeoutExpired:
+        os.killpg(child.pid, signal.SIGKILL)
+        child.wait()
+
+
+def task_paths(store: JobStore, task_id: str) -> tuple[Path, Path]:
+    """(log file, progress file) of a stage job."""
+    logs = store.folder / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    return logs / f"{task_id}.log", logs / f"{task_id}.progress.json"
+
+
 def validate_file(path: Path, method: str) -> tuple[list[dict[str, Any]], list[str]]:
     """(records in OpenAI format, problems as 'line N: ...')."""
     fmt = "openai-preference" if method == "dpo" else "openai-chat"
@@ -116,14 +133,8 @@ class Worker:
                 args = ["train", "--resume", "--run", task["run"], "--json"]
             self.store.update_task(task["id"], status="queued", worker_pid=None, pid=None, args=args)
 
-    def task_paths(self, task_id: str) -> tuple[Path, Path]:
-        """(log file, progress file) of a stage job."""
-        logs = self.store.folder / "logs"
-        logs.mkdir(parents=True, exist_ok=True)
-        return logs / f"{task_id}.log", logs / f"{task_id}.progress.json"
-
     def run_task(self, task: dict[str, Any]) -> None:
-        log_path, progress_path = self.task_paths(task["id"])
+        log_path, progress_path = task_paths(self.store, task["id"])
         progress_path.unlink(missing_ok=True)
         args = [sys.executable, "-m", "tunesmith", *task["args"], "--project", str(self.project_dir)]
         with log_path.open("ab") as log:
@@ -157,12 +168,7 @@ class Worker:
                 current = self.store.get_task(task["id"])
                 if current is not None and current["cancel_requested"] and not cancelled:
                     cancelled = True
-                    os.killpg(child.pid, signal.SIGTERM)
-                    try:
-                        child.wait(10)
-                    except subprocess.TimeoutExpired:
-                        os.killpg(child.pid, signal.SIGKILL)
-                        child.wait()
+                    _stop(child)
             reader.join()
         stdout = b"".join(chunks).decode(errors="replace")
         run_id = run_id or self._run_of(child.pid, task["kind"])
@@ -308,12 +314,7 @@ class Worker:
                 seen_metrics = self._report(job, train_run, seen_metrics)
             current = self.store.get_job(job_id)
             if current is not None and current["cancel_requested"]:
-                os.killpg(child.pid, signal.SIGTERM)
-                try:
-                    child.wait(10)
-                except subprocess.TimeoutExpired:
-                    os.killpg(child.pid, signal.SIGKILL)
-                    child.wait()
+                _stop(child)
                 cancelled = True
         stdout = child.stdout.read().decode(errors="replace") if child.stdout else ""
         stderr.close()

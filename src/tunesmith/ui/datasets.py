@@ -8,9 +8,10 @@ from typing import Any
 
 from tunesmith.core.errors import StageError
 from tunesmith.core.rundir import RunDir
+from tunesmith.data.stats import equal_bins
 from tunesmith.project import LoadedProject
-from tunesmith.registry.runs import list_runs, resolve_run
-from tunesmith.ui.overview import run_row
+from tunesmith.registry.runs import list_runs
+from tunesmith.ui.overview import find_run, run_row
 
 SPLITS = ("train", "val", "test")
 
@@ -22,10 +23,7 @@ def _read(path: Path) -> list[dict[str, Any]]:
 
 
 def data_run(loaded: LoadedProject, ref: str) -> RunDir:
-    run = next((r for r in list_runs(loaded.dir, "data") if r.id == ref), None)
-    if run is None:
-        raise StageError(f"no data run '{ref}'", fix="Pick one from the list of datasets.")
-    return run
+    return find_run(loaded, "data", ref)
 
 
 def list_datasets(loaded: LoadedProject) -> list[dict[str, Any]]:
@@ -58,12 +56,14 @@ def dataset(loaded: LoadedProject, ref: str) -> dict[str, Any]:
     reasons: dict[str, int] = {}
     for r in rejects:
         reasons[r.get("reason", "?")] = reasons.get(r.get("reason", "?"), 0) + 1
-    lengths = {split: [r.get("meta", {}).get("tokens") for r in _read(run.path(f"{split}.jsonl"))] for split in SPLITS}
+    lengths: list[int] = []
     labels: dict[str, int] = {}
     sources: dict[str, int] = {}
     for split in SPLITS:
         for row in _read(run.path(f"{split}.jsonl")):
             meta = row.get("meta", {})
+            if isinstance(meta.get("tokens"), int):
+                lengths.append(meta["tokens"])
             if meta.get("label"):
                 labels[meta["label"]] = labels.get(meta["label"], 0) + 1
             source = (meta.get("source") or {}).get("file")
@@ -76,25 +76,9 @@ def dataset(loaded: LoadedProject, ref: str) -> dict[str, Any]:
         "problems": sum(1 for r in rejects if r.get("stage") == "validate"),
         "labels": dict(sorted(labels.items())),
         "sources": sources,
-        "histogram": histogram([v for split in SPLITS for v in lengths[split] if isinstance(v, int)]),
+        "histogram": [{"low": lo, "high": hi, "count": c} for lo, hi, c in equal_bins(lengths, count=16)],
         "max_length": loaded.config.train.max_length,
     }
-
-
-def histogram(values: list[int], bins: int = 16) -> list[dict[str, int]]:
-    """Token lengths in equal-width bins: [{low, high, count}]."""
-    if not values:
-        return []
-    low, high = min(values), max(values)
-    width = max(1, -(-(high - low + 1) // bins))
-    counts = [0] * bins
-    for v in values:
-        counts[min(bins - 1, (v - low) // width)] += 1
-    return [
-        {"low": low + i * width, "high": low + (i + 1) * width - 1, "count": c}
-        for i, c in enumerate(counts)
-        if low + i * width <= high
-    ]
 
 
 def examples(
@@ -178,7 +162,3 @@ def loss_mask(loaded: LoadedProject, ref: str, example_id: str, tokenizer: Any) 
                     "trained": tokenized.trained_tokens,
                 }
     raise StageError(f"no example '{example_id}' in data run {ref}")
-
-
-def resolve_dataset(loaded: LoadedProject, ref: str | None) -> RunDir:
-    return resolve_run(loaded.dir, ref, "data")

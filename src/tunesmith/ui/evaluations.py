@@ -9,14 +9,11 @@ from tunesmith.core.errors import StageError
 from tunesmith.core.rundir import RunDir
 from tunesmith.project import LoadedProject
 from tunesmith.registry.runs import list_runs
-from tunesmith.ui.overview import run_row
+from tunesmith.ui.overview import find_run, run_row
 
 
 def _eval_run(loaded: LoadedProject, ref: str) -> RunDir:
-    run = next((r for r in list_runs(loaded.dir, "eval") if r.id == ref), None)
-    if run is None:
-        raise StageError(f"no evaluation run '{ref}'", fix="Pick one from the list of evaluations.")
-    return run
+    return find_run(loaded, "eval", ref)
 
 
 def list_evaluations(loaded: LoadedProject) -> list[dict[str, Any]]:

@@ -9,7 +9,7 @@ from tunesmith.core.errors import ConfigError
 from tunesmith.project import LoadedProject
 from tunesmith.registry.runs import list_runs, resolve_run
 from tunesmith.serve.jobstore import JobStore
-from tunesmith.serve.worker import Worker
+from tunesmith.serve.worker import task_paths
 from tunesmith.ui.forms import SECTIONS, overrides
 
 TITLES = {
@@ -75,7 +75,7 @@ def create(
 def decorate(loaded: LoadedProject, store: JobStore, task: dict[str, Any], *, detail: bool = False) -> dict[str, Any]:
     """A job with what the page shows: progress bars, the loss curve, the log's last lines."""
     task = dict(task)
-    log_path, progress_path = Worker(loaded.dir, store).task_paths(task["id"])
+    log_path, progress_path = task_paths(store, task["id"])
     try:
         task["progress"] = json.loads(progress_path.read_text(encoding="utf-8")).get("tasks", [])
     except (OSError, json.JSONDecodeError):

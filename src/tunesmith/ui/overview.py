@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tunesmith.core.errors import StageError
 from tunesmith.core.rundir import RunDir
 from tunesmith.project import LoadedProject
 from tunesmith.registry.runs import list_runs
@@ -68,6 +69,14 @@ def run_row(run: RunDir) -> dict[str, Any]:
         "seconds": (info.get("summary") or {}).get("seconds"),
         "headline": headline(run),
     }
+
+
+def find_run(loaded: LoadedProject, stage: str, ref: str) -> RunDir:
+    """A run of ``stage`` by its id, whatever its status (the pages show failed runs too)."""
+    run = next((r for r in list_runs(loaded.dir, stage) if r.id == ref), None)
+    if run is None:
+        raise StageError(f"no {stage} run '{ref}'", fix="Pick one from the list on the page.")
+    return run
 
 
 def next_step(latest: dict[str, RunDir | None]) -> str:

@@ -171,7 +171,8 @@ def mount(app: Any, loaded: LoadedProject) -> None:
     # -- evaluations ------------------------------------------------------------------------------
     @api.get("/evaluations")
     def list_evaluations() -> Any:
-        return {"evaluations": evaluations.list_evaluations(project()), "primary": project().config.eval.primary}
+        current = project()
+        return {"evaluations": evaluations.list_evaluations(current), "primary": current.config.eval.primary}
 
     @api.get("/evaluations/compare")
     def compare(runs: str, metric: str | None = None) -> Any:
