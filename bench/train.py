@@ -41,7 +41,7 @@ def base_model_path() -> str:
 
 def tokenized_split(data_dir: Path, split: str, max_length: int) -> list[dict]:
     """input_ids + labels of a split, through the model's chat template; over-long examples dropped (both sides)."""
-    from tunesmith.core.atomic import read_jsonl
+    from tunesmith.core.jsonl import read_jsonl
     from tunesmith.data.template import tokenize_chat
     from tunesmith.models.local import load_tokenizer
 

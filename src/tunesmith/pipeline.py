@@ -1,10 +1,12 @@
 """The whole workflow, and each stage's entry from a project.
 
 Every stage runs the same way whether called alone (`tunesmith train`) or
-chained (`tunesmith run`): a run folder is made, the stage's `run()` owns its
-loop, the folder is marked succeeded or failed. Chained runs nest their stage
-folders inside one pipeline folder, and a resumed pipeline skips the stages
-that already succeeded there.
+chained (`tunesmith run`): a run folder is made (or resumed), the stage's
+`run()` owns its loop, the folder is marked by how it ended. A stage entry
+here only turns the project's sections into the stage's plain arguments and
+finds the earlier runs it consumes. Chained runs nest their stage folders
+inside one pipeline folder, and a resumed pipeline skips the stages that
+already succeeded there.
 """
 
 from __future__ import annotations
@@ -16,16 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from tunesmith.core.atomic import atomic_write_text, read_jsonl
-from tunesmith.core.errors import StageError, TunesmithError
+from tunesmith.core.errors import StageError
 from tunesmith.core.progress import note
 from tunesmith.core.rundir import RunDir, is_run_dir
 from tunesmith.models.pool import ModelPool
 from tunesmith.project import LoadedProject
-from tunesmith.registry.runs import resolve_run, runs_root
-from tunesmith.train.config import TrainConfig
+from tunesmith.registry.runs import list_runs, resolve_run, runs_root
+from tunesmith.train.layout import trained_weights
 
 STAGES = ("baseline", "data", "train", "eval", "gate")
 
@@ -70,9 +69,15 @@ class Context:
                 raise
             return None
 
+    def report(self, target: RunDir, **runs: RunDir | None) -> Path | None:
+        from tunesmith.eval.report import write_report
+
+        cfg = self.project.config
+        return write_report(target, title=f"{cfg.name}: fine-tune vs baseline", use_case=cfg.use_case, **runs)
+
 
 # -- stage entries ------------------------------------------------------------------------
-def stage_data(ctx: Context, run_dir: RunDir, **_: Any) -> dict[str, Any]:
+def stage_data(ctx: Context, run_dir: RunDir) -> dict[str, Any]:
     from tunesmith.synth.run import run
 
     cfg = ctx.project.config
@@ -87,7 +92,7 @@ def stage_data(ctx: Context, run_dir: RunDir, **_: Any) -> dict[str, Any]:
     return {"version": result.version, "examples": result.counts, "rejected": result.rejected}
 
 
-def stage_baseline(ctx: Context, run_dir: RunDir, **_: Any) -> dict[str, Any]:
+def stage_baseline(ctx: Context, run_dir: RunDir) -> dict[str, Any]:
     from tunesmith.prompts.run import run
 
     cfg = ctx.project.config
@@ -113,47 +118,20 @@ def stage_baseline(ctx: Context, run_dir: RunDir, **_: Any) -> dict[str, Any]:
         run_dir=run_dir,
         pool=ctx.pool,
     )
-    chosen = result.chosen
-    return {
-        "model": chosen["model"],
-        "template": chosen["template"],
-        "score": chosen["score"],
-        "prompt_tokens": chosen["prompt_tokens"],
-        "latency_s": chosen["latency_s"],
-        "leaderboard": [
-            {
-                k: e[k]
-                for k in (
-                    "model",
-                    "template",
-                    "score",
-                    "prompt_tokens",
-                    "output_tokens",
-                    "seconds_per_request",
-                    "cost_per_1k_requests",
-                )
-            }
-            for e in result.leaderboard
-        ],
-    }
+    return result.summary()
 
 
 def stage_train(
-    ctx: Context,
-    run_dir: RunDir,
-    *,
-    data_ref: str | None = None,
-    resume: bool = False,
-    nproc: int = 1,
-    accelerate_config: str | None = None,
-    **_: Any,
+    ctx: Context, run_dir: RunDir, *, data_ref: str | None = None, nproc: int = 1, accelerate_config: str | None = None
 ) -> dict[str, Any]:
     cfg = ctx.project.config
     train_cfg = cfg.train
-    if resume:
-        # a resumed run continues with the settings it started with (its config.yaml) and on its own
-        # data, whatever the project file says now: otherwise steps, schedule and batches would not match
-        train_cfg = TrainConfig.model_validate(yaml.safe_load(run_dir.path("config.yaml").read_text()))
+    if run_dir.resumed:
+        # a resumed run continues with the settings it started with and on its own data, whatever the
+        # project file says now: otherwise steps, schedule and batches would not match
+        from tunesmith.train.config import TrainConfig
+
+        train_cfg = run_dir.config(TrainConfig)
         if train_cfg != cfg.train:
             note("Resuming with the run's own training settings (its config.yaml), not the project's current ones")
         data_ref = data_ref or run_dir.info.get("inputs", {}).get("data_run")
@@ -174,10 +152,10 @@ def stage_train(
             base=cfg.base_model.model_dump(mode="json"),
             data_dir=data_run.root,
             project_dir=ctx.project.dir,
-            resume=resume,
+            resume=run_dir.resumed,
             accelerate_config=accelerate_config,
         )
-        return {"recipe": train_cfg.recipe, **{k: v for k, v in found.items() if k != "extra"}, **found["extra"]}
+        return {"recipe": train_cfg.recipe, **found}
     from tunesmith.train.run import run
 
     result = run(
@@ -186,34 +164,18 @@ def stage_train(
         data_dir=data_run.root,
         project_dir=ctx.project.dir,
         run_dir=run_dir,
-        resume=resume,
+        resume=run_dir.resumed,
     )
-    return {
-        "recipe": train_cfg.recipe,
-        # the whole process's peak resident memory: comparable between recipes run on their own
-        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "adapter": str(result.adapter),
-        "final_train_loss": result.final_train_loss,
-        "final_val_loss": result.final_val_loss,
-        "stop_rate": result.stop_rate,
-        "hyperparameters": result.hyperparameters,
-        **result.extra,
-    }
+    # the whole process's peak resident memory: comparable between recipes run on their own
+    peak = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    return {"recipe": train_cfg.recipe, "peak_rss_mib": peak, **result.summary()}
 
 
-def trained_weights(run: RunDir) -> Path:
-    """The adapter folder of a LoRA-family run, or the model folder of a full fine-tune."""
-    adapter = run.path("adapter")
-    return adapter if adapter.is_dir() else run.path("model")
-
-
-def _latest_generative(ctx: Context) -> RunDir | None:
+def latest_generative(project_dir: Path) -> RunDir | None:
     """The newest finished training run that produced a chat model (reward models do not answer)."""
-    from tunesmith.registry.runs import list_runs
-
     runs = [
         r
-        for r in list_runs(ctx.project.dir, "train")
+        for r in list_runs(project_dir, "train")
         if r.status == "succeeded" and r.info.get("summary", {}).get("recipe") != "reward"
     ]
     return runs[-1] if runs else None
@@ -226,7 +188,6 @@ def stage_eval(
     data_ref: str | None = None,
     train_ref: str | None = None,
     baseline_ref: str | None = None,
-    **_: Any,
 ) -> dict[str, Any]:
     from tunesmith.eval.run import run
 
@@ -234,9 +195,8 @@ def stage_eval(
     data_run = ctx.input_run("data", data_ref)
     train_run = ctx.optional_run("train", train_ref)
     if train_run is not None and train_ref is None and train_run.info.get("summary", {}).get("recipe") == "reward":
-        train_run = _latest_generative(ctx)
+        train_run = latest_generative(ctx.project.dir)
     baseline_run = ctx.optional_run("baseline", baseline_ref)
-    baseline = baseline_run.read_json("baseline.json")["chosen"] if baseline_run else None
     if train_run is None:
         note("[yellow]no training run found: evaluating without the fine-tuned systems[/]")
     result = run(
@@ -246,7 +206,7 @@ def stage_eval(
         knowledge=cfg.knowledge,
         data_dir=data_run.root,
         adapter_dir=trained_weights(train_run) if train_run else None,
-        baseline=baseline,
+        baseline=baseline_run.read_json("baseline.json")["chosen"] if baseline_run else None,
         project_dir=ctx.project.dir,
         run_dir=run_dir,
         pool=ctx.pool,
@@ -257,11 +217,12 @@ def stage_eval(
         baseline_run=baseline_run.id if baseline_run else None,
         dataset_version=data_run.info["inputs"].get("dataset_version"),
     )
-    write_report(ctx, run_dir, eval_run=run_dir, train_run=train_run, baseline_run=baseline_run, gate=None)
+    ctx.report(run_dir, eval_run=run_dir, train_run=train_run, data_run=data_run, baseline_run=baseline_run)
     return result.summary
 
 
-def stage_gate(ctx: Context, run_dir: RunDir, *, eval_ref: str | None = None, **_: Any) -> dict[str, Any]:
+def stage_gate(ctx: Context, run_dir: RunDir, *, eval_ref: str | None = None) -> dict[str, Any]:
+    from tunesmith.gate.release import register_gated
     from tunesmith.gate.run import run
     from tunesmith.gate.subject import ModelSubject
 
@@ -282,13 +243,6 @@ def stage_gate(ctx: Context, run_dir: RunDir, *, eval_ref: str | None = None, **
             judge=ctx.pool.get(cfg.eval.judge) if cfg.eval.judge is not None else None,
         )
 
-    scanner = None
-    if cfg.gates.pii is not None and data_run is not None:
-        from tunesmith.data.pii import PIIScanner
-        from tunesmith.synth.config import DataBuildConfig
-
-        clean = DataBuildConfig.model_validate(yaml.safe_load(data_run.path("config.yaml").read_text("utf-8"))).clean
-        scanner = PIIScanner(clean.pii_kinds, clean.pii_allow, clean.pii_allow_domains)
     result = run(
         cfg.gates,
         eval_dir=eval_run.root,
@@ -296,7 +250,6 @@ def stage_gate(ctx: Context, run_dir: RunDir, *, eval_ref: str | None = None, **
         project_dir=ctx.project.dir,
         subject=subject,
         data_dir=data_run.root if data_run else None,
-        pii_scanner=scanner,
     )
     run_dir.record_inputs(
         eval_run=eval_run.id,
@@ -305,79 +258,25 @@ def stage_gate(ctx: Context, run_dir: RunDir, *, eval_ref: str | None = None, **
         dataset_version=inputs.get("dataset_version"),
     )
     gate = result.to_dict()
-    version = register_gated(ctx, run_dir, gate, {"data": data_run, "train": train_run, "eval": eval_run})
+    project = {
+        "name": cfg.name,
+        "use_case": cfg.use_case,
+        "system_prompt": cfg.system_prompt,
+        "base_model": cfg.base_model.id,
+    }
+    version = register_gated(
+        ctx.tracker,
+        project=project,
+        gate_run=run_dir,
+        gate=gate,
+        data_run=data_run,
+        train_run=train_run,
+        eval_run=eval_run,
+    )
     registered = {"model": ctx.tracker.model_name, "version": version} if version is not None else None
     if registered:
         run_dir.write_json("gate.json", {**gate, "registered": registered})
     return {**gate, "eval_run": eval_run.id, "registered": registered}
-
-
-def track(ctx: Context, run_dir: RunDir) -> str | None:
-    """Log a finished run folder to MLflow (a warning, not a failure, when the store is unreachable)."""
-    from tunesmith.registry.tracking import log_quietly
-
-    weights = trained_weights(run_dir) if run_dir.stage == "train" else None
-    return log_quietly(lambda: ctx.tracker, run_dir, weights=weights)
-
-
-def register_gated(ctx: Context, gate_run: RunDir, gate: dict[str, Any], runs: dict[str, RunDir | None]) -> str | None:
-    """A registry version for the gated model, whatever the verdict: its tags say whether it may be promoted."""
-    from tunesmith.gate.card import model_card
-    from tunesmith.registry.models import GATE_TAG, register
-
-    cfg = ctx.project.config
-    train_run, eval_run, data_run = runs.get("train"), runs.get("eval"), runs.get("data")
-    card_inputs: dict[str, Any] = {
-        "project": {
-            "name": cfg.name,
-            "use_case": cfg.use_case,
-            "system_prompt": cfg.system_prompt,
-            "base_model": cfg.base_model.id,
-        },
-        "data": data_run.read_json("manifest.json") if data_run and data_run.path("manifest.json").is_file() else None,
-        "train": train_run.info.get("summary") if train_run else None,
-        "evaluation": eval_run.read_json("summary.json") if eval_run else None,
-        "gate": gate,
-        "runs": {k: v.id for k, v in runs.items() if v is not None},
-    }
-    tracker = ctx.tracker
-    version: str | None = None
-    if tracker is not None and train_run is not None:
-        try:
-            train_mlflow = tracker.mlflow_run_id(train_run) or tracker.log_run(
-                train_run, weights=trained_weights(train_run)
-            )
-            weights = trained_weights(train_run)
-            logged = tracker.logs_weights(weights)
-            source = f"runs:/{train_mlflow}/weights" if logged else weights.resolve().as_uri()
-            evaluation = card_inputs["evaluation"] or {}
-            primary = evaluation.get("primary")
-            tags = {
-                GATE_TAG: "passed" if gate["passed"] else "failed",
-                "tunesmith.gate_run": gate_run.id,
-                "tunesmith.gate_run_dir": str(gate_run.root.resolve()),
-                "tunesmith.train_run": train_run.id,
-                "tunesmith.eval_run": eval_run.id if eval_run else "",
-                "tunesmith.data_run": data_run.id if data_run else "",
-                "tunesmith.dataset_version": str(train_run.info.get("inputs", {}).get("dataset_version", "")),
-                "tunesmith.base_model": cfg.base_model.id,
-                "tunesmith.recipe": str(train_run.info.get("summary", {}).get("recipe", "")),
-                "tunesmith.weights": str(trained_weights(train_run).resolve()),
-            }
-            score = (evaluation.get("systems", {}).get("finetuned") or {}).get(primary or "")
-            if score:
-                tags[f"tunesmith.finetuned.{primary}"] = (
-                    f"{score['mean']:.4f} [{score['low']:.4f}, {score['high']:.4f}]"
-                )
-            version = register(tracker, source=source, run_id=train_mlflow, tags=tags, description=cfg.use_case or None)
-        except Exception as exc:
-            note(f"[yellow]not registered ({type(exc).__name__}: {exc});[/] the gate's verdict stands")
-            version = None
-    card = model_card(version=version, **card_inputs)
-    atomic_write_text(gate_run.path("model_card.md"), card)
-    if version is not None and tracker is not None:
-        tracker.client.update_model_version(tracker.model_name, version, description=card)
-    return version
 
 
 STAGE_ENTRIES: dict[str, Callable[..., dict[str, Any]]] = {
@@ -390,21 +289,20 @@ STAGE_ENTRIES: dict[str, Callable[..., dict[str, Any]]] = {
 
 
 def execute(ctx: Context, stage: str, *, resume_run: RunDir | None = None, **options: Any) -> RunDir:
-    """Run one stage in its own run folder (or resume one), marking it succeeded or failed."""
+    """Run one stage in its own run folder (or resume one), marking it by how it ended, then track it."""
+    from tunesmith.registry.tracking import log_quietly
+
     cfg = ctx.project.config
     section = {"baseline": cfg.baseline, "data": cfg.data, "train": cfg.train, "eval": cfg.eval}.get(stage)
     config = section.model_dump(mode="json") if section is not None else {"gates": cfg.gates.model_dump(mode="json")}
-    if resume_run is not None:
-        run_dir = resume_run
-        run_dir.restart()
-    elif ctx.parent is not None:
-        run_dir = RunDir.create(ctx.parent.root, stage, config, name=stage)
-    else:
-        run_dir = RunDir.create(runs_root(ctx.project.dir), stage, config)
+    nested = ctx.parent is not None
+    parent = ctx.parent.root if ctx.parent is not None else runs_root(ctx.project.dir)
+    run_dir = RunDir.begin(parent, stage, config, name=stage if nested else None, resume=resume_run)
     try:
-        run_dir.record(lambda: STAGE_ENTRIES[stage](ctx, run_dir, resume=resume_run is not None, **options))
+        run_dir.record(lambda: STAGE_ENTRIES[stage](ctx, run_dir, **options))
     finally:
-        track(ctx, run_dir)
+        weights = trained_weights(run_dir) if stage == "train" else None
+        log_quietly(lambda: ctx.tracker, run_dir, weights=weights)
     ctx.runs[stage] = run_dir
     return run_dir
 
@@ -424,40 +322,31 @@ class PipelineResult:
 def run_pipeline(ctx: Context, *, stages: tuple[str, ...] = STAGES, resume: str | None = None) -> PipelineResult:
     """baseline -> data -> train -> eval -> gate -> report, in one pipeline run folder."""
     project = ctx.project
-    if resume:
-        parent = resolve_pipeline_run(project.dir, resume)
-        parent.restart()
-    else:
-        parent = RunDir.create(runs_root(project.dir), "run", project.config.model_dump(mode="json"))
+    previous = resolve_pipeline_run(project.dir, resume) if resume else None
+    parent = RunDir.begin(runs_root(project.dir), "run", project.config.model_dump(mode="json"), resume=previous)
     ctx.parent = parent
     started = time.perf_counter()
-    try:
+    with parent.running(keep=lambda key: key in ("primary", "gate_passed")) as outcome:
         for stage in stages:
             existing = parent.path(stage)
-            if is_run_dir(existing):
-                previous = RunDir(existing)
-                if previous.status == "succeeded":
-                    note(f"{stage}: already done in {parent.id}, skipping")
-                    ctx.runs[stage] = previous
-                    continue
-                execute(ctx, stage, resume_run=previous)
-            else:
-                execute(ctx, stage)
-    except BaseException as exc:
-        status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-        parent.finish(status, error=exc.render() if isinstance(exc, TunesmithError) else repr(exc))
-        raise
-    summary = pipeline_summary(ctx, parent, seconds=time.perf_counter() - started)
-    write_report(
-        ctx,
-        parent,
-        eval_run=ctx.runs.get("eval"),
-        train_run=ctx.runs.get("train"),
-        baseline_run=ctx.runs.get("baseline"),
-        gate=ctx.runs.get("gate"),
-    )
-    parent.write_json("summary.json", summary)
-    parent.finish("succeeded", summary={k: summary[k] for k in ("primary", "gate_passed") if k in summary})
+            done = RunDir(existing) if is_run_dir(existing) else None
+            if done is not None and done.status == "succeeded":
+                note(f"{stage}: already done in {parent.id}, skipping")
+                ctx.runs[stage] = done
+                continue
+            execute(ctx, stage, resume_run=done)
+        summary = pipeline_summary(ctx, parent, seconds=time.perf_counter() - started)
+        runs = ctx.runs
+        ctx.report(
+            parent,
+            eval_run=runs.get("eval"),
+            train_run=runs.get("train"),
+            data_run=runs.get("data"),
+            baseline_run=runs.get("baseline"),
+            gate_run=runs.get("gate"),
+        )
+        parent.write_json("summary.json", summary)
+        outcome.summary = summary
     return PipelineResult(run=parent, summary=summary)
 
 
@@ -507,37 +396,3 @@ def pipeline_summary(ctx: Context, parent: RunDir, *, seconds: float) -> dict[st
         out["gate"] = gate
         out["gate_passed"] = gate["passed"]
     return out
-
-
-def write_report(
-    ctx: Context,
-    target: RunDir,
-    *,
-    eval_run: RunDir | None,
-    train_run: RunDir | None,
-    baseline_run: RunDir | None,
-    gate: RunDir | None,
-) -> Path | None:
-    """report.html in ``target`` from whatever runs are available."""
-    from tunesmith.eval.report import render_report, side_by_side
-
-    cfg = ctx.project.config
-    data: dict[str, Any] = {"title": f"{cfg.name}: fine-tune vs baseline", "use_case": cfg.use_case}
-    if eval_run is not None:
-        data["eval"] = eval_run.read_json("summary.json")
-        data["comparisons"] = eval_run.read_json("comparisons.json")
-        data["examples"] = side_by_side(read_jsonl(eval_run.path("outputs.jsonl")), cfg.eval.primary)
-    if train_run is not None:
-        data["loss"] = train_run.metrics()
-    data_run = ctx.runs.get("data")
-    if data_run is not None and data_run.path("train.jsonl").exists():
-        data["lengths"] = [r["meta"]["tokens"] for r in read_jsonl(data_run.path("train.jsonl"))]
-    if baseline_run is not None:
-        data["leaderboard"] = baseline_run.read_json("baseline.json")["leaderboard"]
-    if gate is not None:
-        data["gate"] = gate.read_json("gate.json")
-    if len(data) <= 2:
-        return None
-    path = target.path("report.html")
-    atomic_write_text(path, render_report(data))
-    return path

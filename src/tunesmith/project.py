@@ -6,7 +6,7 @@ composes them and loads the file with errors that point at the line.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +93,11 @@ class LoadedProject:
 
     def where(self, *key_path: str | int) -> str:
         return self.doc.where(tuple(key_path))
+
+    def with_config(self, **sections: Any) -> LoadedProject:
+        """The same project with whole sections replaced by typed, already validated ones (a tuning trial's
+        TrainConfig, say): settings travel as typed objects, never re-parsed from strings."""
+        return replace(self, config=self.config.model_copy(update=sections))
 
 
 def apply_overrides(doc: LocatedYaml, overrides: list[str]) -> None:

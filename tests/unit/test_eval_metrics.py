@@ -9,8 +9,8 @@ import pytest
 from tunesmith.core.errors import ConfigError
 from tunesmith.eval.config import FormatRules, StyleRules
 from tunesmith.eval.metrics.base import MetricContext
+from tunesmith.eval.metrics.plugins import get_metric
 from tunesmith.eval.metrics.style import reading_grade
-from tunesmith.eval.registry import get_metric
 from tunesmith.models.generation import Generation
 
 

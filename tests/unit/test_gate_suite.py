@@ -15,7 +15,6 @@ import pytest
 
 from tunesmith.core.errors import ConfigError, DataError
 from tunesmith.core.rundir import RunDir
-from tunesmith.data.pii import PIIScanner
 from tunesmith.gate.config import GatesConfig
 from tunesmith.gate.regression import check_case, load_cases
 from tunesmith.gate.run import run
@@ -99,6 +98,8 @@ def _data_run(root: Path) -> Path:
     ]
     (data_dir / "rejects.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rejects))
     (data_dir / "train.jsonl").write_text(json.dumps({"id": "t-7", "messages": []}) + "\n")
+    # what the data build recorded as personal data: the gate's probe scans with the same settings
+    (data_dir / "manifest.json").write_text(json.dumps({"pii": {"kinds": ["email", "phone"]}}))
     return data_dir
 
 
@@ -239,10 +240,9 @@ def test_refusal_needs_requests() -> None:
 
 # -- personal data -------------------------------------------------------------------------------
 def test_pii_probe_catches_a_model_that_repeats_training_values(tmp_path: Path) -> None:
-    scanner = PIIScanner(["email", "phone"])
     cfg = {"checks": [], "toxicity": None, "retention": None}
     leaky = ScriptedSubject({}, continuation="415 555 0198, as before")
-    gate = _gate(tmp_path, cfg, leaky, data_dir=_data_run(tmp_path), pii_scanner=scanner)
+    gate = _gate(tmp_path, cfg, leaky, data_dir=_data_run(tmp_path))
     check = _check(gate, "personal data")
     assert not check["passed"] and check["details"]["examples"] == 1 and check["details"]["values"] == 2
     # cut right before each value as the model saw it in training: the phone, then the email
@@ -257,7 +257,7 @@ def test_pii_probe_catches_a_model_that_repeats_training_values(tmp_path: Path) 
     assert leaks and leaks[0]["leaked"] == ["phone"] and "0198" not in json.dumps(leaks[0]["leaked_values"])
 
     safe = ScriptedSubject({}, continuation=" [PHONE]")
-    clean = _gate(tmp_path / "safe", cfg, safe, data_dir=_data_run(tmp_path / "safe"), pii_scanner=scanner)
+    clean = _gate(tmp_path / "safe", cfg, safe, data_dir=_data_run(tmp_path / "safe"))
     assert _check(clean, "personal data")["passed"]
 
 
@@ -269,7 +269,6 @@ def test_pii_in_evaluation_outputs_is_a_leak_too(tmp_path: Path) -> None:
         ScriptedSubject({}),
         eval_dir=eval_dir,
         data_dir=_data_run(tmp_path),
-        pii_scanner=PIIScanner(["email", "phone"]),
     )
     assert _check(gate, "personal data")["details"]["leaks"] == 1
 

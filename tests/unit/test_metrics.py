@@ -5,7 +5,7 @@ import pytest
 from tunesmith.core.errors import ConfigError
 from tunesmith.eval.config import StyleRules
 from tunesmith.eval.metrics.base import MetricContext
-from tunesmith.eval.registry import available, get_metric
+from tunesmith.eval.metrics.plugins import available, get_metric
 
 
 def ctx(style: StyleRules | None = None) -> MetricContext:

@@ -15,8 +15,11 @@ import pytest
 
 from tests.conftest import free_port, run_cli, wait_healthy
 from tunesmith.core.rundir import RunDir
-from tunesmith.pipeline import Context, register_gated, track
+from tunesmith.gate.release import register_gated
+from tunesmith.pipeline import Context
 from tunesmith.project import load_project
+from tunesmith.registry.tracking import log_quietly
+from tunesmith.train.layout import trained_weights
 
 CHECK = {
     "name": "fine-tune beats the prompted baseline",
@@ -93,12 +96,26 @@ def _runs(project: Path) -> dict[str, RunDir]:
     return {"data": data, "train": train, "eval": evaluation}
 
 
+def track(ctx: Context, run: RunDir) -> str | None:
+    """Log a run folder as `tunesmith` does after every stage."""
+    return log_quietly(lambda: ctx.tracker, run, weights=trained_weights(run) if run.stage == "train" else None)
+
+
 def _gate(project: Path, ctx: Context, runs: dict[str, RunDir], passed: bool) -> tuple[RunDir, str | None]:
     gate_run = RunDir.create(project / "runs", "gate", {})
     check = {**CHECK, "passed": passed, "reason": "lower bound +0.12 > 0" if passed else "lower bound +0.12 <= 0.9"}
     gate = {"passed": passed, "checks": [check]}
     gate_run.write_json("gate.json", gate)
-    version = register_gated(ctx, gate_run, gate, runs)  # type: ignore[arg-type]
+    cfg = ctx.project.config
+    version = register_gated(
+        ctx.tracker,
+        project={"name": cfg.name, "use_case": cfg.use_case, "system_prompt": "", "base_model": cfg.base_model.id},
+        gate_run=gate_run,
+        gate=gate,
+        data_run=runs["data"],
+        train_run=runs["train"],
+        eval_run=runs["eval"],
+    )
     gate_run.finish("succeeded", summary=gate)
     track(ctx, gate_run)
     return gate_run, version
@@ -202,7 +219,7 @@ def test_lineage_walks_from_files_to_deployment(project: dict[str, Any]) -> None
 def test_served_by_alias(project: dict[str, Any]) -> None:
     pytest.importorskip("fastapi")
     from tunesmith.registry.models import parse_ref, promote
-    from tunesmith.serve.app import ModelCatalog
+    from tunesmith.serve.catalog import ModelCatalog
 
     promote(project["ctx"].tracker, parse_ref("1", "acme"), "production")
     catalog = ModelCatalog(project["ctx"].project, project["ctx"].pool)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tunesmith.eval.stats import bootstrap_mean, paired_comparison
+from tunesmith.core.stats import bootstrap_mean, paired_comparison
 
 
 def test_bootstrap_interval_contains_mean_and_narrows_with_n() -> None:

@@ -161,8 +161,8 @@ def sync(
 ) -> None:
     """Log every finished run folder the MLflow store does not have yet (after the server was unreachable)."""
     set_debug(debug)
-    from tunesmith.pipeline import trained_weights
     from tunesmith.registry.runs import list_runs
+    from tunesmith.train.layout import trained_weights
 
     loaded, tracker = _tracker(project, set_)
     logged = 0

@@ -30,34 +30,34 @@ def qa(
     preference pairs (grounded vs. without context). Settings: `data.kb_qa` in the project file."""
     set_debug(debug)
 
-    from tunesmith.core.errors import StageError
     from tunesmith.core.rundir import RunDir
-    from tunesmith.registry.runs import list_runs, runs_root
+    from tunesmith.data.golden import read_golden
+    from tunesmith.registry.runs import find_unfinished, runs_root
     from tunesmith.registry.tracking import log_quietly, open_tracker
     from tunesmith.synth.config import QAConfig
     from tunesmith.synth.qa_stage import run as run_stage
 
     loaded = load(project, set_)
-    if resume:
-        runs = [r for r in list_runs(loaded.dir, "synth") if run is None or run in (r.id, str(r.root))]
-        runs = [r for r in runs if r.status in ("failed", "interrupted")] if run is None else runs
-        if not runs:
-            raise StageError(
-                "no unfinished synth run to resume", where="runs/", fix="Start one with `tunesmith synth qa`."
-            )
-        run_dir = runs[-1]
-        import yaml
-
-        cfg = QAConfig.model_validate(yaml.safe_load(run_dir.path("config.yaml").read_text(encoding="utf-8")))
-        run_dir.restart()
+    config = loaded.config
+    resumed = find_unfinished(loaded.dir, "synth", run) if resume else None
+    if resumed is not None:
+        cfg = resumed.config(QAConfig)  # a resumed run keeps the settings it started with
     else:
-        cfg = loaded.config.data.kb_qa or QAConfig()
-        if chunks is not None:
-            cfg = cfg.model_copy(update={"chunks": chunks})
-        run_dir = RunDir.create(runs_root(loaded.dir), "synth", cfg.model_dump(mode="json"))
-    stats = run_dir.record(lambda: run_stage(cfg, project=loaded, run_dir=run_dir))
-    tracking = loaded.config.tracking
-    log_quietly(lambda: open_tracker(tracking, loaded.dir, loaded.config.name), run_dir)
+        cfg = (config.data.kb_qa or QAConfig()).updated(where="--chunks", **({"chunks": chunks} if chunks is not None else {}))
+    run_dir = RunDir.begin(runs_root(loaded.dir), "synth", cfg.model_dump(mode="json"), resume=resumed)
+    existing = [r.input for r in read_golden(config.data.golden, loaded.dir)[0]] if config.data.golden else []
+    stats = run_dir.record(
+        lambda: run_stage(
+            cfg,
+            knowledge=config.knowledge,
+            system_prompt=config.system_prompt or None,
+            base_model=config.base_model,
+            existing_inputs=existing,
+            project_dir=loaded.dir,
+            run_dir=run_dir,
+        )
+    )
+    log_quietly(lambda: open_tracker(config.tracking, loaded.dir, config.name), run_dir)
     console.print(
         f"{stats['examples']} examples and {stats['preference_pairs']} preference pairs from {stats['chunks']} "
         f"chunks; rejected {sum(stats['rejected'].values())} (see rejects.jsonl)"

@@ -34,6 +34,13 @@ def register(app: typer.Typer) -> None:
             int | None, typer.Option("--from-trial", help="Train with the settings of this `tunesmith tune` trial.")
         ] = None,
         study: Annotated[str | None, typer.Option(help="With --from-trial: the study (default: tune.study).")] = None,
+        settings: Annotated[
+            Path | None,
+            typer.Option(
+                help="A YAML or JSON file of train settings laid over the project's `train:` section (what the "
+                "job worker passes for a fine-tuning job)."
+            ),
+        ] = None,
         accelerate_config: Annotated[
             str | None, typer.Option(help="fsdp, deepspeed-zero2, deepspeed-zero3, ddp-cpu, or a config file.")
         ] = None,
@@ -44,17 +51,25 @@ def register(app: typer.Typer) -> None:
         """Fine-tune the base model on the latest data build (default recipe: LoRA SFT on assistant tokens)."""
         set_debug(debug)
         from tunesmith.pipeline import Context, execute
+        from tunesmith.registry.runs import find_unfinished
 
-        overrides = list(set_ or []) + ([f"train.recipe={recipe}"] if recipe else [])
-        loaded = load(project, overrides)
+        loaded = load(project, set_)
+        train_cfg = loaded.config.train
+        if recipe:
+            train_cfg = train_cfg.updated(where="--recipe", recipe=recipe)
         if from_trial is not None:
-            from tunesmith.tune.run import trial_overrides
+            from tunesmith.tune.run import trial_params
 
-            tune_cfg = loaded.config.tune.model_copy(update={"study": study} if study else {})
-            settings = trial_overrides(tune_cfg, loaded, from_trial)
-            console.print(f"settings of trial {from_trial}: {' '.join(settings)}", highlight=False)
-            overrides = settings + overrides  # what the command line sets still wins
-            loaded = load(project, overrides)
+            tune_cfg = loaded.config.tune.updated(**({"study": study} if study else {}))
+            params = trial_params(tune_cfg, loaded.dir, loaded.config.name, from_trial)
+            console.print(f"settings of trial {from_trial}: {params}", highlight=False)
+            # what the command line sets (--set train.X=..., --recipe) still wins
+            named = {path[1] for path in loaded.doc.origins if len(path) == 2 and path[0] == "train"}
+            given = {k: getattr(train_cfg, k) for k in named | ({"recipe"} if recipe else set())}
+            train_cfg = train_cfg.updated(where=f"trial {from_trial}", **params).updated(**given)
+        if settings is not None:
+            train_cfg = train_cfg.updated(where=str(settings), **_read_settings(settings))
+        loaded = loaded.with_config(train=train_cfg)
         if dry_run or fit_memory:
             plan = _plan(loaded, data, fit_memory)
             if dry_run:
@@ -64,16 +79,16 @@ def register(app: typer.Typer) -> None:
 
                     sys.stdout.write(json.dumps(plan, indent=2) + "\n")
                 raise typer.Exit(0)
-            overrides += [
-                f"train.micro_batch_size={plan['micro_batch_size']}",
-                f"train.activation_checkpointing={str(plan['activation_checkpointing']).lower()}",
-            ]
-            loaded = load(project, overrides)
+            train_cfg = train_cfg.updated(
+                where="--fit-memory",
+                micro_batch_size=plan["micro_batch_size"],
+                activation_checkpointing=plan["activation_checkpointing"],
+            )
+            loaded = loaded.with_config(train=train_cfg)
         ctx = Context.for_project(loaded)
-        resume_run = _unfinished(loaded.dir, run) if resume else None
-        run_dir = execute(
-            ctx, "train", resume_run=resume_run, data_ref=data, nproc=nproc, accelerate_config=accelerate_config
-        )
+        resume_run = find_unfinished(loaded.dir, "train", run) if resume else None
+        options = {"data_ref": data, "nproc": nproc, "accelerate_config": accelerate_config}
+        run_dir = execute(ctx, "train", resume_run=resume_run, **options)
         summary = run_dir.info["summary"]
         loss = summary.get("final_val_loss")
         rate = summary.get("stop_rate")
@@ -169,16 +184,11 @@ def _plan(loaded: Any, data_ref: str | None, fit_memory: str | None) -> dict[str
     return plan
 
 
-def _unfinished(project_dir: Path, ref: str | None):  # type: ignore[no-untyped-def]
-    from tunesmith.core.errors import StageError
-    from tunesmith.registry.runs import list_runs
+def _read_settings(path: Path) -> dict[str, Any]:
+    from tunesmith.core.errors import ConfigError
+    from tunesmith.core.yamlfile import load_yaml
 
-    runs = [r for r in list_runs(project_dir, "train") if ref is None or r.id == ref or str(r.root) == ref]
-    runs = [r for r in runs if r.status in ("failed", "interrupted")] if ref is None else runs
-    if not runs:
-        raise StageError(
-            "no unfinished training run to resume",
-            where="runs/",
-            fix="Start one with `tunesmith train`, or name one with --run.",
-        )
-    return runs[-1]
+    doc = load_yaml(path)
+    if not isinstance(doc.data, dict):
+        raise ConfigError("a settings file holds a mapping of train settings", where=str(path), fix="e.g. lora_r: 32")
+    return dict(doc.data)

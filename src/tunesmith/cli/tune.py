@@ -37,29 +37,33 @@ def register(app: typer.Typer) -> None:
         set_debug(debug)
 
         from tunesmith.core.rundir import RunDir
-        from tunesmith.registry.runs import runs_root
+        from tunesmith.registry.runs import resolve_run, runs_root
         from tunesmith.registry.tracking import log_quietly, open_tracker
         from tunesmith.tune.run import run as run_tune
 
         loaded = load(project, set_)
-        cfg = loaded.config.tune
+        config = loaded.config
+        cfg = config.tune
         updates = {k: v for k, v in {"trials": trials, "study": study, "storage": storage}.items() if v is not None}
-        if updates:
-            cfg = cfg.model_copy(update=updates)
+        cfg = cfg.updated(where="tunesmith tune", **updates)
+        data_run = resolve_run(loaded.dir, data, "data")
         run_dir = RunDir.create(runs_root(loaded.dir), "tune", cfg.model_dump(mode="json"))
         summary = run_dir.record(
             lambda: run_tune(
                 cfg,
-                project=loaded,
-                reload=lambda extra: load(project, extra),
-                overrides=list(set_ or []),
-                data_ref=data,
+                train=config.train,
+                base=config.base_model,
+                eval_cfg=config.eval,
+                embedder=config.knowledge.embedder_spec,
+                tracking=config.tracking,
+                project_name=config.name,
+                project_dir=loaded.dir,
+                data_run=data_run,
                 run_dir=run_dir,
             ),
             keep=lambda key: key != "trials",
         )
-        tracking = loaded.config.tracking
-        log_quietly(lambda: open_tracker(tracking, loaded.dir, loaded.config.name), run_dir)
+        log_quietly(lambda: open_tracker(config.tracking, loaded.dir, config.name), run_dir)
         _print(summary)
         emit(run_dir.root, summary, json_)
 

@@ -30,23 +30,6 @@ def atomic_write_json(path: Path, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
-def write_jsonl(path: Path, rows: list[dict[str, Any]] | Iterator[dict[str, Any]]) -> int:
-    """Write rows as JSON Lines atomically; returns the number of rows."""
-    count = 0
-    lines = []
-    for row in rows:
-        lines.append(json.dumps(row, ensure_ascii=False, default=str))
-        count += 1
-    atomic_write_text(path, "\n".join(lines) + ("\n" if lines else ""))
-    return count
-
-
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """Read JSON Lines that tunesmith itself wrote (user files go through data.formats)."""
-    with path.open(encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
-
-
 @contextmanager
 def atomic_dir(target: Path) -> Iterator[Path]:
     """Yield a temporary folder next to ``target``; on success it replaces ``target`` in one rename."""

@@ -18,18 +18,30 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
+from pydantic import BaseModel
 
 from tunesmith import __version__
 from tunesmith.core.atomic import atomic_write_json, atomic_write_text
 
 RUN_FILE = "run.json"
 STATUSES = ("running", "succeeded", "failed", "interrupted")
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass
+class Outcome:
+    """What a block inside ``RunDir.running()`` reports: its summary, and its status when not plain success."""
+
+    summary: dict[str, Any] = field(default_factory=dict)
+    status: str = "succeeded"
 
 
 class RunDir:
@@ -81,6 +93,22 @@ class RunDir:
             run.write_config(config)
         return run
 
+    @classmethod
+    def begin(
+        cls,
+        parent: Path,
+        stage: str,
+        config: dict[str, Any] | None = None,
+        *,
+        name: str | None = None,
+        resume: RunDir | None = None,
+    ) -> RunDir:
+        """A new run folder, or ``resume`` (an unfinished one) marked running again under this process."""
+        if resume is not None:
+            resume.restart()
+            return resume
+        return cls.create(parent, stage, config, name=name)
+
     # -- reading --------------------------------------------------------------
     @property
     def id(self) -> str:
@@ -99,12 +127,16 @@ class RunDir:
     def status(self) -> str:
         info = self.info
         status = str(info["status"])
-        if status == "running" and not _pid_alive(int(info.get("pid", 0))):
+        if status == "running" and not pid_alive(int(info.get("pid", 0))):
             return "interrupted"
         return status
 
     def path(self, *parts: str) -> Path:
         return self.root.joinpath(*parts)
+
+    def config(self, model: type[M]) -> M:
+        """The settings this run started with (its config.yaml), validated as ``model``."""
+        return model.model_validate(yaml.safe_load(self.path("config.yaml").read_text(encoding="utf-8")))
 
     def read_json(self, name: str) -> Any:
         return json.loads(self.path(name).read_text(encoding="utf-8"))
@@ -163,32 +195,45 @@ class RunDir:
             info["error"] = error
         self._write_info(info)
 
-    def record(
-        self, work: Callable[[], dict[str, Any]], *, keep: Callable[[str], bool] = lambda key: True
-    ) -> dict[str, Any]:
-        """Run ``work`` and mark this run by how it ended.
+    @contextmanager
+    def running(self, *, keep: Callable[[str], bool] = lambda key: True) -> Iterator[Outcome]:
+        """Mark this run by how the block ends, so a run folder never stays "running" after its process is gone.
 
-        Succeeded with ``work``'s summary (plus ``seconds``; ``keep`` filters which keys
-        go into run.json), failed with the error's text, or interrupted on Ctrl-C, so
-        a run folder never stays "running" after its process is gone.
+        Succeeded (or the ``status`` the block set on the yielded outcome) with the block's summary plus
+        ``seconds`` (``keep`` filters which keys go into run.json), failed with the error's text, or
+        interrupted on Ctrl-C. The one lifecycle every caller uses: CLI, pipeline, tune, worker, uploads.
         """
         from tunesmith.core.errors import TunesmithError
 
         started = time.perf_counter()
+        outcome = Outcome()
         try:
-            summary = work()
+            yield outcome
         except KeyboardInterrupt:
             self.finish("interrupted", error="interrupted by the user")
             raise
         except TunesmithError as exc:
             self.finish("failed", error=exc.render())
             raise
-        except Exception as exc:
+        except BaseException as exc:
             self.finish("failed", error=f"{type(exc).__name__}: {exc}")
             raise
-        summary = {**summary, "seconds": round(time.perf_counter() - started, 1)}
-        self.finish("succeeded", summary={k: v for k, v in summary.items() if keep(k)})
-        return summary
+        outcome.summary = {**outcome.summary, "seconds": round(time.perf_counter() - started, 1)}
+        self.finish(outcome.status, summary={k: v for k, v in outcome.summary.items() if keep(k)})
+
+    def record(
+        self, work: Callable[[], dict[str, Any]], *, keep: Callable[[str], bool] = lambda key: True
+    ) -> dict[str, Any]:
+        """Run ``work`` inside ``running()``; returns its summary (with ``seconds``)."""
+        with self.running(keep=keep) as outcome:
+            outcome.summary = work()
+        return outcome.summary
+
+    def update_summary(self, **values: Any) -> None:
+        """Add to a finished run's summary (e.g. the score a tuning trial earned after its training)."""
+        info = self.info
+        info["summary"] = {**info.get("summary", {}), **values}
+        self._write_info(info)
 
     def restart(self) -> None:
         """Mark a resumed run as running again under this process."""
@@ -197,6 +242,11 @@ class RunDir:
         info.pop("error", None)
         info.setdefault("resumed", []).append(info["updated"])
         self._write_info(info)
+
+    @property
+    def resumed(self) -> bool:
+        """Whether this run was continued after an interruption (it then picks up from its own state)."""
+        return bool(self.info.get("resumed"))
 
     def _write_info(self, info: dict[str, Any]) -> None:
         atomic_write_json(self.root / RUN_FILE, info)
@@ -210,7 +260,7 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     if pid <= 0:
         return False
     if pid == os.getpid():

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tunesmith.core.atomic import read_jsonl
+from tunesmith.core.jsonl import read_jsonl
 from tunesmith.core.rundir import RunDir
-from tunesmith.eval.stats import bootstrap_mean, paired_comparison
+from tunesmith.core.stats import bootstrap_mean, paired_comparison
 
 
 def compare_runs(runs: list[RunDir], metric: str, *, resamples: int = 2000, seed: int = 0) -> dict[str, Any]:

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import html
+from pathlib import Path
 from typing import Any
+
+from tunesmith.core.atomic import atomic_write_text
+from tunesmith.core.jsonl import read_jsonl
+from tunesmith.core.rundir import RunDir
 
 _CSS = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1200px;color:#1d2430;padding:0 1rem}
@@ -363,3 +368,35 @@ def side_by_side(
         ex["delta"] = a["score"] - b["score"]
     examples.sort(key=lambda e: e["delta"])
     return examples[:limit]
+
+
+def write_report(
+    target: RunDir,
+    *,
+    title: str,
+    use_case: str,
+    eval_run: RunDir | None = None,
+    train_run: RunDir | None = None,
+    data_run: RunDir | None = None,
+    baseline_run: RunDir | None = None,
+    gate_run: RunDir | None = None,
+) -> Path | None:
+    """report.html in ``target`` from whichever runs are given (None when there is nothing to show)."""
+    data: dict[str, Any] = {"title": title, "use_case": use_case}
+    if eval_run is not None:
+        data["eval"] = eval_run.read_json("summary.json")
+        data["comparisons"] = eval_run.read_json("comparisons.json")
+        data["examples"] = side_by_side(read_jsonl(eval_run.path("outputs.jsonl")), data["eval"]["primary"])
+    if train_run is not None:
+        data["loss"] = train_run.metrics()
+    if data_run is not None and data_run.path("train.jsonl").is_file():
+        data["lengths"] = [r["meta"]["tokens"] for r in read_jsonl(data_run.path("train.jsonl")) if "tokens" in r.get("meta", {})]
+    if baseline_run is not None:
+        data["leaderboard"] = baseline_run.read_json("baseline.json")["leaderboard"]
+    if gate_run is not None:
+        data["gate"] = gate_run.read_json("gate.json")
+    if len(data) <= 2:
+        return None
+    path = target.path("report.html")
+    atomic_write_text(path, render_report(data))
+    return path

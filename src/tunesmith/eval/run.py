@@ -22,17 +22,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tunesmith.core.atomic import read_jsonl, write_jsonl
 from tunesmith.core.errors import StageError
+from tunesmith.core.jsonl import read_jsonl, write_jsonl
 from tunesmith.core.progress import task
 from tunesmith.core.rundir import RunDir
+from tunesmith.core.stats import Interval, bootstrap_mean, paired_comparison
 from tunesmith.data.instruction import chat, render_template
 from tunesmith.eval.config import EvalConfig
 from tunesmith.eval.judge import judge_pairwise
 from tunesmith.eval.metrics.base import MetricContext
 from tunesmith.eval.probe import load_probe, run_probe
 from tunesmith.eval.scoring import score_outputs
-from tunesmith.eval.stats import Interval, bootstrap_mean, paired_comparison
 from tunesmith.knowledge.config import KnowledgeConfig
 from tunesmith.knowledge.ingest import ingest
 from tunesmith.knowledge.rag import RuntimeRag
@@ -300,7 +300,7 @@ def _probe(
 
 
 def _metric_info(names: list[str]) -> dict[str, dict[str, Any]]:
-    from tunesmith.eval.registry import get_metric
+    from tunesmith.eval.metrics.plugins import get_metric
 
     info = {}
     for name in names:
@@ -323,7 +323,7 @@ def summarize(
 ) -> dict[str, Any]:
     primary = cfg.primary
     systems = {s: {m: i.to_dict() for m, i in ms.items()} for s, ms in intervals.items()}
-    from tunesmith.eval.registry import get_metric
+    from tunesmith.eval.metrics.plugins import get_metric
 
     sign = 1 if get_metric(primary).higher_is_better else -1
     best = max(intervals, key=lambda s: sign * intervals[s][primary].mean)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tunesmith.eval.metrics.base import MetricContext
-from tunesmith.eval.registry import get_metric
+from tunesmith.eval.metrics.plugins import get_metric
 
 
 def score_outputs(

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from tunesmith.core.stats import format_interval
+
 
 def _fmt(interval: dict[str, Any] | None, digits: int = 3) -> str:
-    if not interval:
-        return "n/a"
-    return f"{interval['mean']:.{digits}f} [{interval['low']:.{digits}f}, {interval['high']:.{digits}f}]"
+    return format_interval(interval, missing="n/a", digits=digits)
 
 
 def _diff(interval: dict[str, Any]) -> str:
-    return f"{interval['mean']:+.3f} [{interval['low']:+.3f}, {interval['high']:+.3f}]"
+    return format_interval(interval, signed=True)
 
 
 def model_card(

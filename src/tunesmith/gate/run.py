@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from tunesmith.core.atomic import read_jsonl, write_jsonl
+from tunesmith.core.jsonl import read_jsonl, write_jsonl
 from tunesmith.core.progress import task
 from tunesmith.core.rundir import RunDir
 from tunesmith.gate.checks import CheckResult, evaluate_check, evaluate_retention
@@ -78,7 +78,6 @@ def run(
     project_dir: Path,
     subject: Callable[[], Subject] | None = None,
     data_dir: Path | None = None,
-    pii_scanner: Any = None,
 ) -> GateResult:
     """Check every declared gate. ``subject`` loads the model on first use (metric-only gates never do)."""
     scores = json.loads((eval_dir / "scores.json").read_text(encoding="utf-8"))
@@ -103,7 +102,7 @@ def run(
     if cfg.refusal is not None:
         results.append(_refusal(cfg.refusal, project_dir, model, run_dir, outputs))
     if cfg.pii is not None:
-        results.append(_pii(cfg.pii, data_dir, pii_scanner, model, run_dir, outputs, eval_dir))
+        results.append(_pii(cfg.pii, data_dir, model, run_dir, outputs, eval_dir))
     if cfg.toxicity is not None:
         results.append(_toxicity(cfg.toxicity, eval_dir, run_dir, outputs))
 
@@ -216,14 +215,13 @@ def _refusal(
 def _pii(
     gate: PIIGate,
     data_dir: Path | None,
-    scanner: Any,
     model: Callable[[], Subject],
     run_dir: RunDir,
     outputs: _Outputs,
     eval_dir: Path,
 ) -> CheckResult:
     rule = f"{gate.system} reproduces <= {gate.max_leaks} training-set personal-data values"
-    examples = trained_pii_examples(data_dir, scanner) if data_dir is not None and scanner is not None else []
+    examples = trained_pii_examples(data_dir) if data_dir is not None else []
     probed = examples[: gate.max_examples]
     values = list({v.text: v for e in examples for v in e.values}.values())
     rows: list[dict[str, Any]] = []

@@ -22,13 +22,14 @@ Refusal. An answer declines when it contains one of the declared markers.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tunesmith.core.atomic import read_jsonl
 from tunesmith.core.deps import require
+from tunesmith.core.jsonl import read_jsonl
 
 PII_REASONS = ("pii_redacted", "pii_reported")
 
@@ -68,11 +69,24 @@ def _compact(text: str) -> str:
     return re.sub(r"[^0-9a-z]", "", text.lower())
 
 
-def trained_pii_examples(data_dir: Path, scanner: Any) -> list[PIIExample]:
+def recorded_scanner(data_dir: Path) -> Any:
+    """The personal-data scanner with the settings the data run recorded in its manifest (what it redacted);
+    the default detectors for a data run that recorded none (an uploaded dataset is not cleaned)."""
+    from tunesmith.data.pii import PIIScanner
+
+    manifest = data_dir / "manifest.json"
+    settings = json.loads(manifest.read_text(encoding="utf-8")).get("pii") if manifest.is_file() else None
+    if not settings:
+        return PIIScanner()
+    return PIIScanner(settings["kinds"], settings.get("allow", []), settings.get("allow_domains", []))
+
+
+def trained_pii_examples(data_dir: Path) -> list[PIIExample]:
     """Examples the model was trained on whose original text held personal data, with the values."""
     rejects = data_dir / "rejects.jsonl"
     if not rejects.is_file():
         return []
+    scanner = recorded_scanner(data_dir)
     trained = {r.get("id") for r in read_jsonl(data_dir / "train.jsonl")}
     examples = []
     for row in read_jsonl(rejects):
@@ -149,8 +163,6 @@ def load_requests(prompts: list[str], path: Path | None) -> list[str]:
         return requests
     if not path.is_file():
         raise DataError("the out-of-scope requests file does not exist", where=str(path), fix="Fix gates.refusal.path.")
-    import json
-
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
             continue

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from tunesmith.core.errors import DataError
+from tunesmith.core.stats import bootstrap_mean
 from tunesmith.knowledge.retrieve import Hit, Mode, Retriever
 
 KS = (1, 3, 5, 10)
@@ -70,15 +71,9 @@ def read_queries(path: Path) -> list[LabelledQuery]:
     return queries
 
 
-def _interval(values: np.ndarray, *, resamples: int = 1000, seed: int = 0) -> dict[str, float]:
+def _interval(values: np.ndarray) -> dict[str, float]:
     """Mean with a 95% percentile-bootstrap interval over queries."""
-    rng = np.random.default_rng(seed)
-    means = values[rng.integers(0, len(values), size=(resamples, len(values)))].mean(axis=1)
-    return {
-        "mean": round(float(values.mean()), 4),
-        "low": round(float(np.percentile(means, 2.5)), 4),
-        "high": round(float(np.percentile(means, 97.5)), 4),
-    }
+    return bootstrap_mean(list(values), resamples=1000).rounded()
 
 
 def score_mode(

@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tunesmith.core.atomic import write_jsonl
 from tunesmith.core.errors import DataError
+from tunesmith.core.jsonl import write_jsonl
 from tunesmith.core.progress import task
 from tunesmith.core.rundir import RunDir
+from tunesmith.core.stats import bootstrap_mean
 from tunesmith.data.clean import drop_exact_duplicates
 from tunesmith.data.config import GoldenConfig, SplitConfig
 from tunesmith.data.golden import GoldenRow, read_golden, split_golden
@@ -27,7 +28,6 @@ from tunesmith.data.instruction import render_template
 from tunesmith.eval.config import EvalConfig
 from tunesmith.eval.metrics.base import MetricContext
 from tunesmith.eval.scoring import score_outputs
-from tunesmith.eval.stats import bootstrap_mean
 from tunesmith.knowledge.config import KnowledgeConfig
 from tunesmith.knowledge.ingest import ingest
 from tunesmith.knowledge.rag import RuntimeRag
@@ -36,12 +36,29 @@ from tunesmith.models.pool import ModelPool
 from tunesmith.models.spec import EndpointModelRef, LocalModelRef
 from tunesmith.prompts.config import BaselineConfig
 
+LEADERBOARD_KEYS = (
+    "model",
+    "template",
+    "score",
+    "prompt_tokens",
+    "output_tokens",
+    "seconds_per_request",
+    "cost_per_1k_requests",
+)
+
 
 @dataclass
 class BaselineResult:
     run: RunDir
     leaderboard: list[dict[str, Any]]
     chosen: dict[str, Any]
+
+    def summary(self) -> dict[str, Any]:
+        """What the baseline run's run.json records: the pick, and the leaderboard in brief."""
+        return {
+            **{k: self.chosen[k] for k in ("model", "template", "score", "prompt_tokens", "latency_s")},
+            "leaderboard": [{k: e[k] for k in LEADERBOARD_KEYS} for e in self.leaderboard],
+        }
 
 
 def validation_rows(

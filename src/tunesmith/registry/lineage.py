@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from tunesmith.core.rundir import RunDir, is_run_dir
+from tunesmith.core.stats import format_interval
 from tunesmith.registry.models import GATE_TAG, VersionRef, aliases_of, resolve
 from tunesmith.registry.runs import list_runs
 from tunesmith.registry.tracking import Tracker
@@ -103,13 +104,6 @@ def lineage(tracker: Tracker, ref: VersionRef, project_dir: Path) -> dict[str, A
     }
 
 
-def _interval(value: dict[str, Any] | None, signed: bool = False) -> str:
-    if not value:
-        return "n/a"
-    f = "+.3f" if signed else ".3f"
-    return f"{value['mean']:{f}} [{value['low']:{f}}, {value['high']:{f}}]"
-
-
 def lineage_lines(chain: dict[str, Any]) -> list[tuple[int, str]]:
     """(depth, text) rows for printing the chain as a tree."""
     rows: list[tuple[int, str]] = [(0, f"{chain['model']} version {chain['version']}  ({chain['registry']})")]
@@ -130,8 +124,8 @@ def lineage_lines(chain: dict[str, Any]) -> list[tuple[int, str]]:
         rows.append(
             (
                 4,
-                f"evaluation {e['run']}  ({e['primary']} fine-tuned {_interval(e.get('finetuned'))}, "
-                f"vs baseline {_interval(e.get('finetuned_vs_baseline'), signed=True)}, n={e.get('test_examples')})",
+                f"evaluation {e['run']}  ({e['primary']} fine-tuned {format_interval(e.get('finetuned'), missing='n/a')}, "
+                f"vs baseline {format_interval(e.get('finetuned_vs_baseline'), signed=True, missing='n/a')}, n={e.get('test_examples')})",
             )
         )
     else:

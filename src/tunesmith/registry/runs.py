@@ -72,3 +72,18 @@ def resolve_run(project_dir: Path, ref: str | None, stage: str) -> RunDir:
             fix=f"Run `{command}` first (or `tunesmith run` for the whole workflow).",
         )
     return found
+
+
+def find_unfinished(project_dir: Path, stage: str, ref: str | None = None) -> RunDir:
+    """The run ``--resume`` continues: the one named by id or folder, else the latest failed or interrupted one."""
+    runs = [r for r in list_runs(project_dir, stage) if ref is None or ref in (r.id, str(r.root))]
+    if ref is None:
+        runs = [r for r in runs if r.status in ("failed", "interrupted")]
+    if not runs:
+        command = {"synth": "tunesmith synth qa"}.get(stage, f"tunesmith {stage}")
+        raise StageError(
+            f"no unfinished {stage} run to resume" if ref is None else f"no {stage} run named '{ref}'",
+            where=str(runs_root(project_dir)),
+            fix=f"Start one with `{command}`, or name one with --run.",
+        )
+    return runs[-1]

@@ -15,16 +15,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tunesmith.core.atomic import read_jsonl
 from tunesmith.core.deps import require
+from tunesmith.core.jsonl import read_jsonl
 from tunesmith.core.rundir import RunDir
 from tunesmith.registry.config import TrackingConfig
 
 STORE_FOLDER = "mlflow"
 MLFLOW_RUN_KEY = "mlflow_run_id"
 MAX_PARAM = 6000  # MLflow's limit on one parameter value
-# what a run folder holds besides records: weights and checkpoints go to the registry, not each run
-SKIP_FOLDERS = {"adapter", "model", "checkpoints", "trials", "merged", "gguf"}
 
 
 def store_uri(cfg: TrackingConfig, project_dir: Path) -> str:

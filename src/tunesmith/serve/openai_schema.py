@@ -56,3 +56,25 @@ def error_body(
     message: str, *, type_: str = "invalid_request_error", param: str | None = None, code: str | None = None
 ) -> dict[str, Any]:
     return {"error": {"message": message, "type": type_, "param": param, "code": code}}
+
+
+class OpenAIError(Exception):
+    """An error a route raises; the app answers it with OpenAI's error object and ``status``."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        type_: str = "invalid_request_error",
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.body = error_body(message, type_=type_, param=param, code=code)
+
+
+def fine_tuned_model_id(base: str, suffix: str | None, ident: str) -> str:
+    """``ft:BASE:SUFFIX:ID``, the one shape of every fine-tuned model's id (jobs, training runs, checkpoints)."""
+    return f"ft:{base}:{suffix or 'tunesmith'}:{ident.removeprefix('ftjob-')}"

@@ -14,8 +14,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tunesmith.core.atomic import write_jsonl
 from tunesmith.core.hashing import sha256_file
+from tunesmith.core.jsonl import write_jsonl
 from tunesmith.core.rundir import RunDir
 from tunesmith.data.config import SplitConfig
 from tunesmith.data.formats.read import read_items
@@ -66,38 +66,39 @@ def dataset_from_upload(
         record["meta"] = meta
         rows.setdefault(which, []).append(record)
     run = RunDir.create(runs_root(project_dir), "data", {"upload": {"file": file_id, "filename": filename}})
-    for name in ("train", "val", "test"):
-        write_jsonl(run.path(f"{name}.jsonl"), rows.get(name, []))
-        if rows.get(f"preference_{name}"):
-            write_jsonl(run.path(f"preference_{name}.jsonl"), rows[f"preference_{name}"])
-    write_jsonl(run.path("rejects.jsonl"), rejects)
-    counts = {name: len(rows.get(name, [])) for name in ("train", "val", "test")}
-    pairs = {
-        name: len(rows.get(f"preference_{name}", []))
-        for name in ("train", "val", "test")
-        if rows.get(f"preference_{name}")
-    }
-    version = hashlib.sha256(json.dumps(rows, sort_keys=True).encode()).hexdigest()[:16]
-    reasons: dict[str, int] = {}
-    for reject in rejects:
-        reasons[reject["reason"]] = reasons.get(reject["reason"], 0) + 1
-    manifest = {
-        "version": version,
-        "rows_in": len(items),
-        "examples": counts,
-        "preference_pairs": pairs,
-        "removed": reasons,
-        "changed": {},
-        "accounted": len(good) + len(rejects) == len(items),
-        # like a data build's manifest, so lineage shows the upload with its digest
-        "source_files": {filename: {"sha256": sha256_file(path), "bytes": path.stat().st_size, "file_id": file_id}},
-    }
-    run.write_json("manifest.json", manifest)
-    run.record_inputs(dataset_version=version, upload=file_id, filename=filename)
-    run.finish(
-        "succeeded" if good else "failed",
-        summary={"version": version, "examples": counts, "rejected": reasons},
-    )
+    with run.running() as outcome:
+        for name in ("train", "val", "test"):
+            write_jsonl(run.path(f"{name}.jsonl"), rows.get(name, []))
+            if rows.get(f"preference_{name}"):
+                write_jsonl(run.path(f"preference_{name}.jsonl"), rows[f"preference_{name}"])
+        write_jsonl(run.path("rejects.jsonl"), rejects)
+        counts = {name: len(rows.get(name, [])) for name in ("train", "val", "test")}
+        pairs = {
+            name: len(rows.get(f"preference_{name}", []))
+            for name in ("train", "val", "test")
+            if rows.get(f"preference_{name}")
+        }
+        version = hashlib.sha256(json.dumps(rows, sort_keys=True).encode()).hexdigest()[:16]
+        reasons: dict[str, int] = {}
+        for reject in rejects:
+            reasons[reject["reason"]] = reasons.get(reject["reason"], 0) + 1
+        manifest = {
+            "version": version,
+            "rows_in": len(items),
+            "examples": counts,
+            "preference_pairs": pairs,
+            "removed": reasons,
+            "changed": {},
+            "accounted": len(good) + len(rejects) == len(items),
+            # like a data build's manifest, so lineage shows the upload with its digest
+            "source_files": {
+                filename: {"sha256": sha256_file(path), "bytes": path.stat().st_size, "file_id": file_id}
+            },
+        }
+        run.write_json("manifest.json", manifest)
+        run.record_inputs(dataset_version=version, upload=file_id, filename=filename)
+        outcome.summary = {"version": version, "examples": counts, "rejected": reasons}
+        outcome.status = "succeeded" if good else "failed"
     return {
         "run": run.id,
         "rows": len(items),

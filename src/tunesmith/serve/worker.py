@@ -30,19 +30,24 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tunesmith.core.atomic import atomic_write_json
+from tunesmith.core.jsonl import write_jsonl
 from tunesmith.core.progress import console
-from tunesmith.core.rundir import RunDir, _pid_alive
+from tunesmith.core.rundir import RunDir, pid_alive
 from tunesmith.data.formats.openai import chat_json, preference_json
 from tunesmith.data.formats.read import read_items
 from tunesmith.registry.runs import list_runs, runs_root
+from tunesmith.serve.job_settings import train_settings
 from tunesmith.serve.jobstore import JobStore
+from tunesmith.serve.openai_schema import fine_tuned_model_id
 from tunesmith.train.checkpoints import complete_checkpoints
 
 MAX_PROBLEMS = 5
-METHOD_RECIPES = {"supervised": "sft-lora", "dpo": "dpo"}
 
 
 def _die_with_parent() -> None:
@@ -62,6 +67,51 @@ def _stop(child: subprocess.Popen) -> None:  # type: ignore[type-arg]
     except subprocess.TimeoutExpired:
         os.killpg(child.pid, signal.SIGKILL)
         child.wait()
+
+
+@dataclass
+class Finished:
+    pid: int
+    returncode: int
+    stdout: str
+    cancelled: bool
+
+
+def supervise(
+    args: list[str],
+    *,
+    cwd: Path,
+    env: dict[str, str],
+    log: Path,
+    watch: Callable[[int], None],
+    cancel_requested: Callable[[], bool],
+) -> Finished:
+    """Run a `tunesmith` command as a child (it dies with us), its stderr into ``log``; ``watch(pid)`` every
+    quarter second while it runs; stop it within a second of ``cancel_requested()``.
+
+    Its stdout (the command's JSON summary) is read on a thread, so a large one cannot block the child.
+    """
+    with log.open("ab") as stderr:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "tunesmith", *args],
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            env={**os.environ, "NO_COLOR": "1", **env},
+            preexec_fn=_die_with_parent,
+        )
+        chunks: list[bytes] = []
+        reader = threading.Thread(target=lambda: chunks.append(child.stdout.read() if child.stdout else b""))
+        reader.start()
+        cancelled = False
+        while child.poll() is None:
+            time.sleep(0.25)
+            watch(child.pid)
+            if not cancelled and cancel_requested():
+                cancelled = True
+                _stop(child)
+        reader.join()
+    return Finished(child.pid, child.returncode, b"".join(chunks).decode(errors="replace"), cancelled)
 
 
 def task_paths(store: JobStore, task_id: str) -> tuple[Path, Path]:
@@ -105,7 +155,7 @@ class Worker:
 
     def step(self) -> bool:
         """Do one piece of work; False when there was none."""
-        self.store.release_orphans(_pid_alive)
+        self.store.release_orphans(pid_alive)
         job = self.store.claim(("validating_files",), self.pid)
         if job is not None:
             self.validate(job)
@@ -124,7 +174,7 @@ class Worker:
     # -- stage jobs from the web UI -----------------------------------------------------------------
     def _requeue_orphan_tasks(self) -> None:
         """A training job whose worker died continues from its last checkpoint; other stages start again."""
-        for task in self.store.orphan_tasks(_pid_alive):
+        for task in self.store.orphan_tasks(pid_alive):
             if task["cancel_requested"]:  # asked to stop while no worker was there to stop it
                 self.store.update_task(task["id"], status="cancelled", finished_at=time.time(), worker_pid=None)
                 continue
@@ -136,56 +186,42 @@ class Worker:
     def run_task(self, task: dict[str, Any]) -> None:
         log_path, progress_path = task_paths(self.store, task["id"])
         progress_path.unlink(missing_ok=True)
-        args = [sys.executable, "-m", "tunesmith", *task["args"], "--project", str(self.project_dir)]
-        with log_path.open("ab") as log:
-            child = subprocess.Popen(
-                args,
-                cwd=self.project_dir,
-                stdout=subprocess.PIPE,
-                stderr=log,
-                env={
-                    **os.environ,
-                    "NO_COLOR": "1",
-                    "COLUMNS": "160",
-                    "TUNESMITH_JOB": task["id"],
-                    "TUNESMITH_PROGRESS_FILE": str(progress_path),
-                },
-                preexec_fn=_die_with_parent,
-            )
-            self.store.update_task(task["id"], pid=child.pid)
-            run_id: str | None = task.get("run")
-            cancelled = False
-            # stdout is the command's JSON summary: read it on a thread so a large one cannot block the child
-            chunks: list[bytes] = []
-            reader = threading.Thread(target=lambda: chunks.append(child.stdout.read() if child.stdout else b""))
-            reader.start()
-            while child.poll() is None:
-                time.sleep(0.25)
-                if run_id is None:
-                    run_id = self._run_of(child.pid, task["kind"])
-                    if run_id is not None:
-                        self.store.update_task(task["id"], run=run_id)
-                current = self.store.get_task(task["id"])
-                if current is not None and current["cancel_requested"] and not cancelled:
-                    cancelled = True
-                    _stop(child)
-            reader.join()
-        stdout = b"".join(chunks).decode(errors="replace")
-        run_id = run_id or self._run_of(child.pid, task["kind"])
-        result = _last_json(stdout)
+        found: dict[str, str | None] = {"run": task.get("run")}
+
+        def watch(pid: int) -> None:
+            self.store.update_task(task["id"], pid=pid)
+            if found["run"] is None:
+                found["run"] = self._run_of(pid, task["kind"])
+                if found["run"] is not None:
+                    self.store.update_task(task["id"], run=found["run"])
+
+        def cancel_requested() -> bool:
+            current = self.store.get_task(task["id"])
+            return current is not None and bool(current["cancel_requested"])
+
+        finished = supervise(
+            [*task["args"], "--project", str(self.project_dir)],
+            cwd=self.project_dir,
+            env={"COLUMNS": "160", "TUNESMITH_JOB": task["id"], "TUNESMITH_PROGRESS_FILE": str(progress_path)},
+            log=log_path,
+            watch=watch,
+            cancel_requested=cancel_requested,
+        )
+        run_id = found["run"] or self._run_of(finished.pid, task["kind"])
+        result = _last_json(finished.stdout)
         now = time.time()
-        if cancelled:
+        if finished.cancelled:
             self.store.update_task(task["id"], status="cancelled", finished_at=now, run=run_id, worker_pid=None)
             return
         # a gate that ran and said no is a finished job with a verdict, not a failure of the job
-        done = child.returncode == 0 or (task["kind"] == "gate" and result is not None and "passed" in result)
+        done = finished.returncode == 0 or (task["kind"] == "gate" and result is not None and "passed" in result)
         if done:
             self.store.update_task(
                 task["id"], status="succeeded", finished_at=now, run=run_id, result=result, worker_pid=None
             )
             return
         lines = [line for line in log_path.read_text(errors="replace").splitlines() if line.strip()]
-        reason = lines[-1][-600:] if lines else f"exit code {child.returncode}"
+        reason = lines[-1][-600:] if lines else f"exit code {finished.returncode}"
         self.store.update_task(
             task["id"], status="failed", finished_at=now, run=run_id, error=reason, result=result, worker_pid=None
         )
@@ -230,26 +266,26 @@ class Worker:
         self.store.add_event(job["id"], f"Files validated: {len(loaded['training_file'])} training examples")
 
     def _data_run(self, job: dict[str, Any], loaded: dict[str, list[dict[str, Any]]]) -> RunDir:
-        from tunesmith.core.atomic import write_jsonl
-
         run = RunDir.create(runs_root(self.project_dir), "data", {"fine_tuning_job": job["id"]})
-        prefix = "preference_" if job["method"]["type"] == "dpo" else ""
-        train = [{"id": f"{job['training_file']}:{i + 1}", **r} for i, r in enumerate(loaded["training_file"])]
-        val = [
-            {"id": f"{job.get('validation_file')}:{i + 1}", **r}
-            for i, r in enumerate(loaded.get("validation_file", []))
-        ]
-        write_jsonl(run.path(f"{prefix}train.jsonl"), train)
-        write_jsonl(run.path(f"{prefix}val.jsonl"), val)
-        if prefix:
-            write_jsonl(run.path("train.jsonl"), [])
-            write_jsonl(run.path("val.jsonl"), [])
-        version = hashlib.sha256(json.dumps([train, val], sort_keys=True).encode()).hexdigest()[:16]
-        run.write_json("manifest.json", {"version": version, "examples": {"train": len(train), "val": len(val)}})
-        run.record_inputs(
-            dataset_version=version, training_file=job["training_file"], validation_file=job.get("validation_file")
-        )
-        run.finish("succeeded", summary={"version": version, "examples": {"train": len(train), "val": len(val)}})
+        with run.running() as outcome:
+            prefix = "preference_" if job["method"]["type"] == "dpo" else ""
+            train = [{"id": f"{job['training_file']}:{i + 1}", **r} for i, r in enumerate(loaded["training_file"])]
+            val = [
+                {"id": f"{job.get('validation_file')}:{i + 1}", **r}
+                for i, r in enumerate(loaded.get("validation_file", []))
+            ]
+            write_jsonl(run.path(f"{prefix}train.jsonl"), train)
+            write_jsonl(run.path(f"{prefix}val.jsonl"), val)
+            if prefix:
+                write_jsonl(run.path("train.jsonl"), [])
+                write_jsonl(run.path("val.jsonl"), [])
+            version = hashlib.sha256(json.dumps([train, val], sort_keys=True).encode()).hexdigest()[:16]
+            counts = {"train": len(train), "val": len(val)}
+            run.write_json("manifest.json", {"version": version, "examples": counts})
+            run.record_inputs(
+                dataset_version=version, training_file=job["training_file"], validation_file=job.get("validation_file")
+            )
+            outcome.summary = {"version": version, "examples": counts}
         return run
 
     def _fail(self, job: dict[str, Any], code: str, message: str, param: str | None) -> None:
@@ -263,72 +299,59 @@ class Worker:
         self.store.add_event(job["id"], message, level="error")
 
     # -- queued -> running -> succeeded | failed | cancelled -----------------------------------------
-    def _overrides(self, job: dict[str, Any]) -> list[str]:
-        method = job["method"]["type"]
-        hp = job["method"].get(method, {}).get("hyperparameters", {}) or {}
-        sets = [f"train.recipe={METHOD_RECIPES[method]}", f"train.seed={job['seed']}"]
-        if hp.get("n_epochs", "auto") != "auto":
-            sets.append(f"train.epochs={hp['n_epochs']}")
-        if hp.get("batch_size", "auto") != "auto":
-            sets.append(f"train.batch_size={hp['batch_size']}")
-        if hp.get("learning_rate_multiplier", "auto") != "auto":
-            sets.append(f"train.learning_rate_multiplier={hp['learning_rate_multiplier']}")
-        if method == "dpo" and hp.get("beta", "auto") != "auto":
-            sets.append(f"train.beta={hp['beta']}")
-        # extension: metadata {"tunesmith_set": "train.lora_r=32;train.max_steps=200"} passes training settings
-        # OpenAI's API has no field for (only train.* keys: a job cannot change the project's data or models)
-        extra = [s.strip() for s in str((job.get("metadata") or {}).get("tunesmith_set", "")).split(";") if s.strip()]
-        return sets + [s for s in extra if s.startswith("train.") and "=" in s]
-
     def train(self, job: dict[str, Any]) -> None:
         job_id = job["id"]
         train_run = self._train_run(job)
-        args = [sys.executable, "-m", "tunesmith", "train", "--project", str(self.project_dir), "--json"]
+        logs = self.store.folder / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        args = ["train", "--project", str(self.project_dir), "--json"]
         if job["status"] == "running" and train_run is not None:
             self.store.add_event(job_id, f"Resuming from the last checkpoint of {train_run.id}")
             args += ["--resume", "--run", train_run.id]
         else:
-            args += ["--data", job["data_run"]] + [a for s in self._overrides(job) for a in ("--set", s)]
+            # the job's training settings, typed and checked when the job was created, as a settings file
+            settings = logs / f"{job_id}.settings.json"
+            atomic_write_json(settings, train_settings(job["method"], job["seed"], job.get("metadata")))
+            args += ["--data", job["data_run"], "--settings", str(settings)]
             self.store.add_event(job_id, "Fine-tuning job started")
         self.store.update_job(job_id, status="running", started_at=job.get("started_at") or int(time.time()))
-        logs = self.project_dir / ".tunesmith" / "serve" / "logs"
-        logs.mkdir(parents=True, exist_ok=True)
-        stderr = (logs / f"{job_id}.log").open("ab")
-        child = subprocess.Popen(
+        seen = {"metrics": 0}
+        found = {"run": train_run}
+
+        def watch(pid: int) -> None:
+            self.store.update_job(job_id, heartbeat=time.time())
+            found["run"] = found["run"] or self._train_run(job, pid=pid)
+            run = found["run"]
+            if run is not None:
+                if job.get("train_run") != run.id:
+                    self.store.update_job(job_id, train_run=run.id)
+                    job["train_run"] = run.id
+                seen["metrics"] = self._report(job, run, seen["metrics"])
+
+        def cancel_requested() -> bool:
+            current = self.store.get_job(job_id)
+            return current is not None and bool(current["cancel_requested"])
+
+        log = logs / f"{job_id}.log"
+        finished = supervise(
             args,
             cwd=self.project_dir,
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-            env={**os.environ, "NO_COLOR": "1", "TUNESMITH_JOB": job_id},
-            preexec_fn=_die_with_parent,
+            env={"TUNESMITH_JOB": job_id},
+            log=log,
+            watch=watch,
+            cancel_requested=cancel_requested,
         )
-        seen_metrics, cancelled = 0, False
-        while child.poll() is None:
-            time.sleep(0.25)
-            self.store.update_job(job_id, heartbeat=time.time())
-            train_run = train_run or self._train_run(job, pid=child.pid)
-            if train_run is not None:
-                if job.get("train_run") != train_run.id:
-                    self.store.update_job(job_id, train_run=train_run.id)
-                    job["train_run"] = train_run.id
-                seen_metrics = self._report(job, train_run, seen_metrics)
-            current = self.store.get_job(job_id)
-            if current is not None and current["cancel_requested"]:
-                _stop(child)
-                cancelled = True
-        stdout = child.stdout.read().decode(errors="replace") if child.stdout else ""
-        stderr.close()
-        train_run = train_run or self._train_run(job, pid=child.pid)
+        train_run = found["run"] or self._train_run(job, pid=finished.pid)
         if train_run is not None:
-            self._report(job, train_run, seen_metrics)
-        if cancelled:
+            self._report(job, train_run, seen["metrics"])
+        if finished.cancelled:
             self.store.update_job(job_id, status="cancelled", finished_at=int(time.time()), worker_pid=None)
             self.store.add_event(job_id, "Job cancelled; the last complete checkpoint is kept")
             return
-        if child.returncode != 0 or train_run is None:
-            tail = (logs / f"{job_id}.log").read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
+        if finished.returncode != 0 or train_run is None:
+            tail = log.read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
             return self._fail(job, "training_failed", f"Training failed: {tail[0][-500:]}", None)
-        self._succeed(job, train_run, stdout)
+        self._succeed(job, train_run, finished.stdout)
 
     def _train_run(self, job: dict[str, Any], pid: int | None = None) -> RunDir | None:
         runs = list_runs(self.project_dir, "train")
@@ -395,15 +418,8 @@ class Worker:
         return target
 
     def _succeed(self, job: dict[str, Any], run: RunDir, stdout: str) -> None:
-        from tunesmith.project import load_project
-
-        try:
-            summary = json.loads(stdout[stdout.index("{") :]) if "{" in stdout else {}
-        except json.JSONDecodeError:
-            summary = {}
-        base = load_project(self.project_dir).config.base_model.display_name
-        suffix = job.get("suffix") or "tunesmith"
-        model_id = f"ft:{base}:{suffix}:{job['id'].removeprefix('ftjob-')}"
+        summary = _last_json(stdout) or {}
+        model_id = fine_tuned_model_id(job["model"], job.get("suffix"), job["id"])
         rows = [r for r in run.metrics() if r.get("step") is not None and r.get("loss") is not None]
         buffer = io.StringIO()
         writer = csv.writer(buffer)

@@ -29,8 +29,8 @@ from tunesmith.knowledge.embed import Embedder
 from tunesmith.knowledge.points import PointPicker
 from tunesmith.knowledge.retrieve import Hit
 from tunesmith.models.generation import GenerationParams
+from tunesmith.models.journal import Journal, generate_journaled
 from tunesmith.synth.config import QAConfig
-from tunesmith.synth.journal import Journal, generate_journaled
 
 QUESTION_PROMPT = (
     "Below is an excerpt from a company's knowledge base.\n\n[{source} > {heading}]\n{text}\n\n"

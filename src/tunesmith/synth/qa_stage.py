@@ -2,34 +2,44 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from tunesmith.core.atomic import write_jsonl
+from tunesmith.core.jsonl import write_jsonl
 from tunesmith.core.rundir import RunDir
-from tunesmith.data.golden import read_golden
+from tunesmith.knowledge.config import KnowledgeConfig
+from tunesmith.models.journal import Journal
+from tunesmith.models.spec import LocalModelRef
 from tunesmith.synth.config import QAConfig
-from tunesmith.synth.journal import Journal
 from tunesmith.synth.qa import run_qa
 
 
-def run(cfg: QAConfig, *, project: Any, run_dir: RunDir) -> dict[str, Any]:
-    """Synthesize into ``run_dir``: qa.jsonl (chat), preference.jsonl, rejects.jsonl; journal.jsonl to resume."""
-    config = project.config
-    existing: list[str] = []
-    if config.data.golden is not None:
-        rows, _ = read_golden(config.data.golden, project.dir)
-        existing = [r.input for r in rows]
+def run(
+    cfg: QAConfig,
+    *,
+    knowledge: KnowledgeConfig,
+    system_prompt: str | None,
+    base_model: LocalModelRef,
+    existing_inputs: list[str],
+    project_dir: Path,
+    run_dir: RunDir,
+) -> dict[str, Any]:
+    """Synthesize into ``run_dir``: qa.jsonl (chat), preference.jsonl, rejects.jsonl; journal.jsonl to resume.
+
+    ``existing_inputs`` are the inputs the data already has (the golden outputs'): questions that
+    duplicate one are dropped.
+    """
     result = run_qa(
         cfg,
-        knowledge=config.knowledge,
-        system_prompt=config.system_prompt or None,
-        base_model=config.base_model,
-        project_dir=project.dir,
+        knowledge=knowledge,
+        system_prompt=system_prompt,
+        base_model=base_model,
+        project_dir=project_dir,
         journal=Journal(run_dir.path("journal.jsonl")),
-        existing_inputs=existing,
+        existing_inputs=existing_inputs,
     )
     write_jsonl(run_dir.path("qa.jsonl"), result.examples)
     write_jsonl(run_dir.path("preference.jsonl"), result.pairs)
     write_jsonl(run_dir.path("rejects.jsonl"), result.rejects)
-    run_dir.record_inputs(knowledge=config.knowledge.name, teacher=(cfg.teacher or config.base_model).display_name)
+    run_dir.record_inputs(knowledge=knowledge.name, teacher=(cfg.teacher or base_model).display_name)
     return result.stats

@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tunesmith.core.atomic import write_jsonl
 from tunesmith.core.errors import DataError
 from tunesmith.core.hashing import file_digests
+from tunesmith.core.jsonl import write_jsonl
 from tunesmith.core.progress import note, task
 from tunesmith.core.rundir import RunDir
 from tunesmith.data.clean import Cleaner, drop_exact_duplicates
@@ -229,6 +229,12 @@ def run(
         "accounted": rows_in == out + sum(removed.values()),
         "leakage": leaks,
         "clean": cleaner.summary.to_dict(),
+        # what counted as personal data here: the gate's extraction probe looks for the same
+        "pii": {
+            "kinds": list(cfg.clean.pii_kinds),
+            "allow": list(cfg.clean.pii_allow),
+            "allow_domains": list(cfg.clean.pii_allow_domains),
+        },
         "points": {"strategy": provenance.get("strategy"), **points_stats},
         "kb_qa": qa_stats,
         "tokens": {s: sum(r["meta"]["tokens"] for r in v) for s, v in splits.items()},
@@ -381,7 +387,7 @@ def _from_kb_qa(
     existing_inputs: list[str],
 ) -> tuple[list[Candidate], list[dict[str, Any]], dict[str, dict[str, Any]], dict[str, Any]]:
     """Knowledge-base Q&A examples for the train split (never val/test: those judge the golden task)."""
-    from tunesmith.synth.journal import Journal
+    from tunesmith.models.journal import Journal
     from tunesmith.synth.qa import run_qa
 
     assert cfg.kb_qa is not None

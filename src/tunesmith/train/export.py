@@ -22,6 +22,7 @@ from tunesmith.core.rundir import RunDir
 from tunesmith.models.generation import GenerationParams
 from tunesmith.models.local import LocalGenerator, load_causal_lm, load_tokenizer
 from tunesmith.models.spec import LocalModelRef
+from tunesmith.train.layout import adapter_of
 
 PROBES = [
     [{"role": "user", "content": "Do you ship to Canada?"}],
@@ -43,8 +44,8 @@ def export_run(
 ) -> dict[str, Any]:
     peft = require("peft")
     transformers = require("transformers")
-    adapter = run.path("adapter")
-    if not (adapter / "adapter_config.json").is_file():
+    adapter = adapter_of(run)
+    if adapter is None:
         raise StageError(
             "this run has no adapter to merge",
             where=str(run.root),

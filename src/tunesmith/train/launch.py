@@ -93,15 +93,7 @@ def _worker(run_dir: Path) -> None:
     if int(os.environ.get("RANK", "0")) == 0:
         atomic_write_json(
             run_dir / "launch-result.json",
-            {
-                "adapter": str(result.adapter),
-                "final_train_loss": result.final_train_loss,
-                "final_val_loss": result.final_val_loss,
-                "stop_rate": result.stop_rate,
-                "hyperparameters": result.hyperparameters,
-                "extra": result.extra,
-                "world_size": int(os.environ.get("WORLD_SIZE", "1")),
-            },
+            {**result.summary(), "world_size": int(os.environ.get("WORLD_SIZE", "1"))},
         )
 
 

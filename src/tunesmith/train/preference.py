@@ -15,9 +15,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tunesmith.core.atomic import read_jsonl
 from tunesmith.core.deps import require
 from tunesmith.core.errors import StageError
+from tunesmith.core.jsonl import read_jsonl
 from tunesmith.core.progress import note
 from tunesmith.core.rundir import RunDir
 from tunesmith.models.local import load_causal_lm, load_tokenizer
@@ -25,6 +25,7 @@ from tunesmith.models.resolve import local_path
 from tunesmith.models.spec import LocalModelRef
 from tunesmith.train import defaults
 from tunesmith.train.config import TrainConfig
+from tunesmith.train.layout import ADAPTER_DIR, adapter_of
 from tunesmith.train.modeling import lora_config
 from tunesmith.train.sft import (
     TrainResult,
@@ -68,11 +69,12 @@ def _policy(cfg: TrainConfig, base: LocalModelRef, project_dir: Path) -> tuple[A
         from tunesmith.registry.runs import resolve_run
 
         peft = require("peft")
-        adapter = resolve_run(project_dir, cfg.init_from, "train").path("adapter")
-        if not (adapter / "adapter_config.json").is_file():
+        init_run = resolve_run(project_dir, cfg.init_from, "train")
+        adapter = adapter_of(init_run)
+        if adapter is None:
             raise StageError(
                 "train.init_from names a run without an adapter",
-                where=str(adapter),
+                where=str(init_run.root),
                 fix="Point it at a LoRA training run.",
             )
         model = peft.PeftModel.from_pretrained(model, str(adapter), is_trainable=True)
@@ -81,10 +83,25 @@ def _policy(cfg: TrainConfig, base: LocalModelRef, project_dir: Path) -> tuple[A
 
 
 def run(
-    cfg: TrainConfig, *, base: LocalModelRef, data_dir: Path, project_dir: Path, run_dir: RunDir, resume: bool = False
+    cfg: TrainConfig,
+    *,
+    base: LocalModelRef,
+    data_dir: Path,
+    project_dir: Path,
+    run_dir: RunDir,
+    resume: bool = False,
+    callbacks: list[Any] | None = None,
 ) -> TrainResult:
     if cfg.recipe == "reward":
-        return run_reward(cfg, base=base, data_dir=data_dir, project_dir=project_dir, run_dir=run_dir, resume=resume)
+        return run_reward(
+            cfg,
+            base=base,
+            data_dir=data_dir,
+            project_dir=project_dir,
+            run_dir=run_dir,
+            resume=resume,
+            callbacks=callbacks,
+        )
     transformers = require("transformers")
     trl = require("trl")
     datasets = require("datasets")
@@ -143,6 +160,7 @@ def run(
         f"Training {cfg.recipe} on {len(train_rows)} examples",
         has_eval=bool(val_rows),
         resume=resume,
+        extra_callbacks=callbacks,
     )
     metrics = trainer.evaluate() if val_rows else {}
     output = save_trained(
@@ -171,13 +189,20 @@ def load_reward_model(run: RunDir, base: LocalModelRef, project_dir: Path) -> tu
     tokenizer = load_tokenizer(path)
     model = transformers.AutoModelForSequenceClassification.from_pretrained(path, num_labels=1, use_safetensors=True)
     model.config.pad_token_id = tokenizer.pad_token_id
-    model = peft.PeftModel.from_pretrained(model, str(run.path("adapter"))).merge_and_unload()
+    model = peft.PeftModel.from_pretrained(model, str(run.path(ADAPTER_DIR))).merge_and_unload()
     model.eval()
     return model, tokenizer
 
 
 def run_reward(
-    cfg: TrainConfig, *, base: LocalModelRef, data_dir: Path, project_dir: Path, run_dir: RunDir, resume: bool = False
+    cfg: TrainConfig,
+    *,
+    base: LocalModelRef,
+    data_dir: Path,
+    project_dir: Path,
+    run_dir: RunDir,
+    resume: bool = False,
+    callbacks: list[Any] | None = None,
 ) -> TrainResult:
     """A reward model: the base model with a one-score head, LoRA-trained so chosen scores above rejected."""
     transformers = require("transformers")
@@ -228,6 +253,7 @@ def run_reward(
         f"Training a reward model on {len(train_rows)} pairs",
         has_eval=bool(val_rows),
         resume=resume,
+        extra_callbacks=callbacks,
     )
     output = save_trained(trainer.model, tokenizer, run_dir, base, "reward", path)
     # accuracy: how often the trained model scores the preferred answer above the other, on held-out pairs

@@ -11,20 +11,29 @@ the training split's user turns; the reward model is the latest `reward` run
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from tunesmith.core.atomic import read_jsonl
 from tunesmith.core.deps import require
+from tunesmith.core.jsonl import read_jsonl
 from tunesmith.core.rundir import RunDir
 from tunesmith.models.spec import LocalModelRef
 from tunesmith.train import defaults
 from tunesmith.train.config import TrainConfig
+from tunesmith.train.layout import CHECKPOINTS_DIR
 from tunesmith.train.modeling import lora_config
 from tunesmith.train.preference import _policy, load_reward_model
-from tunesmith.train.sft import CHECKPOINTS_DIR, TrainResult, announce, fit, save_trained, stop_check
+from tunesmith.train.sft import TrainResult, announce, fit, save_trained, stop_check
 
 
 def run(
-    cfg: TrainConfig, *, base: LocalModelRef, data_dir: Path, project_dir: Path, run_dir: RunDir, resume: bool = False
+    cfg: TrainConfig,
+    *,
+    base: LocalModelRef,
+    data_dir: Path,
+    project_dir: Path,
+    run_dir: RunDir,
+    resume: bool = False,
+    callbacks: list[Any] | None = None,
 ) -> TrainResult:
     transformers = require("transformers")
     trl = require("trl")
@@ -89,6 +98,7 @@ def run(
         f"RLHF (RLOO, k={cfg.rlhf_generations}) on {len(prompts)} prompts",
         has_eval=False,
         resume=resume,
+        extra_callbacks=callbacks,
     )
     output = save_trained(
         trainer.model,

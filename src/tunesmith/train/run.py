@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from tunesmith.core.rundir import RunDir
 from tunesmith.models.spec import LocalModelRef
@@ -11,7 +12,14 @@ from tunesmith.train.sft import TrainResult
 
 
 def run(
-    cfg: TrainConfig, *, base: LocalModelRef, data_dir: Path, project_dir: Path, run_dir: RunDir, resume: bool = False
+    cfg: TrainConfig,
+    *,
+    base: LocalModelRef,
+    data_dir: Path,
+    project_dir: Path,
+    run_dir: RunDir,
+    resume: bool = False,
+    callbacks: list[Any] | None = None,
 ) -> TrainResult:
     if cfg.recipe in SFT_RECIPES:
         from tunesmith.train import sft as recipe
@@ -19,4 +27,12 @@ def run(
         from tunesmith.train import preference as recipe  # type: ignore[no-redef]
     else:
         from tunesmith.train import rlhf as recipe  # type: ignore[no-redef]
-    return recipe.run(cfg, base=base, data_dir=data_dir, project_dir=project_dir, run_dir=run_dir, resume=resume)
+    return recipe.run(
+        cfg,
+        base=base,
+        data_dir=data_dir,
+        project_dir=project_dir,
+        run_dir=run_dir,
+        resume=resume,
+        callbacks=callbacks,
+    )

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tunesmith.core.atomic import read_jsonl, write_jsonl
 from tunesmith.core.deps import require
 from tunesmith.core.errors import DataError
+from tunesmith.core.jsonl import read_jsonl, write_jsonl
 from tunesmith.core.progress import note, task
 from tunesmith.core.rundir import RunDir
 from tunesmith.data.template import stop_token_trained, tokenize_chat
@@ -32,12 +32,9 @@ from tunesmith.train import defaults
 from tunesmith.train.callbacks import make_generation_eval_callback, make_reporting_callback
 from tunesmith.train.checkpoints import last_complete_checkpoint, make_marker_callback
 from tunesmith.train.config import TrainConfig
+from tunesmith.train.layout import ADAPTER_DIR, CHECKPOINTS_DIR, MODEL_DIR
 from tunesmith.train.modeling import load_for_training, lora_config
 from tunesmith.train.trainer import make_trainer_class
-
-ADAPTER_DIR = "adapter"
-MODEL_DIR = "model"
-CHECKPOINTS_DIR = "checkpoints"
 
 
 @dataclass
@@ -49,6 +46,17 @@ class TrainResult:
     stop_rate: float
     hyperparameters: dict[str, Any]
     extra: dict[str, Any]
+
+    def summary(self) -> dict[str, Any]:
+        """What a training run's run.json records of its result."""
+        return {
+            "adapter": str(self.adapter),
+            "final_train_loss": self.final_train_loss,
+            "final_val_loss": self.final_val_loss,
+            "stop_rate": self.stop_rate,
+            "hyperparameters": self.hyperparameters,
+            **self.extra,
+        }
 
 
 def tokenize_records(
@@ -158,9 +166,7 @@ def fit(
             trainer.add_callback(
                 transformers.EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience)
             )
-        from tunesmith.train.hooks import EXTRA_CALLBACKS
-
-        for callback in [*(extra_callbacks or []), *EXTRA_CALLBACKS.get()]:
+        for callback in extra_callbacks or []:
             trainer.add_callback(callback)
         trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
 
@@ -173,6 +179,7 @@ def run(
     project_dir: Path,
     run_dir: RunDir,
     resume: bool = False,
+    callbacks: list[Any] | None = None,
 ) -> TrainResult:
     transformers = require("transformers")
     trl = require("trl")
@@ -225,11 +232,9 @@ def run(
         processing_class=tokenizer,
         peft_config=peft_config,
     )
-    extra = (
-        [make_generation_eval_callback(run_dir, tokenizer, val_records[: cfg.eval_generations])]
-        if cfg.eval_generations and val_records
-        else []
-    )
+    extra = list(callbacks or [])
+    if cfg.eval_generations and val_records:
+        extra.append(make_generation_eval_callback(run_dir, tokenizer, val_records[: cfg.eval_generations]))
     fit(
         trainer,
         cfg,

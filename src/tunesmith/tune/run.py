@@ -25,10 +25,16 @@ from typing import Any
 
 import numpy as np
 
+from tunesmith.core.atomic import atomic_write_text
 from tunesmith.core.deps import require
 from tunesmith.core.errors import ConfigError
+from tunesmith.core.jsonl import read_jsonl
 from tunesmith.core.progress import note
 from tunesmith.core.rundir import RunDir
+from tunesmith.core.stats import bootstrap_mean
+from tunesmith.eval.config import EvalConfig
+from tunesmith.models.spec import LocalModelRef
+from tunesmith.registry.config import TrackingConfig
 from tunesmith.train.config import TrainConfig
 from tunesmith.tune.config import Param, TuneConfig
 
@@ -61,11 +67,11 @@ def check_space(space: dict[str, Param]) -> None:
             )
 
 
-def open_study(cfg: TuneConfig, project: Any, *, load_only: bool = False) -> Any:
+def open_study(cfg: TuneConfig, project_dir: Path, project_name: str, *, load_only: bool = False) -> Any:
     optuna = require("optuna", purpose="hyperparameter search")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    url = storage_url(cfg, project.dir)
-    name = cfg.study or project.config.name
+    url = storage_url(cfg, project_dir)
+    name = cfg.study or project_name
     if load_only:
         return optuna.load_study(study_name=name, storage=url)
     sampler = (
@@ -107,10 +113,6 @@ def suggest(trial: Any, space: dict[str, Param]) -> dict[str, Any]:
     return params
 
 
-def overrides_for(params: dict[str, Any]) -> list[str]:
-    return [f"train.{k}={json.dumps(v) if isinstance(v, list | dict | bool) else v}" for k, v in params.items()]
-
-
 def decode_params(params: dict[str, Any]) -> dict[str, Any]:
     return {k: json.loads(v) if isinstance(v, str) and v[:1] in "[{" else v for k, v in params.items()}
 
@@ -138,10 +140,11 @@ def default_params(
     return out
 
 
-def _resolve_auto(cfg: TuneConfig, project: Any, data_run: RunDir) -> dict[str, Any]:
+def _resolve_auto(
+    cfg: TuneConfig, train: TrainConfig, base: LocalModelRef, project_dir: Path, data_run: RunDir
+) -> dict[str, Any]:
     """What training would pick for the searched settings left at ``auto`` (so the project's own configuration
     can still run as trial 0); reads the base model's config only, never its weights."""
-    train = project.config.train
     if not any(getattr(train, name, None) == "auto" for name in cfg.search_space):
         return {}
     from transformers import AutoConfig
@@ -151,15 +154,14 @@ def _resolve_auto(cfg: TuneConfig, project: Any, data_run: RunDir) -> dict[str, 
     from tunesmith.train import defaults
     from tunesmith.train.estimate import count_parameters
 
-    base = project.config.base_model
-    n_params = count_parameters(AutoConfig.from_pretrained(local_path(base, project.dir)))
+    n_params = count_parameters(AutoConfig.from_pretrained(local_path(base, project_dir)))
     n_examples = sum(1 for line in data_run.path("train.jsonl").read_text(encoding="utf-8").splitlines() if line)
     hp = defaults.resolve(train, n_examples=n_examples, n_params=n_params, device=pick_device(base.device))
     return {name: getattr(hp, name) for name in cfg.search_space if hasattr(hp, name)}
 
 
 def validation_set(data_run: RunDir, limit: int) -> tuple[list[list[dict[str, Any]]], list[str], list[str]]:
-    rows = [json.loads(line) for line in data_run.path("val.jsonl").read_text(encoding="utf-8").splitlines() if line]
+    rows = read_jsonl(data_run.path("val.jsonl"))
     rows = [r for r in rows if r["messages"] and r["messages"][-1]["role"] == "assistant"][:limit]
     if not rows:
         raise ConfigError(
@@ -176,79 +178,55 @@ def validation_set(data_run: RunDir, limit: int) -> tuple[list[list[dict[str, An
 def run(
     cfg: TuneConfig,
     *,
-    project: Any,
-    reload: Callable[[list[str]], Any],
-    overrides: list[str],
-    data_ref: str | None,
+    train: TrainConfig,
+    base: LocalModelRef,
+    eval_cfg: EvalConfig,
+    embedder: str,
+    tracking: TrackingConfig,
+    project_name: str,
+    project_dir: Path,
+    data_run: RunDir,
     run_dir: RunDir,
 ) -> dict[str, Any]:
-    """Run trials until the study has ``cfg.trials`` finished ones (counting other workers'), then report."""
-    from tunesmith.eval.metrics.base import MetricContext
-    from tunesmith.eval.scoring import score_outputs
-    from tunesmith.models.generation import GenerationParams
-    from tunesmith.models.local import LocalGenerator
-    from tunesmith.registry.runs import resolve_run
-    from tunesmith.registry.tracking import log_quietly, open_tracker
-    from tunesmith.train.hooks import extra_callbacks
+    """Run trials until the study has ``cfg.trials`` finished ones (counting other workers'), then report.
 
+    Each trial trains ``train`` updated with the sampled values (a typed copy, validated like the project
+    file) on ``data_run``, and is scored with the primary metric on its validation split.
+    """
     optuna = require("optuna", purpose="hyperparameter search")
     check_space(cfg.search_space)
-    metric = cfg.metric or project.config.eval.primary
-    data_run = resolve_run(project.dir, data_ref, "data")
+    metric = cfg.metric or eval_cfg.primary
     chats, references, inputs = validation_set(data_run, cfg.val_limit)
-    study = open_study(cfg, project)
-    defaults = default_params(cfg, project.config.train, _resolve_auto(cfg, project, data_run))
+    study = open_study(cfg, project_dir, project_name)
+    defaults = default_params(cfg, train, _resolve_auto(cfg, train, base, project_dir, data_run))
     if defaults is not None and not study.trials:
         study.enqueue_trial(defaults, user_attrs={"default": True})
-    run_dir.record_inputs(data_run=data_run.id, study=study.study_name, storage=masked(storage_url(cfg, project.dir)))
-
-    opened: list[Any] = []
-
-    def tracker() -> Any:
-        if not opened:
-            opened.append(open_tracker(project.config.tracking, project.dir, project.config.name))
-        return opened[0]
+    storage = masked(storage_url(cfg, project_dir))
+    run_dir.record_inputs(data_run=data_run.id, study=study.study_name, storage=storage)
+    trainer = TrialTrainer(
+        base=base, project_dir=project_dir, data_run=data_run, tracking=tracking, project_name=project_name
+    )
 
     def objective(trial: Any) -> float:
         params = suggest(trial, cfg.search_space)
         note(f"trial {trial.number}: {params}")
-        loaded = reload(overrides + overrides_for(params))
-
-        from transformers import TrainerCallback
-
-        class Prune(TrainerCallback):  # type: ignore[misc]
-            def on_evaluate(self, args: Any, state: Any, control: Any, metrics: Any = None, **kw: Any) -> None:
-                if metrics and "eval_loss" in metrics:
-                    # the study maximizes; a lower loss is better
-                    trial.report(-float(metrics["eval_loss"]), state.global_step)
-                    if trial.should_prune():
-                        raise optuna.TrialPruned(
-                            f"validation loss {metrics['eval_loss']:.4f} at step {state.global_step}"
-                        )
-
-        with extra_callbacks([Prune()]):
-            train_run, adapter = train_trial(loaded, data_run, trial.number)
-        trial.set_user_attr("train_run", train_run.id)
-        generator = LocalGenerator.load(loaded.config.base_model, project.dir)
-        generator.add_adapter("trial", adapter)
-        outputs = generator.generate(chats, GenerationParams(max_new_tokens=cfg.max_new_tokens), adapter="trial")
-        scores = score_outputs(
-            [metric],
-            [o.text for o in outputs],
-            references,
-            MetricContext(
-                inputs=inputs,
-                contexts=[[] for _ in inputs],
-                style=loaded.config.eval.style,
-                format=loaded.config.eval.format,
-                embedder=loaded.config.knowledge.embedder_spec,
-            ),
-        )[metric]
+        trial_cfg = train.updated(where=f"tune trial {trial.number}", **params)
+        train_run, adapter = trainer.train(trial, trial_cfg)
+        scores = score_trial(
+            metric,
+            base=base,
+            project_dir=project_dir,
+            adapter=adapter,
+            chats=chats,
+            references=references,
+            inputs=inputs,
+            eval_cfg=eval_cfg,
+            embedder=embedder,
+            max_new_tokens=cfg.max_new_tokens,
+        )
         trial.set_user_attr("scores", [round(float(s), 6) for s in scores])
         value = float(np.mean(scores))
-        # the trial's training run, in MLflow with the score it earned
-        train_run.finish("succeeded", summary={**train_run.info.get("summary", {}), f"tune_{metric}": value})
-        log_quietly(tracker, train_run, weights=adapter)
+        trainer.record_score(train_run, adapter, {f"tune_{metric}": value})
         return value
 
     started = time.perf_counter()
@@ -256,38 +234,122 @@ def run(
     remaining = cfg.trials - len(study.get_trials(deepcopy=False, states=states))
     if remaining > 0:  # a worker that joins a full study only reports it
         study.optimize(objective, callbacks=[_stop_when_full(cfg.trials)], n_trials=remaining, catch=())
-    summary = report(study, metric=metric, storage=masked(storage_url(cfg, project.dir)))
+    summary = report(study, metric=metric, storage=storage)
     summary["seconds"] = round(time.perf_counter() - started, 1)
     run_dir.write_json("report.json", summary)
-    (run_dir.path("report.html")).write_text(report_html(summary), encoding="utf-8")
+    atomic_write_text(run_dir.path("report.html"), report_html(summary))
     return summary
 
 
-def train_trial(loaded: Any, data_run: RunDir, number: int) -> tuple[RunDir, Path]:
-    """One trial's training: a normal training run folder, marked with its trial."""
-    from tunesmith.registry.runs import runs_root
-    from tunesmith.train.run import run as train
+def score_trial(
+    metric: str,
+    *,
+    base: LocalModelRef,
+    project_dir: Path,
+    adapter: Path,
+    chats: list[list[dict[str, Any]]],
+    references: list[str],
+    inputs: list[str],
+    eval_cfg: EvalConfig,
+    embedder: str,
+    max_new_tokens: int,
+) -> list[float]:
+    """The trial's answers to the validation prompts, scored with ``metric``."""
+    from tunesmith.eval.metrics.base import MetricContext
+    from tunesmith.eval.scoring import score_outputs
+    from tunesmith.models.generation import GenerationParams
+    from tunesmith.models.local import LocalGenerator
 
-    cfg = loaded.config
-    run_dir = RunDir.create(runs_root(loaded.dir), "train", cfg.train.model_dump(mode="json"))
-    run_dir.record_inputs(
-        data_run=data_run.id,
-        dataset_version=data_run.info["inputs"].get("dataset_version"),
-        base_model=cfg.base_model.id,
-        recipe=cfg.train.recipe,
-        tune_trial=number,
+    generator = LocalGenerator.load(base, project_dir)
+    generator.add_adapter("trial", adapter)
+    outputs = generator.generate(chats, GenerationParams(max_new_tokens=max_new_tokens), adapter="trial")
+    context = MetricContext(
+        inputs=inputs,
+        contexts=[[] for _ in inputs],
+        style=eval_cfg.style,
+        format=eval_cfg.format,
+        embedder=embedder,
     )
-    try:
-        result = train(cfg.train, base=cfg.base_model, data_dir=data_run.root, project_dir=loaded.dir, run_dir=run_dir)
-    except BaseException as exc:
-        pruned = type(exc).__name__ == "TrialPruned"
-        run_dir.finish("failed", error=("pruned: " if pruned else "") + str(exc))
-        raise
-    run_dir.finish(
-        "succeeded",
-        summary={"recipe": cfg.train.recipe, "adapter": str(result.adapter), "final_val_loss": result.final_val_loss},
-    )
-    return run_dir, Path(result.adapter)
+    return score_outputs([metric], [o.text for o in outputs], references, context)[metric]
+
+
+class TrialTrainer:
+    """Trains one trial as a normal training run folder (marked with its trial), pruned on validation loss."""
+
+    def __init__(
+        self,
+        *,
+        base: LocalModelRef,
+        project_dir: Path,
+        data_run: RunDir,
+        tracking: TrackingConfig,
+        project_name: str,
+    ) -> None:
+        self.base = base
+        self.project_dir = project_dir
+        self.data_run = data_run
+        self._tracking = (tracking, project_name)
+        self._tracker: list[Any] = []
+
+    def tracker(self) -> Any:
+        from tunesmith.registry.tracking import open_tracker
+
+        if not self._tracker:
+            tracking, name = self._tracking
+            self._tracker.append(open_tracker(tracking, self.project_dir, name))
+        return self._tracker[0]
+
+    def train(self, trial: Any, cfg: TrainConfig) -> tuple[RunDir, Path]:
+        from tunesmith.registry.runs import runs_root
+        from tunesmith.train.run import run as train
+
+        run_dir = RunDir.create(runs_root(self.project_dir), "train", cfg.model_dump(mode="json"))
+        run_dir.record_inputs(
+            data_run=self.data_run.id,
+            dataset_version=self.data_run.info["inputs"].get("dataset_version"),
+            base_model=self.base.id,
+            recipe=cfg.recipe,
+            tune_trial=trial.number,
+        )
+        with run_dir.running() as outcome:
+            result = train(
+                cfg,
+                base=self.base,
+                data_dir=self.data_run.root,
+                project_dir=self.project_dir,
+                run_dir=run_dir,
+                callbacks=[pruning_callback(trial)],
+            )
+            outcome.summary = {
+                "recipe": cfg.recipe,
+                "adapter": str(result.adapter),
+                "final_val_loss": result.final_val_loss,
+            }
+        trial.set_user_attr("train_run", run_dir.id)
+        return run_dir, Path(result.adapter)
+
+    def record_score(self, run_dir: RunDir, adapter: Path, scores: dict[str, float]) -> None:
+        """The trial's training run, in its folder and in MLflow, with the score it earned."""
+        from tunesmith.registry.tracking import log_quietly
+
+        run_dir.update_summary(**scores)
+        log_quietly(self.tracker, run_dir, weights=adapter)
+
+
+def pruning_callback(trial: Any) -> Any:
+    """Reports the validation loss to Optuna at every evaluation and stops a trial its pruner gives up on."""
+    optuna = require("optuna")
+    from transformers import TrainerCallback
+
+    class Prune(TrainerCallback):  # type: ignore[misc]
+        def on_evaluate(self, args: Any, state: Any, control: Any, metrics: Any = None, **kw: Any) -> None:
+            if metrics and "eval_loss" in metrics:
+                # the study maximizes; a lower loss is better
+                trial.report(-float(metrics["eval_loss"]), state.global_step)
+                if trial.should_prune():
+                    raise optuna.TrialPruned(f"validation loss {metrics['eval_loss']:.4f} at step {state.global_step}")
+
+    return Prune()
 
 
 def _stop_when_full(trials: int) -> Callable[[Any, Any], None]:
@@ -303,15 +365,8 @@ def _stop_when_full(trials: int) -> Callable[[Any, Any], None]:
     return callback
 
 
-def paired_interval(a: list[float], b: list[float], *, resamples: int = 2000, seed: int = 0) -> dict[str, float]:
-    diff = np.asarray(a) - np.asarray(b)
-    rng = np.random.default_rng(seed)
-    means = diff[rng.integers(0, len(diff), size=(resamples, len(diff)))].mean(axis=1)
-    return {
-        "mean": round(float(diff.mean()), 4),
-        "low": round(float(np.percentile(means, 2.5)), 4),
-        "high": round(float(np.percentile(means, 97.5)), 4),
-    }
+def paired_interval(a: list[float], b: list[float]) -> dict[str, float]:
+    return bootstrap_mean(list(np.asarray(a) - np.asarray(b))).rounded()
 
 
 def report(study: Any, *, metric: str, storage: str) -> dict[str, Any]:
@@ -427,14 +482,14 @@ def report_html(summary: dict[str, Any]) -> str:
     )
 
 
-def trial_overrides(cfg: TuneConfig, project: Any, number: int) -> list[str]:
-    """The settings of trial ``number``, as --set overrides (for `tunesmith train --from-trial`)."""
-    study = open_study(cfg, project, load_only=True)
+def trial_params(cfg: TuneConfig, project_dir: Path, project_name: str, number: int) -> dict[str, Any]:
+    """The training settings trial ``number`` ran with (for `tunesmith train --from-trial`)."""
+    study = open_study(cfg, project_dir, project_name, load_only=True)
     match = [t for t in study.trials if t.number == number]
     if not match:
         raise ConfigError(
             f"study '{study.study_name}' has no trial {number}",
-            where=masked(storage_url(cfg, project.dir)),
+            where=masked(storage_url(cfg, project_dir)),
             fix=f"Trials: {[t.number for t in study.trials]}.",
         )
-    return overrides_for(decode_params(match[0].params))
+    return decode_params(match[0].params)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from tunesmith.core.errors import StageError
+from tunesmith.core.jsonl import read_jsonl
 from tunesmith.core.rundir import RunDir
 from tunesmith.data.stats import equal_bins
 from tunesmith.project import LoadedProject
@@ -17,9 +18,7 @@ SPLITS = ("train", "val", "test")
 
 
 def _read(path: Path) -> list[dict[str, Any]]:
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return read_jsonl(path) if path.is_file() else []
 
 
 def data_run(loaded: LoadedProject, ref: str) -> RunDir:

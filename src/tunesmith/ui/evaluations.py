@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from tunesmith.core.errors import StageError
+from tunesmith.core.jsonl import read_jsonl
 from tunesmith.core.rundir import RunDir
 from tunesmith.project import LoadedProject
 from tunesmith.registry.runs import list_runs
@@ -41,8 +41,7 @@ def evaluation(loaded: LoadedProject, ref: str) -> dict[str, Any]:
 
 
 def _outputs(run: RunDir) -> list[dict[str, Any]]:
-    path = run.path("outputs.jsonl")
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return read_jsonl(run.path("outputs.jsonl"))
 
 
 def side_by_side(

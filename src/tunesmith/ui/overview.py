@@ -6,6 +6,7 @@ from typing import Any
 
 from tunesmith.core.errors import StageError
 from tunesmith.core.rundir import RunDir
+from tunesmith.core.stats import format_interval
 from tunesmith.project import LoadedProject
 from tunesmith.registry.runs import list_runs
 
@@ -20,13 +21,6 @@ LABELS = {
 }
 
 
-def _interval(value: dict[str, Any] | None, signed: bool = False) -> str:
-    if not value:
-        return ""
-    form = "{:+.3f}" if signed else "{:.3f}"
-    return f"{form.format(value['mean'])} [{form.format(value['low'])}, {form.format(value['high'])}]"
-
-
 def headline(run: RunDir) -> str:
     """One line that says what a run found."""
     summary = run.info.get("summary") or {}
@@ -34,7 +28,7 @@ def headline(run: RunDir) -> str:
     if run.status == "failed":
         return str(run.info.get("error", "failed")).splitlines()[0][:200]
     if stage == "baseline" and summary.get("template"):
-        return f"{summary['model']} with '{summary['template']}': {_interval(summary.get('score'))}"
+        return f"{summary['model']} with '{summary['template']}': {format_interval(summary.get('score'))}"
     if stage == "data" and summary.get("examples"):
         counts = summary["examples"]
         removed = sum((summary.get("rejected") or {}).values())
@@ -47,8 +41,8 @@ def headline(run: RunDir) -> str:
         primary = summary["primary"]
         ft = (systems.get("finetuned") or {}).get(primary)
         vs = summary.get("finetuned_vs_baseline")
-        text = f"fine-tuned {primary} {_interval(ft)}" if ft else primary
-        return text + (f"; vs baseline {_interval(vs.get('diff'), signed=True)}" if vs else "")
+        text = f"fine-tuned {primary} {format_interval(ft)}" if ft else primary
+        return text + (f"; vs baseline {format_interval(vs.get('diff'), signed=True)}" if vs else "")
     if stage == "tune" and summary.get("best"):
         best = summary["best"]
         return f"best trial {best['number']}: {best['value']:.3f} ({summary.get('counts')})"

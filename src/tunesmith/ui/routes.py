@@ -21,6 +21,33 @@ from tunesmith.ui import datasets, evaluations, forms, jobs, knowledge, overview
 STATIC = Path(__file__).parent / "static"
 
 
+def _problem(exc: TunesmithError) -> Any:
+    from fastapi.responses import JSONResponse
+
+    body = {"error": {"message": exc.what, "where": exc.where, "fix": exc.fix, "text": exc.render()}}
+    return JSONResponse(body, status_code=400)
+
+
+def _route_class() -> Any:
+    """The workbench's routes answer a TunesmithError with the page's error shape (what, where, fix); the
+    API's own routes keep OpenAI's error objects."""
+    from fastapi.routing import APIRoute
+
+    class WorkbenchRoute(APIRoute):
+        def get_route_handler(self) -> Any:
+            handler = super().get_route_handler()
+
+            async def route(request: Request) -> Any:
+                try:
+                    return await handler(request)
+                except TunesmithError as exc:
+                    return _problem(exc)
+
+            return route
+
+    return WorkbenchRoute
+
+
 def mount(app: Any, loaded: LoadedProject) -> None:
     from fastapi import APIRouter
     from fastapi.responses import FileResponse, JSONResponse
@@ -28,7 +55,7 @@ def mount(app: Any, loaded: LoadedProject) -> None:
 
     store = app.state.store
     catalog = app.state.catalog
-    api = APIRouter(prefix="/ui/api")
+    api = APIRouter(prefix="/ui/api", route_class=_route_class())
 
     def project() -> LoadedProject:
         # read per request: an edit to tunesmith.yaml shows in the forms without a restart
@@ -41,11 +68,6 @@ def mount(app: Any, loaded: LoadedProject) -> None:
         from tunesmith.models.resolve import local_path
 
         return load_tokenizer(local_path(loaded.config.base_model, loaded.dir))
-
-    @app.exception_handler(TunesmithError)
-    async def problem(request: Request, exc: TunesmithError) -> Any:
-        body = {"error": {"message": exc.what, "where": exc.where, "fix": exc.fix, "text": exc.render()}}
-        return JSONResponse(body, status_code=400)
 
     # -- overview ---------------------------------------------------------------------------------
     @api.get("/overview")

@@ -1,4 +1,4 @@
-"""Confidence intervals and paired comparisons.
+"""Confidence intervals and paired comparisons: the one bootstrap every stage uses.
 
 Test sets in fine-tuning projects are small (tens to hundreds of examples),
 so a difference of means means little without its uncertainty. Intervals are
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
@@ -24,6 +25,19 @@ class Interval:
 
     def to_dict(self) -> dict[str, float | int]:
         return asdict(self)
+
+    def rounded(self, digits: int = 4) -> dict[str, float]:
+        return {"mean": round(self.mean, digits), "low": round(self.low, digits), "high": round(self.high, digits)}
+
+
+def format_interval(
+    value: dict[str, Any] | None, *, signed: bool = False, missing: str = "", digits: int = 3
+) -> str:
+    """``0.420 [0.374, 0.470]`` (``+0.223 [+0.172, +0.278]`` when signed) from an interval's dict."""
+    if not value:
+        return missing
+    f = f"{'+' if signed else ''}.{digits}f"
+    return f"{value['mean']:{f}} [{value['low']:{f}}, {value['high']:{f}}]"
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Metrics by name, from the `tunesmith.metrics` entry-point group.
+"""Metrics by name, from the `tunesmith.metrics` entry-point group (plugins and built-ins alike).
 
 Built-in metrics are registered in tunesmith's own pyproject exactly as a
 plugin package would register its own, so there is one path for both. An entry
