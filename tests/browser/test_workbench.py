@@ -1,6 +1,10 @@
 """The web workbench in a real browser (Debian's Chromium driven by Playwright) against `tunesmith serve`:
-upload -> index -> train (live loss, cancel) -> chat side by side -> evaluate -> gate -> promote, on the real
-bundled model. Screenshots of every page go to test-artifacts/browser/ (or $TUNESMITH_ARTIFACTS)."""
+upload -> index -> train (live loss, cancel) -> chat side by side -> evaluate -> gate -> promote.
+Screenshots of every page go to test-artifacts/browser/ (or $TUNESMITH_ARTIFACTS).
+
+The pages, the job worker and the API are what is tested, so the model is the tiny one of the bundled
+model's family (tests/tiny_model.py), with the real tokenizer the loss-mask view shows; the demo test runs
+the same stages on the real model."""
 
 from __future__ import annotations
 
@@ -27,10 +31,11 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 JOB_TIMEOUT_MS = 420_000
 
 
-def _project(folder: Path) -> Path:
+def _project(folder: Path, model: Path) -> Path:
     """The example project, with an evaluation and gates small enough for a browser walk on 2 CPU cores."""
     shutil.copytree(EXAMPLE, folder, ignore=shutil.ignore_patterns("runs", "mlflow", ".tunesmith"))
     cfg = yaml.safe_load((folder / "tunesmith.yaml").read_text())
+    cfg["models"] = {"base": str(model)}
     cfg["eval"].update(
         metrics=["rouge_l", "style"],
         systems=["base", "finetuned", "finetuned+rag"],
@@ -71,10 +76,10 @@ def _upload_file(folder: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+def server(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> Iterator[dict]:
     if CHROMIUM is None:
         pytest.fail("Debian's chromium is not installed: `apt-get install chromium` (make test installs it)")
-    folder = _project(tmp_path_factory.mktemp("ui") / "northwind")
+    folder = _project(tmp_path_factory.mktemp("ui") / "northwind", tiny_model)
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "tunesmith", "serve", "--project", str(folder), "--port", str(port)],
@@ -197,7 +202,8 @@ def test_upload_train_chat_evaluate_promote(server: dict) -> None:
         dataset_run = page.url.rsplit("/", 1)[-1]
         page.get_by_label("Search", exact=True).fill("refund")
         page.get_by_role("button", name="Filter").click()
-        page.wait_for_function("document.querySelector('#examples p').textContent.includes('match')")
+        # the filtered list, not the unfiltered one the page loaded first (a stale answer never overwrites it)
+        page.wait_for_function("document.querySelector('#examples p').textContent.includes('match “refund”')")
         first = page.locator("details.example").first
         first.locator("summary").click()
         first.get_by_role("button", name="Show loss mask").click()

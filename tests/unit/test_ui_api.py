@@ -55,7 +55,7 @@ def client(project: Path, bundled_tokenizer: Any) -> Any:
     app = create_app(loaded)
     # the pages need only the tokenizer of the served model: no weights are loaded here
     app.state.catalog.generator = lambda: SimpleNamespace(tokenizer=bundled_tokenizer)
-    mount(app, loaded)
+    mount(app)
     return TestClient(app)
 
 
@@ -154,7 +154,7 @@ def test_pages_are_served_locally_and_the_api_is_guarded_by_keys(project: Path) 
 
     loaded = load_project(project)
     app = create_app(loaded, api_keys=["sekret"])
-    mount(app, loaded)
+    mount(app)
     client = TestClient(app)
     page = client.get("/")
     assert page.status_code == 200 and '<main id="main"' in page.text

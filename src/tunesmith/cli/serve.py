@@ -83,7 +83,7 @@ def register(app: typer.Typer) -> None:
         if ui:
             from tunesmith.ui.routes import mount
 
-            mount(app, loaded)
+            mount(app)
         if cfg.backend == "local":
             app.state.catalog.generator()  # load the base model before accepting requests
         child = None

@@ -43,7 +43,9 @@ def qa(
     if resumed is not None:
         cfg = resumed.config(QAConfig)  # a resumed run keeps the settings it started with
     else:
-        cfg = (config.data.kb_qa or QAConfig()).updated(where="--chunks", **({"chunks": chunks} if chunks is not None else {}))
+        cfg = (config.data.kb_qa or QAConfig()).updated(
+            where="--chunks", **({"chunks": chunks} if chunks is not None else {})
+        )
     run_dir = RunDir.begin(runs_root(loaded.dir), "synth", cfg.model_dump(mode="json"), resume=resumed)
     existing = [r.input for r in read_golden(config.data.golden, loaded.dir)[0]] if config.data.golden else []
     stats = run_dir.record(

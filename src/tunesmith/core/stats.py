@@ -30,9 +30,7 @@ class Interval:
         return {"mean": round(self.mean, digits), "low": round(self.low, digits), "high": round(self.high, digits)}
 
 
-def format_interval(
-    value: dict[str, Any] | None, *, signed: bool = False, missing: str = "", digits: int = 3
-) -> str:
+def format_interval(value: dict[str, Any] | None, *, signed: bool = False, missing: str = "", digits: int = 3) -> str:
     """``0.420 [0.374, 0.470]`` (``+0.223 [+0.172, +0.278]`` when signed) from an interval's dict."""
     if not value:
         return missing

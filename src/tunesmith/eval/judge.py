@@ -14,7 +14,7 @@ import re
 from typing import Any
 
 from tunesmith.knowledge.chunk import split_sentences
-from tunesmith.models.generation import GenerationParams
+from tunesmith.models.generation import GenerationParams, Generator
 
 GRADE = (
     "You are grading a reply written for a customer.\n\nRubric: {rubric}\n\nCustomer message:\n{input}\n\n"
@@ -33,11 +33,11 @@ _SCORE = re.compile(r"(?:score\s*[:=]?\s*)?\b(10|[1-9])\b", re.IGNORECASE)
 PARAMS = GenerationParams(max_new_tokens=8, temperature=0.0)
 
 
-def _ask(judge: Any, prompts: list[str]) -> list[str]:
+def _ask(judge: Generator, prompts: list[str]) -> list[str]:
     return [g.text.strip() for g in judge.generate([[{"role": "user", "content": p}] for p in prompts], PARAMS)]
 
 
-def judge_scores(judge: Any, inputs: list[str], outputs: list[str], references: list[str], rubric: str) -> list[float]:
+def judge_scores(judge: Generator, inputs: list[str], outputs: list[str], references: list[str], rubric: str) -> list[float]:
     """Single-answer grades, 1..10 mapped to 0..1; nan when the judge's answer has no number."""
     prompts = [
         GRADE.format(rubric=rubric, input=i, reference=r, output=o)
@@ -59,7 +59,7 @@ def _verdict(text: str) -> str:
     return "?"
 
 
-def judge_pairwise(judge: Any, inputs: list[str], system: list[str], other: list[str], rubric: str) -> list[float]:
+def judge_pairwise(judge: Generator, inputs: list[str], system: list[str], other: list[str], rubric: str) -> list[float]:
     """Per example: 1 when ``system`` wins in both orders, 0 when ``other`` does, 0.5 otherwise."""
     first = [PAIR.format(rubric=rubric, input=i, a=s, b=o) for i, s, o in zip(inputs, system, other, strict=True)]
     second = [PAIR.format(rubric=rubric, input=i, a=o, b=s) for i, s, o in zip(inputs, system, other, strict=True)]
@@ -77,7 +77,7 @@ def judge_pairwise(judge: Any, inputs: list[str], system: list[str], other: list
     return out
 
 
-def judge_groundedness(judge: Any, outputs: list[str], contexts: list[list[str]]) -> list[float]:
+def judge_groundedness(judge: Generator, outputs: list[str], contexts: list[list[str]]) -> list[float]:
     """Share of each answer's sentences the judge finds supported by its context; nan without context."""
     prompts, owners = [], []
     for index, (output, context) in enumerate(zip(outputs, contexts, strict=True)):

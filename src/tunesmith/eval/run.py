@@ -36,7 +36,7 @@ from tunesmith.eval.scoring import score_outputs
 from tunesmith.knowledge.config import KnowledgeConfig
 from tunesmith.knowledge.ingest import ingest
 from tunesmith.knowledge.rag import RuntimeRag
-from tunesmith.models.generation import Chat, Generation, GenerationParams
+from tunesmith.models.generation import Chat, Generation, GenerationParams, Generator
 from tunesmith.models.local import LocalGenerator
 from tunesmith.models.pool import ModelPool
 from tunesmith.models.spec import parse_model_ref
@@ -59,7 +59,7 @@ class SystemRun:
     chats: list[Chat]
     generations: list[Generation]
     uses_rag: bool
-    generator: Any
+    generator: Generator
     adapter: str | None
 
 
@@ -76,15 +76,7 @@ def run(
     run_dir: RunDir,
     pool: ModelPool,
 ) -> EvalResult:
-    test = read_jsonl(data_dir / "test.jsonl")
-    if cfg.limit:
-        test = test[: cfg.limit]
-    if not test:
-        raise StageError(
-            "the test split is empty",
-            where=str(data_dir / "test.jsonl"),
-            fix="Raise data.split.test or add golden outputs, then rebuild the data.",
-        )
+    test = _test_split(data_dir, cfg.limit)
     systems = [s for s in cfg.systems if _available(s, adapter_dir, baseline)]
     if not systems:
         raise StageError(
@@ -92,47 +84,109 @@ def run(
         )
     inputs = [r["meta"]["input"] if "input" in r.get("meta", {}) else _last_user(r) for r in test]
     references = [r["meta"]["output"] if "output" in r.get("meta", {}) else r["messages"][-1]["content"] for r in test]
-
     baseline_rag = bool(baseline and baseline["template_def"].get("retrieval"))
     needs_rag = any(s.endswith("+rag") for s in systems) or ("baseline" in systems and baseline_rag)
-    points: list[list[str]] = [[] for _ in test]
-    citations: list[list[dict[str, Any]]] = [[] for _ in test]
-    if needs_rag:
-        ingest(knowledge, project_dir)
-        picked = RuntimeRag.open(knowledge, project_dir).points_for(inputs)
-        points = [[p.text for p in pts] for pts in picked]
-        citations = [[p.to_dict() for p in pts] for pts in picked]
+    points, citations = _retrieve(knowledge, project_dir, inputs) if needs_rag else _nothing_retrieved(inputs)
 
     base_generator = pool.local(base)
-    finetuned_generator, finetuned_adapter = base_generator, FINETUNED_ADAPTER
-    if adapter_dir is not None and any(s.startswith("finetuned") for s in systems):
-        if (adapter_dir / "adapter_config.json").is_file():
-            base_generator.add_adapter(FINETUNED_ADAPTER, adapter_dir)
-        else:  # a fully fine-tuned model: its own weights, loaded beside the base
-            finetuned_generator = pool.local(base.model_copy(update={"id": str(adapter_dir), "name": "finetuned"}))
-            finetuned_adapter = None
-    judge = pool.get(cfg.judge) if cfg.judge is not None else None
-
+    finetuned = _finetuned(pool, base, base_generator, adapter_dir)
     params = GenerationParams(max_new_tokens=cfg.max_new_tokens)
     runs: dict[str, SystemRun] = {}
     for system in systems:
-        generator, adapter = (
-            (finetuned_generator, finetuned_adapter) if system.startswith("finetuned") else (base_generator, None)
-        )
+        generator, adapter = finetuned if system.startswith("finetuned") else (base_generator, None)
         runs[system] = _generate(system, inputs, points, params, generator, adapter, baseline, system_prompt, pool)
 
+    judge = pool.get(cfg.judge) if cfg.judge is not None else None
+    per_system_scores, rows = _score(cfg, runs, test, inputs, references, points, citations, knowledge, judge, run_dir)
+
+    def interval(values: list[float]) -> Interval:
+        return bootstrap_mean(values, resamples=cfg.bootstrap, confidence=cfg.confidence, seed=cfg.seed)
+
+    def compare(system: str, other: str, metric: str, a: list[float], b: list[float]) -> dict[str, Any]:
+        return paired_comparison(
+            system, other, metric, a, b, resamples=cfg.bootstrap, confidence=cfg.confidence, seed=cfg.seed
+        ).to_dict()
+
+    intervals = {s: {m: interval(v) for m, v in scores.items()} for s, scores in per_system_scores.items()}
+    comparisons = [
+        compare(b, a, metric, per_system_scores[b][metric], per_system_scores[a][metric])
+        for a, b in itertools.combinations(systems, 2)
+        for metric in cfg.metrics
+    ]
+    pairwise = _pairwise(cfg, judge, inputs, runs, interval)
+    probe = _probe(cfg, base_generator, finetuned if adapter_dir else None, interval, compare) if cfg.probe else None
+
+    write_jsonl(run_dir.path("outputs.jsonl"), rows)
+    run_dir.write_json("scores.json", {s: {m: i.to_dict() for m, i in ms.items()} for s, ms in intervals.items()})
+    run_dir.write_json("comparisons.json", comparisons)
+    summary = summarize(cfg, intervals, comparisons, rows, n=len(test))
+    summary["metric_info"] = _metric_info(cfg.metrics)
+    if pairwise:
+        summary["pairwise"] = pairwise
+    if probe:
+        summary["probe"] = probe["summary"]
+        write_jsonl(run_dir.path("probe.jsonl"), probe["rows"])
+    run_dir.write_json("summary.json", summary)
+    run_dir.record_inputs(
+        data_run=str(data_dir), adapter=str(adapter_dir) if adapter_dir else None, test_examples=len(test)
+    )
+    return EvalResult(run=run_dir, systems=systems, scores=intervals, comparisons=comparisons, summary=summary)
+
+
+def _test_split(data_dir: Path, limit: int | None) -> list[dict[str, Any]]:
+    test = read_jsonl(data_dir / "test.jsonl")[:limit] if limit else read_jsonl(data_dir / "test.jsonl")
+    if not test:
+        raise StageError(
+            "the test split is empty",
+            where=str(data_dir / "test.jsonl"),
+            fix="Raise data.split.test or add golden outputs, then rebuild the data.",
+        )
+    return test
+
+
+def _nothing_retrieved(inputs: list[str]) -> tuple[list[list[str]], list[list[dict[str, Any]]]]:
+    return [[] for _ in inputs], [[] for _ in inputs]
+
+
+def _retrieve(
+    knowledge: KnowledgeConfig, project_dir: Path, inputs: list[str]
+) -> tuple[list[list[str]], list[list[dict[str, Any]]]]:
+    """(points, citations) per input, retrieved from the input alone as a deployed system would."""
+    ingest(knowledge, project_dir)
+    picked = RuntimeRag.open(knowledge, project_dir).points_for(inputs)
+    return [[p.text for p in pts] for pts in picked], [[p.to_dict() for p in pts] for pts in picked]
+
+
+def _finetuned(
+    pool: ModelPool, base: Any, base_generator: LocalGenerator, adapter_dir: Path | None
+) -> tuple[LocalGenerator, str | None]:
+    """(generator, adapter) that answers as the fine-tuned model: an adapter on the base, or a full model
+    (the fine-tuned systems and the general-skills probe ask it)."""
+    if adapter_dir is None:
+        return base_generator, None
+    if (adapter_dir / "adapter_config.json").is_file():
+        base_generator.add_adapter(FINETUNED_ADAPTER, adapter_dir)
+        return base_generator, FINETUNED_ADAPTER
+    # a fully fine-tuned model: its own weights, loaded beside the base
+    return pool.local(base.model_copy(update={"id": str(adapter_dir), "name": "finetuned"})), None
+
+
+def _score(
+    cfg: EvalConfig,
+    runs: dict[str, SystemRun],
+    test: list[dict[str, Any]],
+    inputs: list[str],
+    references: list[str],
+    points: list[list[str]],
+    citations: list[list[dict[str, Any]]],
+    knowledge: KnowledgeConfig,
+    judge: Generator | None,
+    run_dir: RunDir,
+) -> tuple[dict[str, dict[str, list[float]]], list[dict[str, Any]]]:
+    """Every metric for every system, per example; and the outputs' rows."""
     rows: list[dict[str, Any]] = []
-    per_system_scores: dict[str, dict[str, list[float]]] = {}
+    per_system: dict[str, dict[str, list[float]]] = {}
     for system, result in runs.items():
-        scorer = None
-        if isinstance(result.generator, LocalGenerator):
-            generator, adapter = result.generator, result.adapter
-
-            def scorer(
-                chats: list[Chat], refs: list[str], g: LocalGenerator = generator, a: str | None = adapter
-            ) -> list[float]:
-                return g.score(chats, refs, adapter=a)
-
         ctx = MetricContext(
             inputs=inputs,
             contexts=points if result.uses_rag else [[] for _ in test],
@@ -141,15 +195,14 @@ def run(
             embedder=knowledge.embedder_spec,
             generations=result.generations,
             chats=result.chats,
-            scorer=scorer,
+            scorer=_scorer(result),
             judge=judge,
             rubric=cfg.rubric,
             groundedness_threshold=cfg.groundedness_threshold,
         )
-        outputs = [g.text for g in result.generations]
         with task(f"Scoring {system}", None):
-            scores = score_outputs(cfg.metrics, outputs, references, ctx)
-        per_system_scores[system] = scores
+            scores = score_outputs(cfg.metrics, [g.text for g in result.generations], references, ctx)
+        per_system[system] = scores
         for i, (record, generation) in enumerate(zip(test, result.generations, strict=True)):
             rows.append(
                 {
@@ -167,45 +220,19 @@ def run(
                 }
             )
         run_dir.log_metrics(system=system, **{m: _mean(v) for m, v in scores.items()})
+    return per_system, rows
 
-    def interval(values: list[float]) -> Interval:
-        return bootstrap_mean(values, resamples=cfg.bootstrap, confidence=cfg.confidence, seed=cfg.seed)
 
-    def compare(system: str, other: str, metric: str, a: list[float], b: list[float]) -> dict[str, Any]:
-        return paired_comparison(
-            system, other, metric, a, b, resamples=cfg.bootstrap, confidence=cfg.confidence, seed=cfg.seed
-        ).to_dict()
+def _scorer(result: SystemRun) -> Any:
+    """The reference likelihood of a local system's model (for perplexity); None for an endpoint."""
+    if not isinstance(result.generator, LocalGenerator):
+        return None
+    generator, adapter = result.generator, result.adapter
 
-    intervals = {s: {m: interval(v) for m, v in scores.items()} for s, scores in per_system_scores.items()}
-    comparisons = [
-        compare(b, a, metric, per_system_scores[b][metric], per_system_scores[a][metric])
-        for a, b in itertools.combinations(systems, 2)
-        for metric in cfg.metrics
-    ]
-    pairwise = _pairwise(cfg, judge, inputs, runs, interval)
-    probe = (
-        _probe(
-            cfg, base_generator, (finetuned_generator, finetuned_adapter) if adapter_dir else None, interval, compare
-        )
-        if cfg.probe
-        else None
-    )
+    def scorer(chats: list[Chat], refs: list[str]) -> list[float]:
+        return generator.score(chats, refs, adapter=adapter)
 
-    write_jsonl(run_dir.path("outputs.jsonl"), rows)
-    run_dir.write_json("scores.json", {s: {m: i.to_dict() for m, i in ms.items()} for s, ms in intervals.items()})
-    run_dir.write_json("comparisons.json", comparisons)
-    summary = summarize(cfg, intervals, comparisons, rows, n=len(test))
-    summary["metric_info"] = _metric_info(cfg.metrics)
-    if pairwise:
-        summary["pairwise"] = pairwise
-    if probe:
-        summary["probe"] = probe["summary"]
-        write_jsonl(run_dir.path("probe.jsonl"), probe["rows"])
-    run_dir.write_json("summary.json", summary)
-    run_dir.record_inputs(
-        data_run=str(data_dir), adapter=str(adapter_dir) if adapter_dir else None, test_examples=len(test)
-    )
-    return EvalResult(run=run_dir, systems=systems, scores=intervals, comparisons=comparisons, summary=summary)
+    return scorer
 
 
 def _last_user(record: dict[str, Any]) -> str:
@@ -261,7 +288,7 @@ def _generate(
 
 
 def _pairwise(
-    cfg: EvalConfig, judge: Any, inputs: list[str], runs: dict[str, SystemRun], interval: Any
+    cfg: EvalConfig, judge: Generator | None, inputs: list[str], runs: dict[str, SystemRun], interval: Any
 ) -> dict[str, Any] | None:
     if cfg.pairwise is None or judge is None or cfg.pairwise.against not in runs:
         return None

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tunesmith.core.errors import ConfigError, DataError
+from tunesmith.models.generation import Generator
 
 EXPECTATIONS = ("exact", "contains", "not_contains", "regex", "not_regex", "rubric")
 KNOWN = {"id", "input", "min_score", "reference", "note", *EXPECTATIONS}
@@ -115,7 +116,7 @@ def check_case(case: Case, output: str, score: float | None = None) -> list[str]
     return failures
 
 
-def require_judge(cases: list[Case], judge: Any) -> None:
+def require_judge(cases: list[Case], judge: Generator | None) -> None:
     if judge is None and any(c.needs_judge for c in cases):
         first = next(c for c in cases if c.needs_judge)
         raise ConfigError(

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from tunesmith.data.instruction import chat
-from tunesmith.models.generation import Generation, GenerationParams
+from tunesmith.models.generation import Generation, GenerationParams, Generator
 
 ADAPTER = "gated"
 
@@ -23,7 +23,7 @@ class ModelSubject:
         system_prompt: str,
         knowledge: Any,
         project_dir: Path,
-        judge: Any | None = None,
+        judge: Generator | None = None,
     ) -> None:
         self.base = pool.local(base)
         self.finetuned, self.adapter = self.base, None

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tunesmith.models.generation import GenerationParams
+from tunesmith.models.generation import GenerationParams, Generator
 
 
 class Journal:
@@ -85,7 +85,7 @@ class Journal:
 
 
 def generate_journaled(
-    generator: Any,
+    generator: Generator,
     chats: list[list[dict[str, Any]]],
     params: GenerationParams,
     journal: Journal,

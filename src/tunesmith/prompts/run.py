@@ -112,12 +112,13 @@ def run(
     for ref, generator in zip(candidates, generators, strict=True):
         for template in cfg.templates:
             shots = _shots(train, template.shots)
+            points = rag_points if (template.retrieval and rag_points) else None
             chats = [
                 render_template(
                     system=template.system if template.system is not None else (system_prompt or None),
                     user=template.user,
                     input_text=row.input,
-                    points=rag_points[i] if template.retrieval and rag_points else None,
+                    points=points[i] if points else None,
                     shots=shots,
                 )
                 for i, row in enumerate(val)
@@ -127,61 +128,37 @@ def run(
                 started = time.perf_counter()
                 generations = generator.generate(chats, params, on_progress=update)
                 wall = time.perf_counter() - started
-            outputs = [g.text for g in generations]
-            contexts = rag_points if (template.retrieval and rag_points) else [[] for _ in val]
             ctx = MetricContext(
                 inputs=inputs,
-                contexts=contexts,
+                contexts=points or [[] for _ in val],
                 style=eval_cfg.style,
                 format=eval_cfg.format,
                 embedder=knowledge.embedder_spec,
                 generations=generations,
                 chats=chats,
             )
-            scores = score_outputs(eval_cfg.metrics, outputs, references, ctx)
-            primary = bootstrap_mean(
-                scores[eval_cfg.primary],
-                resamples=eval_cfg.bootstrap,
-                confidence=eval_cfg.confidence,
-                seed=eval_cfg.seed,
-            )
-            prompt_tokens = sum(g.prompt_tokens for g in generations) / len(generations)
-            output_tokens = sum(g.completion_tokens for g in generations) / len(generations)
-            entry = {
-                "model": generator.name,
-                "template": template.name,
-                "primary": eval_cfg.primary,
-                "score": primary.to_dict(),
-                "metrics": {m: sum(v) / len(v) for m, v in scores.items()},
-                "prompt_tokens": round(prompt_tokens, 1),
-                "output_tokens": round(output_tokens, 1),
-                "latency_s": round(sum(g.latency_s for g in generations) / len(generations), 3),
-                "seconds_per_request": round(wall / len(generations), 3),
-                "cost_per_1k_requests": _cost_per_1k(ref, prompt_tokens, output_tokens, wall / len(generations)),
-                "model_ref": ref.model_dump(exclude_defaults=True),
-                "template_def": template.model_dump(),
-                "shots": shots,
-            }
+            scores = score_outputs(eval_cfg.metrics, [g.text for g in generations], references, ctx)
+            entry = _entry(ref, generator.name, template, shots, generations, scores, wall, eval_cfg)
             leaderboard.append(entry)
             run_dir.log_metrics(
                 model=generator.name,
                 template=template.name,
-                score=primary.mean,
-                prompt_tokens=prompt_tokens,
+                score=entry["score"]["mean"],
+                prompt_tokens=entry["prompt_tokens"],
                 latency_s=entry["latency_s"],
             )
-            for i, (row, generation) in enumerate(zip(val, generations, strict=True)):
-                outputs_rows.append(
-                    {
-                        "id": row.id,
-                        "model": generator.name,
-                        "template": template.name,
-                        "input": row.input,
-                        "reference": row.output,
-                        "output": generation.text,
-                        "scores": {m: v[i] for m, v in scores.items()},
-                    }
-                )
+            outputs_rows += [
+                {
+                    "id": row.id,
+                    "model": generator.name,
+                    "template": template.name,
+                    "input": row.input,
+                    "reference": row.output,
+                    "output": generation.text,
+                    "scores": {m: v[i] for m, v in scores.items()},
+                }
+                for i, (row, generation) in enumerate(zip(val, generations, strict=True))
+            ]
     chosen = _select(leaderboard, cfg)
     leaderboard.sort(key=lambda e: -e["score"]["mean"])
     write_jsonl(run_dir.path("outputs.jsonl"), outputs_rows)
@@ -190,6 +167,40 @@ def run(
     )
     run_dir.record_inputs(golden=golden.path, validation_examples=len(val))
     return BaselineResult(run=run_dir, leaderboard=leaderboard, chosen=chosen)
+
+
+def _entry(
+    ref: LocalModelRef | EndpointModelRef,
+    model: str,
+    template: Any,
+    shots: list[tuple[str, str]],
+    generations: list[Any],
+    scores: dict[str, list[float]],
+    wall: float,
+    eval_cfg: EvalConfig,
+) -> dict[str, Any]:
+    """One leaderboard row: the primary metric with its interval, every metric's mean, tokens, time and cost."""
+    primary = bootstrap_mean(
+        scores[eval_cfg.primary], resamples=eval_cfg.bootstrap, confidence=eval_cfg.confidence, seed=eval_cfg.seed
+    )
+    n = len(generations)
+    prompt_tokens = sum(g.prompt_tokens for g in generations) / n
+    output_tokens = sum(g.completion_tokens for g in generations) / n
+    return {
+        "model": model,
+        "template": template.name,
+        "primary": eval_cfg.primary,
+        "score": primary.to_dict(),
+        "metrics": {m: sum(v) / len(v) for m, v in scores.items()},
+        "prompt_tokens": round(prompt_tokens, 1),
+        "output_tokens": round(output_tokens, 1),
+        "latency_s": round(sum(g.latency_s for g in generations) / n, 3),
+        "seconds_per_request": round(wall / n, 3),
+        "cost_per_1k_requests": _cost_per_1k(ref, prompt_tokens, output_tokens, wall / n),
+        "model_ref": ref.model_dump(exclude_defaults=True),
+        "template_def": template.model_dump(),
+        "shots": shots,
+    }
 
 
 def _shots(train: list[GoldenRow], n: int) -> list[tuple[str, str]]:

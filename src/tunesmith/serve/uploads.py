@@ -91,9 +91,7 @@ def dataset_from_upload(
             "changed": {},
             "accounted": len(good) + len(rejects) == len(items),
             # like a data build's manifest, so lineage shows the upload with its digest
-            "source_files": {
-                filename: {"sha256": sha256_file(path), "bytes": path.stat().st_size, "file_id": file_id}
-            },
+            "source_files": {filename: {"sha256": sha256_file(path), "bytes": path.stat().st_size, "file_id": file_id}},
         }
         run.write_json("manifest.json", manifest)
         run.record_inputs(dataset_version=version, upload=file_id, filename=filename)

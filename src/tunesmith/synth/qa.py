@@ -28,7 +28,7 @@ from tunesmith.knowledge.chunk import Chunk, count_tokens, split_sentences
 from tunesmith.knowledge.embed import Embedder
 from tunesmith.knowledge.points import PointPicker
 from tunesmith.knowledge.retrieve import Hit
-from tunesmith.models.generation import GenerationParams
+from tunesmith.models.generation import GenerationParams, Generator
 from tunesmith.models.journal import Journal, generate_journaled
 from tunesmith.synth.config import QAConfig
 
@@ -106,21 +106,48 @@ def synthesize(
     *,
     chunks: list[Chunk],
     embedder: Embedder,
-    teacher: Any,
+    teacher: Generator,
     journal: Journal,
     system_prompt: str | None,
     points: int,
     existing_inputs: list[str],
-    judge: Any = None,
-    rejected_model: Any = None,
+    judge: Generator | None = None,
+    rejected_model: Generator | None = None,
 ) -> QAResult:
-    """The whole Q&A loop over ``chunks`` (already sampled); see the module docstring."""
+    """The whole Q&A loop over ``chunks`` (already sampled), in the six steps of the module docstring."""
     result = QAResult()
-    batch = cfg.batch_size
+    items = write_questions(cfg, chunks, teacher, journal, result)
+    kept = keep_new_questions(cfg, items, embedder, existing_inputs, result)
+    answered = answer_questions(cfg, kept, teacher, journal, system_prompt, result)
+    grounded = check_grounding(cfg, answered, embedder, judge or teacher, journal, result)
+    result.examples = examples_as_at_runtime(grounded, embedder, system_prompt, points, teacher.name)
+    if cfg.preferences != "none" and result.examples:
+        rejecter = teacher if cfg.preferences == "no-context" else rejected_model
+        assert rejecter is not None
+        result.pairs = preference_pairs(cfg, grounded, result.examples, rejecter, journal, system_prompt, result)
+    result.stats = {
+        "chunks": len(chunks),
+        "questions": len(items),
+        "examples": len(result.examples),
+        "preference_pairs": len(result.pairs),
+        "rejected": _count(result.rejects),
+        "journal_entries": len(journal),
+        "journal_resumed": journal.resumed,
+    }
+    return result
 
-    # 1. questions
-    question_params = GenerationParams(max_new_tokens=40 * cfg.questions_per_chunk + 20)
-    question_chats = [
+
+Item = tuple[Chunk, int, str]  # a chunk, the question's number for it, the question
+Answered = tuple[Chunk, int, str, dict[str, Any]]  # ... and the teacher's journal entry with its answer
+Grounded = tuple[Chunk, int, str, str, dict[str, Any]]  # ... the answer text and the grounding evidence
+
+
+def write_questions(
+    cfg: QAConfig, chunks: list[Chunk], teacher: Generator, journal: Journal, result: QAResult
+) -> list[Item]:
+    """1. Questions a customer might ask that each chunk answers."""
+    params = GenerationParams(max_new_tokens=40 * cfg.questions_per_chunk + 20)
+    chats = [
         [
             {
                 "role": "user",
@@ -133,9 +160,9 @@ def synthesize(
     ]
     with task(f"Questions from {len(chunks)} chunks ({teacher.name})", len(chunks)) as update:
         written = generate_journaled(
-            teacher, question_chats, question_params, journal, step="question", batch_size=batch, on_progress=update
+            teacher, chats, params, journal, step="question", batch_size=cfg.batch_size, on_progress=update
         )
-    items: list[tuple[Chunk, int, str]] = []
+    items: list[Item] = []
     for chunk, entry in zip(chunks, written, strict=True):
         questions = parse_questions(entry["text"], cfg.questions_per_chunk)
         if not questions:
@@ -143,51 +170,60 @@ def synthesize(
                 _reject(chunk, None, "question", "the teacher wrote no usable question", output=entry["text"])
             )
         items.extend((chunk, i, q) for i, q in enumerate(questions))
+    return items
 
-    # 2. questions not about their chunk, and duplicates of existing inputs or earlier questions (by meaning)
-    kept_items: list[tuple[Chunk, int, str]] = []
-    if items:
-        known = existing_inputs
-        known_vecs = embedder.encode(known) if known else np.zeros((0, 1), np.float32)
-        question_vecs = embedder.encode([q for _, _, q in items])
-        chunk_vecs = embedder.encode([c.embed_text for c, _, _ in items])
-        accepted: list[int] = []
-        for idx, (chunk, i, question) in enumerate(items):
-            vec = question_vecs[idx]
-            about = float(chunk_vecs[idx] @ vec)
-            if about < cfg.min_question_similarity:
+
+def keep_new_questions(
+    cfg: QAConfig, items: list[Item], embedder: Embedder, existing_inputs: list[str], result: QAResult
+) -> list[Item]:
+    """2. Drop questions not about their chunk, and duplicates of existing inputs or earlier questions (by meaning)."""
+    if not items:
+        return []
+    known = existing_inputs
+    known_vecs = embedder.encode(known) if known else np.zeros((0, 1), np.float32)
+    question_vecs = embedder.encode([q for _, _, q in items])
+    chunk_vecs = embedder.encode([c.embed_text for c, _, _ in items])
+    accepted: list[int] = []
+    kept: list[Item] = []
+    for idx, (chunk, i, question) in enumerate(items):
+        vec = question_vecs[idx]
+        about = float(chunk_vecs[idx] @ vec)
+        if about < cfg.min_question_similarity:
+            result.rejects.append(_reject(chunk, question, "question", f"not about the chunk (similarity {about:.2f})"))
+            continue
+        if len(known):
+            sims = known_vecs @ vec
+            best = int(np.argmax(sims))
+            if sims[best] >= cfg.duplicate_similarity:
                 result.rejects.append(
-                    _reject(chunk, question, "question", f"not about the chunk (similarity {about:.2f})")
+                    _reject(chunk, question, "dedup", f"duplicates an existing input: {known[best][:80]!r}")
                 )
                 continue
-            if len(known):
-                sims = known_vecs @ vec
-                best = int(np.argmax(sims))
-                if sims[best] >= cfg.duplicate_similarity:
-                    result.rejects.append(
-                        _reject(chunk, question, "dedup", f"duplicates an existing input: {known[best][:80]!r}")
-                    )
-                    continue
-            if accepted:
-                sims = question_vecs[accepted] @ vec
-                best = int(np.argmax(sims))
-                if sims[best] >= cfg.duplicate_similarity:
-                    result.rejects.append(
-                        _reject(chunk, question, "dedup", f"duplicates question {items[accepted[best]][2]!r}")
-                    )
-                    continue
-            accepted.append(idx)
-            kept_items.append((chunk, i, question))
+        if accepted:
+            sims = question_vecs[accepted] @ vec
+            best = int(np.argmax(sims))
+            if sims[best] >= cfg.duplicate_similarity:
+                result.rejects.append(
+                    _reject(chunk, question, "dedup", f"duplicates question {items[accepted[best]][2]!r}")
+                )
+                continue
+        accepted.append(idx)
+        kept.append((chunk, i, question))
+    return kept
 
-    # 3. grounded answers
-    answer_params = GenerationParams(max_new_tokens=cfg.max_new_tokens)
-    answer_chats = [_answer_chat(system_prompt, c, q) for c, _, q in kept_items]
-    with task("Grounded answers", len(answer_chats)) as update:
+
+def answer_questions(
+    cfg: QAConfig, items: list[Item], teacher: Generator, journal: Journal, system_prompt: str | None, result: QAResult
+) -> list[Answered]:
+    """3. Answers from each question's chunk alone; a chunk that does not answer it, or an answer cut off, is dropped."""
+    params = GenerationParams(max_new_tokens=cfg.max_new_tokens)
+    chats = [_answer_chat(system_prompt, c, q) for c, _, q in items]
+    with task("Grounded answers", len(chats)) as update:
         answers = generate_journaled(
-            teacher, answer_chats, answer_params, journal, step="answer", batch_size=batch, on_progress=update
+            teacher, chats, params, journal, step="answer", batch_size=cfg.batch_size, on_progress=update
         )
-    candidates: list[tuple[Chunk, int, str, dict[str, Any]]] = []
-    for (chunk, i, question), entry in zip(kept_items, answers, strict=True):
+    answered: list[Answered] = []
+    for (chunk, i, question), entry in zip(items, answers, strict=True):
         text = entry["text"].strip()
         if not text or "NOT ANSWERED" in text.upper():
             result.rejects.append(_reject(chunk, question, "answer", "the teacher found no answer in the chunk", text))
@@ -196,59 +232,69 @@ def synthesize(
                 _reject(chunk, question, "answer", f"the answer ran past {cfg.max_new_tokens} tokens", text)
             )
         else:
-            candidates.append((chunk, i, question, entry))
+            answered.append((chunk, i, question, entry))
+    return answered
 
-    # 4. groundedness
-    grounded: list[tuple[Chunk, int, str, str, dict[str, Any]]] = []
-    if candidates:
-        if cfg.grounding == "embedding":
-            scores = grounding_scores([e["text"] for *_, e in candidates], [c for c, *_ in candidates], embedder)
-            verdicts = [(s >= cfg.min_grounding, {"method": "embedding", "score": round(s, 4)}) for s in scores]
+
+def check_grounding(
+    cfg: QAConfig,
+    answered: list[Answered],
+    embedder: Embedder,
+    judge: Generator,
+    journal: Journal,
+    result: QAResult,
+) -> list[Grounded]:
+    """4. Keep answers their chunk supports: by embedding similarity, or a judge's YES/NO."""
+    if not answered:
+        return []
+    if cfg.grounding == "embedding":
+        scores = grounding_scores([e["text"] for *_, e in answered], [c for c, *_ in answered], embedder)
+        verdicts = [(s >= cfg.min_grounding, {"method": "embedding", "score": round(s, 4)}) for s in scores]
+    else:
+        chats = [
+            [{"role": "user", "content": JUDGE_PROMPT.format(text=c.text, answer=strip_citations(e["text"]))}]
+            for c, _, _, e in answered
+        ]
+        with task(f"Judging groundedness ({judge.name})", len(chats)) as update:
+            said = generate_journaled(
+                judge,
+                chats,
+                GenerationParams(max_new_tokens=4),
+                journal,
+                step="judge",
+                batch_size=cfg.batch_size,
+                on_progress=update,
+            )
+        verdicts = [
+            (s["text"].strip().upper().startswith("YES"), {"method": "judge", "judge": judge.name, "said": s["text"]})
+            for s in said
+        ]
+    grounded: list[Grounded] = []
+    for (chunk, i, question, entry), (ok, evidence) in zip(answered, verdicts, strict=True):
+        if ok:
+            grounded.append((chunk, i, question, entry["text"], evidence))
         else:
-            judge = judge or teacher
-            judge_chats = [
-                [{"role": "user", "content": JUDGE_PROMPT.format(text=c.text, answer=strip_citations(e["text"]))}]
-                for c, _, _, e in candidates
-            ]
-            with task(f"Judging groundedness ({judge.name})", len(judge_chats)) as update:
-                said = generate_journaled(
-                    judge,
-                    judge_chats,
-                    GenerationParams(max_new_tokens=4),
-                    journal,
-                    step="judge",
-                    batch_size=batch,
-                    on_progress=update,
-                )
-            verdicts = [
-                (
-                    s["text"].strip().upper().startswith("YES"),
-                    {"method": "judge", "judge": judge.name, "said": s["text"]},
-                )
-                for s in said
-            ]
-        for (chunk, i, question, entry), (ok, evidence) in zip(candidates, verdicts, strict=True):
-            if ok:
-                grounded.append((chunk, i, question, entry["text"], evidence))
-            else:
-                result.rejects.append(
-                    _reject(
-                        chunk, question, "grounding", f"answer not supported by the chunk ({evidence})", entry["text"]
-                    )
-                )
+            result.rejects.append(
+                _reject(chunk, question, "grounding", f"answer not supported by the chunk ({evidence})", entry["text"])
+            )
+    return grounded
 
-    # 5. examples, prompted as at runtime: the question plus content points from the chunk
-    picker = PointPicker(embedder)
-    picked = picker.pick_many(
+
+def examples_as_at_runtime(
+    grounded: list[Grounded], embedder: Embedder, system_prompt: str | None, points: int, teacher: str
+) -> list[dict[str, Any]]:
+    """5. Training examples prompted as at runtime: the question plus content points from the chunk."""
+    picked = PointPicker(embedder).pick_many(
         [[Hit(c, 1.0, 1, None)] for c, *_ in grounded],
         [q for _, _, q, _, _ in grounded],
         n=points,
         min_similarity=-1.0,
     )
+    examples = []
     for (chunk, i, question, answer, evidence), chosen_points in zip(grounded, picked, strict=True):
         messages = chat(system_prompt or None, question, [p.text for p in chosen_points])
         messages.append({"role": "assistant", "content": strip_citations(answer)})
-        result.examples.append(
+        examples.append(
             {
                 "id": f"kbqa-{chunk.id}-{i}",
                 "messages": messages,
@@ -258,7 +304,7 @@ def synthesize(
                     "provenance": {
                         "strategy": "kb-qa",
                         "chunks": [Hit(chunk, 1.0, 1, None).citation()],
-                        "teacher": teacher.name,
+                        "teacher": teacher,
                         "prompts": ["question", "answer"],
                         "grounding": evidence,
                         "answer_with_citations": answer,
@@ -266,60 +312,62 @@ def synthesize(
                 },
             }
         )
+    return examples
 
-    # 6. preference pairs
-    if cfg.preferences != "none" and result.examples:
-        if cfg.preferences == "no-context":
-            rejecter, step = teacher, "no_context"
-            rejected_chats = [
-                _system(system_prompt) + [{"role": "user", "content": NO_CONTEXT_PROMPT.format(question=q)}]
-                for _, _, q, _, _ in grounded
-            ]
-        else:
-            rejecter, step = rejected_model, "weaker_answer"
-            rejected_chats = [_answer_chat(system_prompt, c, q) for c, _, q, _, _ in grounded]
-        with task(f"Rejected answers ({cfg.preferences}, {rejecter.name})", len(rejected_chats)) as update:
-            rejected = generate_journaled(
-                rejecter, rejected_chats, answer_params, journal, step=step, batch_size=batch, on_progress=update
-            )
-        for example, entry in zip(result.examples, rejected, strict=True):
-            chosen = example["messages"][-1]["content"]
-            worse = strip_citations(entry["text"])
-            if not worse or worse == chosen:
-                result.rejects.append(
-                    {
-                        "stage": "preferences",
-                        "action": "skipped",
-                        "id": example["id"],
-                        "reason": "the rejected answer is empty or the same as the chosen one",
-                    }
-                )
-                continue
-            result.pairs.append(
+
+def preference_pairs(
+    cfg: QAConfig,
+    grounded: list[Grounded],
+    examples: list[dict[str, Any]],
+    rejecter: Generator,
+    journal: Journal,
+    system_prompt: str | None,
+    result: QAResult,
+) -> list[dict[str, Any]]:
+    """6. Preference pairs: the grounded answer over one written without the chunk, or by a weaker model."""
+    if cfg.preferences == "no-context":
+        step = "no_context"
+        chats = [
+            _system(system_prompt) + [{"role": "user", "content": NO_CONTEXT_PROMPT.format(question=q)}]
+            for _, _, q, _, _ in grounded
+        ]
+    else:
+        step = "weaker_answer"
+        chats = [_answer_chat(system_prompt, c, q) for c, _, q, _, _ in grounded]
+    params = GenerationParams(max_new_tokens=cfg.max_new_tokens)
+    with task(f"Rejected answers ({cfg.preferences}, {rejecter.name})", len(chats)) as update:
+        rejected = generate_journaled(
+            rejecter, chats, params, journal, step=step, batch_size=cfg.batch_size, on_progress=update
+        )
+    pairs = []
+    for example, entry in zip(examples, rejected, strict=True):
+        chosen = example["messages"][-1]["content"]
+        worse = strip_citations(entry["text"])
+        if not worse or worse == chosen:
+            result.rejects.append(
                 {
+                    "stage": "preferences",
+                    "action": "skipped",
                     "id": example["id"],
-                    "input": {"messages": example["messages"][:-1]},
-                    "preferred_output": [{"role": "assistant", "content": chosen}],
-                    "non_preferred_output": [{"role": "assistant", "content": worse}],
-                    "meta": {
-                        "strategy": f"kb-qa/{cfg.preferences}",
-                        "rejected_by": rejecter.name,
-                        "rejected_finish": entry["finish_reason"],
-                        "chunk": example["meta"]["provenance"]["chunks"][0],
-                    },
+                    "reason": "the rejected answer is empty or the same as the chosen one",
                 }
             )
-
-    result.stats = {
-        "chunks": len(chunks),
-        "questions": len(items),
-        "examples": len(result.examples),
-        "preference_pairs": len(result.pairs),
-        "rejected": _count(result.rejects),
-        "journal_entries": len(journal),
-        "journal_resumed": journal.resumed,
-    }
-    return result
+            continue
+        pairs.append(
+            {
+                "id": example["id"],
+                "input": {"messages": example["messages"][:-1]},
+                "preferred_output": [{"role": "assistant", "content": chosen}],
+                "non_preferred_output": [{"role": "assistant", "content": worse}],
+                "meta": {
+                    "strategy": f"kb-qa/{cfg.preferences}",
+                    "rejected_by": rejecter.name,
+                    "rejected_finish": entry["finish_reason"],
+                    "chunk": example["meta"]["provenance"]["chunks"][0],
+                },
+            }
+        )
+    return pairs
 
 
 def _system(system_prompt: str | None) -> list[dict[str, str]]:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +69,19 @@ class Candidate:
     where: str  # file:line of the original
 
 
+@dataclass
+class Gathered:
+    """Every example on its way in, the rows that did not make it, and what the sources reported."""
+
+    candidates: list[Candidate] = field(default_factory=list)
+    rejects: list[dict[str, Any]] = field(default_factory=list)
+    rows_in: int = 0
+    provenance: dict[str, Any] = field(default_factory=lambda: {"strategy": "none"})
+    points: dict[str, Any] = field(default_factory=dict)
+    qa_pairs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    qa_stats: dict[str, Any] | None = None
+
+
 def run(
     cfg: DataBuildConfig,
     *,
@@ -78,41 +91,74 @@ def run(
     project_dir: Path,
     run_dir: RunDir,
 ) -> DataResult:
-    rejects: list[dict[str, Any]] = []
-    candidates: list[Candidate] = []
-    rows_in = 0
-    provenance: dict[str, Any] = {"strategy": "none"}
-    points_stats: dict[str, Any] = {}
+    gathered = gather(cfg, knowledge, system_prompt, base_model, project_dir)
+    cleaner = Cleaner(cfg.clean)
+    kept = clean(cleaner, gathered.candidates, gathered.rejects)
+    if not cleaner.summary.names_checked and cfg.clean.pii != "off" and "name" in cfg.clean.pii_kinds:
+        note("[yellow]note:[/] names were not scanned for (install spaCy with an English pipeline to enable it)")
+    tokenizer = load_tokenizer(
+        local_path(base_model, project_dir),
+        revision=base_model.revision,
+        trust_remote_code=base_model.trust_remote_code,
+    )
+    splits, preference = into_splits(kept, tokenizer, cfg.max_tokens, gathered.rejects)
+    counts = {s: len(v) for s, v in splits.items()}
+    if counts["train"] == 0:
+        raise DataError(
+            "no training examples left after cleaning and splitting",
+            where=str(project_dir / (cfg.golden.path if cfg.golden else "data")),
+            fix="Add data, or check rejects.jsonl in the run folder for why rows were dropped.",
+        )
+    if counts["test"] == 0:
+        note("[yellow]warning:[/] the test split is empty; raise data.split.test or add golden outputs")
+    pairs_from_sources = sum(len(v) for v in preference.values())
+    add_preference_pairs(cfg, splits, preference, gathered, base_model, project_dir)
+    version = write_build(
+        run_dir,
+        cfg,
+        knowledge,
+        project_dir,
+        gathered,
+        splits,
+        preference,
+        clean_summary=cleaner.summary.to_dict(),
+        pairs_from_sources=pairs_from_sources,
+    )
+    removed = _removed(gathered.rejects)
+    return DataResult(run=run_dir, version=version, counts=counts, rejected=dict(removed))
+
+
+def gather(
+    cfg: DataBuildConfig, knowledge: KnowledgeConfig, system_prompt: str, base_model: LocalModelRef, project_dir: Path
+) -> Gathered:
+    """Candidates from the golden outputs (with their knowledge points), the data sources and KB Q&A."""
+    out = Gathered()
     if cfg.golden is not None:
-        golden_candidates, golden_rejects, rows_in, provenance, points_stats = _from_golden(
+        candidates, rejects, out.rows_in, out.provenance, out.points = _from_golden(
             cfg, knowledge, system_prompt, project_dir
         )
-        candidates += golden_candidates
-        rejects += golden_rejects
+        out.candidates += candidates
+        out.rejects += rejects
     for source in cfg.sources:
-        source_candidates, source_rejects, n = _from_source(source, cfg, project_dir)
-        candidates += source_candidates
-        rejects += source_rejects
-        rows_in += n
-    if rows_in == 0:
+        candidates, rejects, n = _from_source(source, cfg, project_dir)
+        out.candidates += candidates
+        out.rejects += rejects
+        out.rows_in += n
+    if out.rows_in == 0:
         raise DataError("no data to build from", where="data", fix="Declare data.golden or data.sources.")
-    qa_pairs: dict[str, dict[str, Any]] = {}
-    qa_stats: dict[str, Any] | None = None
     if cfg.kb_qa is not None:
-        qa_candidates, qa_rejects, qa_pairs, qa_stats = _from_kb_qa(
-            cfg,
-            knowledge,
-            system_prompt,
-            base_model,
-            project_dir,
-            [str(c.example.meta.get("input") or c.example.prompt_text()) for c in candidates],
+        existing = [str(c.example.meta.get("input") or c.example.prompt_text()) for c in out.candidates]
+        candidates, rejects, out.qa_pairs, out.qa_stats = _from_kb_qa(
+            cfg, knowledge, system_prompt, base_model, project_dir, existing
         )
-        candidates += qa_candidates
-        rejects += qa_rejects
-        rows_in += len(qa_candidates)
+        out.candidates += candidates
+        out.rejects += rejects
+        out.rows_in += len(candidates)
+    return out
 
-    # -- cleaning (dedup, near-dup, length, language, PII) -----------------------------------------
-    cleaner = Cleaner(cfg.clean)
+
+def clean(cleaner: Cleaner, candidates: list[Candidate], rejects: list[dict[str, Any]]) -> list[Candidate]:
+    """Dedup, near-dup, length, language, PII: what is kept (changed or not); every change is a reject row."""
     kept: list[Candidate] = []
     with task("Cleaning", len(candidates)) as update:
         for candidate in candidates:
@@ -132,18 +178,20 @@ def run(
                 )
             if decision.kept:
                 kept.append(Candidate(decision.example, candidate.split, candidate.where))
-    if not cleaner.summary.names_checked and cfg.clean.pii != "off" and "name" in cfg.clean.pii_kinds:
-        note("[yellow]note:[/] names were not scanned for (install spaCy with an English pipeline to enable it)")
+    return kept
 
-    # -- validation and length under the base model's chat template --------------------------------
-    tokenizer = load_tokenizer(
-        local_path(base_model, project_dir),
-        revision=base_model.revision,
-        trust_remote_code=base_model.trust_remote_code,
-    )
+
+Splits = dict[str, list[dict[str, Any]]]
+
+
+def into_splits(
+    kept: list[Candidate], tokenizer: Any, max_tokens: int, rejects: list[dict[str, Any]]
+) -> tuple[Splits, Splits]:
+    """(chat examples, preference pairs) per split: each chat validated and measured under the base model's
+    chat template; a template or end-of-turn problem stops the build, since it affects every example."""
     stop_ids = stop_ids_of(tokenizer)
-    splits: dict[str, list[dict[str, Any]]] = {s: [] for s in SPLITS}
-    preference: dict[str, list[dict[str, Any]]] = {s: [] for s in SPLITS}
+    splits: Splits = {s: [] for s in SPLITS}
+    preference: Splits = {s: [] for s in SPLITS}
     for candidate in kept:
         example = candidate.example
         if example.kind == "preference":
@@ -160,19 +208,15 @@ def run(
         tokenized, findings = lint_example(tokenizer, messages, stop_ids)
         errors = [f for f in findings if f.severity == "error"]
         if errors or tokenized is None:
-            # a template or end-of-turn problem affects every example: stop here, loudly
             raise DataError(
                 f"{errors[0].message} ({errors[0].code})" if errors else "the chat template cannot be rendered",
                 where=candidate.where,
                 fix="Check the model's chat template with `tunesmith data preview`.",
             )
         n_tokens = len(tokenized.input_ids)
-        if n_tokens > cfg.max_tokens:
-            rejects.append(
-                _reject(
-                    "length", candidate, f"{n_tokens} tokens after the chat template > data.max_tokens={cfg.max_tokens}"
-                )
-            )
+        if n_tokens > max_tokens:
+            reason = f"{n_tokens} tokens after the chat template > data.max_tokens={max_tokens}"
+            rejects.append(_reject("length", candidate, reason))
             continue
         record = {
             "id": example.id,
@@ -180,63 +224,76 @@ def run(
             "meta": {**example.meta, "split": candidate.split, "tokens": n_tokens},
         }
         splits[candidate.split].append(record)
+    return splits, preference
 
-    counts = {s: len(v) for s, v in splits.items()}
-    if counts["train"] == 0:
-        raise DataError(
-            "no training examples left after cleaning and splitting",
-            where=str(project_dir / (cfg.golden.path if cfg.golden else "data")),
-            fix="Add data, or check rejects.jsonl in the run folder for why rows were dropped.",
-        )
-    if counts["test"] == 0:
-        note("[yellow]warning:[/] the test split is empty; raise data.split.test or add golden outputs")
 
+def add_preference_pairs(
+    cfg: DataBuildConfig,
+    splits: Splits,
+    preference: Splits,
+    gathered: Gathered,
+    base_model: LocalModelRef,
+    project_dir: Path,
+) -> None:
+    """KB Q&A pairs for the examples that made it, and golden-vs-base-model pairs (``data.preferences``)."""
+    if gathered.qa_pairs:
+        for split, records in splits.items():
+            preference[split].extend(
+                {**gathered.qa_pairs[r["id"]], "meta": {**gathered.qa_pairs[r["id"]]["meta"], "split": split}}
+                for r in records
+                if r["id"] in gathered.qa_pairs
+            )
+    if cfg.preferences is not None:
+        made = _preference_pairs(cfg, splits, base_model, project_dir, gathered.rejects)
+        for split, pairs in made.items():
+            preference[split].extend(pairs)
+
+
+def write_build(
+    run_dir: RunDir,
+    cfg: DataBuildConfig,
+    knowledge: KnowledgeConfig,
+    project_dir: Path,
+    gathered: Gathered,
+    splits: Splits,
+    preference: Splits,
+    *,
+    clean_summary: dict[str, Any],
+    pairs_from_sources: int,
+) -> str:
+    """The splits, the rejects and the manifest (version, counts that add up, leakage, lineage); the version."""
     split_of = [s for s in SPLITS for _ in splits[s]]
     prompts = [_prompt_key(r) for s in SPLITS for r in splits[s]]
     leaks = leakage(split_of, prompts, near_threshold=cfg.clean.near_dup_threshold)
-    pairs_from_sources = sum(len(v) for v in preference.values())
-    if qa_pairs:
-        for split, records in splits.items():
-            preference[split].extend(
-                {**qa_pairs[r["id"]], "meta": {**qa_pairs[r["id"]]["meta"], "split": split}}
-                for r in records
-                if r["id"] in qa_pairs
-            )
-    if cfg.preferences is not None:
-        made = _preference_pairs(cfg, splits, base_model, project_dir, rejects)
-        for split, pairs in made.items():
-            preference[split].extend(pairs)
     for split, records in splits.items():
         write_jsonl(run_dir.path(f"{split}.jsonl"), records)
     for split, pairs in preference.items():
         if pairs:
             write_jsonl(run_dir.path(f"preference_{split}.jsonl"), pairs)
+    rejects = gathered.rejects
     write_jsonl(run_dir.path("rejects.jsonl"), rejects)
     version = _version(splits)
-    removed = Counter(
-        r["reason"] if r["stage"] == "clean" else r["stage"] for r in rejects if r.get("action", "removed") == "removed"
-    )
+    removed = _removed(rejects)
     changed = Counter(r["reason"] for r in rejects if r.get("action") == "changed")
-    preference_counts = {s: len(v) for s, v in preference.items() if v}
-    out = sum(counts.values()) + pairs_from_sources
+    counts = {s: len(v) for s, v in splits.items()}
     manifest = {
         "version": version,
-        "rows_in": rows_in,
+        "rows_in": gathered.rows_in,
         "examples": counts,
-        "preference_pairs": preference_counts,
+        "preference_pairs": {s: len(v) for s, v in preference.items() if v},
         "removed": dict(removed),
         "changed": dict(changed),
-        "accounted": rows_in == out + sum(removed.values()),
+        "accounted": gathered.rows_in == sum(counts.values()) + pairs_from_sources + sum(removed.values()),
         "leakage": leaks,
-        "clean": cleaner.summary.to_dict(),
+        "clean": clean_summary,
         # what counted as personal data here: the gate's extraction probe looks for the same
         "pii": {
             "kinds": list(cfg.clean.pii_kinds),
             "allow": list(cfg.clean.pii_allow),
             "allow_domains": list(cfg.clean.pii_allow_domains),
         },
-        "points": {"strategy": provenance.get("strategy"), **points_stats},
-        "kb_qa": qa_stats,
+        "points": {"strategy": gathered.provenance.get("strategy"), **gathered.points},
+        "kb_qa": gathered.qa_stats,
         "tokens": {s: sum(r["meta"]["tokens"] for r in v) for s, v in splits.items()},
         "golden": cfg.golden.path if cfg.golden else None,
         "sources": [s.path for s in cfg.sources],
@@ -245,7 +302,7 @@ def run(
     manifest["source_files"] = file_digests(
         project_dir, ([str(cfg.golden.path)] if cfg.golden else []) + [str(s.path) for s in cfg.sources]
     )
-    if provenance.get("strategy") not in (None, "none") or qa_stats:
+    if gathered.provenance.get("strategy") not in (None, "none") or gathered.qa_stats:
         from tunesmith.knowledge.store import open_store
 
         files = open_store(knowledge, project_dir).manifest().get("files", {})
@@ -257,7 +314,13 @@ def run(
         knowledge=knowledge.name,
         dataset_version=version,
     )
-    return DataResult(run=run_dir, version=version, counts=counts, rejected=dict(removed))
+    return version
+
+
+def _removed(rejects: list[dict[str, Any]]) -> Counter[str]:
+    return Counter(
+        r["reason"] if r["stage"] == "clean" else r["stage"] for r in rejects if r.get("action", "removed") == "removed"
+    )
 
 
 def _from_golden(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tunesmith.knowledge.retrieve import Hit
-from tunesmith.models.generation import GenerationParams
+from tunesmith.models.generation import GenerationParams, Generator
 
 PROMPT = (
     "Below are excerpts from a company knowledge base and a reply the company wrote.\n"
@@ -16,7 +16,7 @@ PROMPT = (
 
 
 def teacher_points(
-    generator: Any, hits_per_row: list[list[Hit]], outputs: list[str], *, n: int, on_progress: Any = None
+    generator: Generator, hits_per_row: list[list[Hit]], outputs: list[str], *, n: int, on_progress: Any = None
 ) -> list[list[str]]:
     """Ask the teacher for up to ``n`` bullet facts per row; rows where it lists none get none."""
     chats = []

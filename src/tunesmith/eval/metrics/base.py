@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from tunesmith.eval.config import FormatRules, StyleRules
+from tunesmith.models.generation import Generator
 
 
 @dataclass
@@ -28,7 +29,7 @@ class MetricContext:
     chats: list[list[dict[str, Any]]] | None = None  # the exact prompts the system was given
     # mean negative log-likelihood per reference token given the prompt; None when the model cannot score
     scorer: Callable[[list[list[dict[str, Any]]], list[str]], list[float]] | None = None
-    judge: Any = None  # a generator used as LLM judge, when configured
+    judge: Generator | None = None  # a model used as LLM judge, when configured
     rubric: str = ""
     groundedness_threshold: float = 0.5
     extra: dict[str, Any] = field(default_factory=dict)

@@ -54,12 +54,17 @@ async function renderOne(main, id) {
   const source = select([["", "all sources"], ...Object.keys(d.sources)], "");
   const list = h("div", { id: "examples", "aria-live": "polite" });
   let offset = 0;
+  let latest = 0;
+  // the list of the filters applied last wins, however the requests for earlier ones return
   const load = async () => {
+    const ticket = ++latest;
     const params = new URLSearchParams({ q: q.value, split: split.value, label: label.value, source: source.value, offset, limit: 10 });
     for (const [k, v] of [...params]) if (v === "") params.delete(k);
     const r = await api(`/ui/api/datasets/${encodeURIComponent(id)}/examples?${params}`);
+    if (ticket !== latest) return;
+    const filtered = [q.value && `“${q.value}”`, split.value, label.value, source.value].filter(Boolean).join(", ");
     fill(list, 
-      h("p", { role: "status" }, `${r.total} examples match; showing ${r.total ? offset + 1 : 0}–${offset + r.rows.length}.`),
+      h("p", { role: "status" }, `${r.total} examples match${filtered ? ` ${filtered}` : ""}; showing ${r.total ? offset + 1 : 0}–${offset + r.rows.length}.`),
       ...r.rows.map((row) => example(id, row)),
       h("div", { class: "toolbar" },
         h("button", { type: "button", class: "secondary", disabled: offset === 0, onclick: () => { offset = Math.max(0, offset - 10); load(); } }, "Previous"),

@@ -42,8 +42,8 @@ export async function render(main, params) {
     event.preventDefault();
     fill(status, );
     try {
-      const inputs = Object.fromEntries(Object.entries(current.inputs).map(([k, el]) => [k, el.value || null]));
       if (!current || current.kind !== kind.value) throw new Error("The form is still loading; try again.");
+      const inputs = Object.fromEntries(Object.entries(current.inputs).map(([k, el]) => [k, el.value || null]));
       const job = await api("/ui/api/jobs", { method: "POST", body: { kind: current.kind, values: current.cfg.changed(), inputs } });
       announce(`Job ${job.id} queued`);
       location.hash = `#/jobs/${job.id}`;
