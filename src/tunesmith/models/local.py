@@ -264,21 +264,38 @@ class LocalGenerator:
         return text.strip(), tokens, finish
 
     def _generate_batch(self, texts: list[str], params: GenerationParams, adapter: str | None) -> list[Generation]:
+        from tunesmith.models.decode import decode
+
         torch = require("torch")
         tok = self.tokenizer
         tok.padding_side = "left"
         enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.model.device)
-        kwargs = self._generate_kwargs(params, adapter, len(texts))
-        with self._lock, self._using(adapter), torch.inference_mode():
+        stopped = None
+        if params.stop:
+
+            def stopped(row: int, ids: list[int]) -> bool:
+                # only the last few tokens can complete a stop string
+                tail = tok.decode(ids[-(max(len(s) for s in params.stop) + 8) :], skip_special_tokens=True)
+                return any(s in tail for s in params.stop)
+
+        with self._lock, self._using(adapter):
             if params.seed is not None:
                 torch.manual_seed(params.seed)
             started = time.perf_counter()
-            out = self.model.generate(**enc, **kwargs)
+            new_ids = decode(
+                self.model,
+                enc["input_ids"],
+                enc["attention_mask"],
+                max_new_tokens=params.max_new_tokens,
+                eos_ids=set(self.stop_token_ids()),
+                temperature=params.temperature,
+                top_p=params.top_p,
+                stopped=stopped,
+            )
             elapsed = time.perf_counter() - started
-        prompt_width = enc["input_ids"].shape[1]
         results = []
-        for row in range(len(texts)):
-            text, tokens, finish = self._finish(out[row, prompt_width:].tolist(), params)
+        for row, ids in enumerate(new_ids):
+            text, tokens, finish = self._finish(ids, params)
             results.append(
                 Generation(
                     text=text,

@@ -42,8 +42,9 @@ class LocalModelRef(StrictModel):
     """`auto` (CUDA, then MPS, then CPU), `cpu`, `cuda`, `cuda:1`, ..."""
     dtype: str = "auto"
     """`auto` (fp32 on CPU, bf16 on GPUs that have it), or float32/bfloat16/float16."""
-    batch_size: int = Field(32, ge=1)
-    """Chats generated together in one batch (32 measured 26% faster than 16 on 2 CPU cores)."""
+    batch_size: int = Field(64, ge=1)
+    """Chats generated together in one batch. Finished answers leave the batch, so wide batches cost little
+    for short answers: on the 362-question probe on 2 CPU cores, 64 rows ran 3.0x the tokens/s of 8 (136 vs 45)."""
     trust_remote_code: bool = False
     """Run Python code shipped with a hub model. Off unless you trust its authors."""
     cost_per_hour: float = Field(0.0, ge=0)
