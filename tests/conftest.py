@@ -65,6 +65,23 @@ def bundled_tokenizer():  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="session")
+def bundled_model_dir() -> str:
+    """The bundled model's converted safetensors folder (converting the GGUF once if the cache is cold)."""
+    from tunesmith.models.resolve import DEFAULT_MODEL, local_path
+    from tunesmith.models.spec import LocalModelRef
+
+    return local_path(LocalModelRef(id=DEFAULT_MODEL), REPO)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory, bundled_model_dir: str) -> Path:
+    """A 2-layer random Llama with the bundled model's tokenizer and chat template, for mechanics tests."""
+    from tests.tiny_model import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("models") / "tiny-smollm2", bundled_model_dir)
+
+
+@pytest.fixture(scope="session")
 def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real PostgreSQL server with pgvector (the `pgserver` wheel), started for the session."""
     pgserver = pytest.importorskip("pgserver")

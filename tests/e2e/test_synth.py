@@ -61,8 +61,10 @@ def test_killed_synthesis_resumes_with_nothing_lost_or_repeated(tmp_path: Path) 
         [ref_run] = list((reference / "runs").glob("*-synth"))
         reference_requests = len(log.read_text().splitlines())
 
-        # the same run, killed once a few batches are journaled
+        # the same run, killed once a few batches are journaled (on a copy of the index the first run built:
+        # the knowledge base is the same, and indexing it again would only cost time)
         project = _project(tmp_path, "killed", kb_qa)
+        shutil.copytree(reference / ".tunesmith" / "kb", project / ".tunesmith" / "kb")
         env = {**os.environ, "NO_COLOR": "1"}
         process = subprocess.Popen(
             [sys.executable, "-m", "tunesmith", "synth", "qa"],

@@ -1,9 +1,13 @@
-"""Every training recipe on the real bundled model, a few steps each, as a user runs them.
+"""Every training recipe as a user runs them (real CLI runs), on a tiny model of the bundled model's family.
 
-One small project (the example's golden replies, plus a preference dataset made
-from them) feeds the recipes; each test is a real CLI run. Together with the
-kill-and-resume and the two-process DDP runs this tier takes a few minutes on
-2 CPU cores.
+One small project (the example's golden replies, plus preference pairs made from them) feeds the recipes.
+The mechanics here (recipes, checkpoints, kill-and-resume, two-process DDP, merge and GGUF export, the
+memory plan) do not need a model that knows anything, so they run on a 2-layer random Llama with the bundled
+model's real tokenizer and chat template (tests/tiny_model.py); the memory estimate is checked on the real
+model it is calibrated for, and the demo test trains the real model end to end.
+
+Each recipe must make its loss go down, and its final loss must stay inside a band recorded from a run on
+the reference machine (seeded, so a change to data handling, masking or the loss shows up here).
 """
 
 from __future__ import annotations
@@ -23,12 +27,11 @@ from tests.conftest import EXAMPLE, run_cli
 pytestmark = pytest.mark.e2e
 
 FAST = [
-    # the stop check generates up to twice the longest reply for 4 prompts after every run; these tests look at
-    # recipes, resumption and export, and the demo test checks stopping on a model trained long enough to stop
+    # the stop check generates after every run; a random model never stops, and the demo test checks stopping
     "--set",
     "train.stop_check=0",
     "--set",
-    "train.max_steps=2",
+    "train.max_steps=8",
     "--set",
     "train.batch_size=2",
     "--set",
@@ -39,33 +42,53 @@ FAST = [
     "train.save_steps=100",
     "--set",
     "train.eval_steps=100",
+    # a random model needs larger steps than a pretrained one to move in 8 of them
+    "--set",
+    "train.learning_rate=0.01",
 ]
+
+# Final-loss bands around seeded runs on the reference machine (recorded: sft-lora 10.616 with two processes,
+# sft-dora 10.699, sft-qlora 10.698, sft-full 9.113, dpo 0.151, kto 0.252, reward 0.003 after 12 steps; every
+# curve starts at ~10.79, 0.693, 0.5 and 0.70): wide enough for another CPU's arithmetic, narrow enough that a
+# broken loss mask or a recipe that stopped learning falls out
+BANDS: dict[str, tuple[float, float]] = {
+    "sft-lora": (10.55, 10.68),
+    "sft-dora": (10.64, 10.75),
+    "sft-qlora": (10.64, 10.75),
+    "sft-full": (8.9, 9.35),
+    "dpo": (0.08, 0.25),
+    "kto": (0.15, 0.35),
+    "reward": (0.0, 0.05),
+}
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def project(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> Path:
     import shutil
+
+    import yaml
 
     root = tmp_path_factory.mktemp("training") / "northwind"
     shutil.copytree(EXAMPLE, root)
     golden = [json.loads(line) for line in (root / "data" / "golden.jsonl").read_text().splitlines()]
     system = "You are Northwind Outfitters' customer support assistant."
-    pairs = []
-    for row, other in zip(golden[:60], golden[60:120], strict=True):
-        pairs.append(
-            {
-                "input": {
-                    "messages": [{"role": "system", "content": system}, {"role": "user", "content": row["ticket"]}]
-                },
-                "preferred_output": [{"role": "assistant", "content": row["reply"]}],
-                "non_preferred_output": [{"role": "assistant", "content": other["reply"]}],
-            }
-        )
+    # a preference with a signal any model can learn: the team's reply over a curt non-answer
+    pairs = [
+        {
+            "input": {"messages": [{"role": "system", "content": system}, {"role": "user", "content": row["ticket"]}]},
+            "preferred_output": [{"role": "assistant", "content": row["reply"]}],
+            "non_preferred_output": [{"role": "assistant", "content": "No."}],
+        }
+        for row in golden[:60]
+    ]
     (root / "data" / "preferences.jsonl").write_text("\n".join(json.dumps(p) for p in pairs) + "\n")
-    import yaml
-
+    # the demonstrations are the other replies: a pair is not also a near-duplicate demonstration
+    (root / "data" / "golden.jsonl").write_text("".join(json.dumps(row) + "\n" for row in golden[60:]))
     config = yaml.safe_load((root / "tunesmith.yaml").read_text())
+    config["models"] = {"base": str(tiny_model)}
     config["data"].setdefault("sources", []).append({"path": "data/preferences.jsonl"})
+    # knowledge points do not change what training does with an example: skip indexing the KB here
+    config["data"]["points"] = 0
     # tracking has its own tests (tests/unit/test_registry.py, the demo e2e); here it would only add an MLflow
     # store and a copy of every recipe's weights to each of these runs
     config["tracking"] = {"enabled": False}
@@ -73,7 +96,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     result = run_cli("data", "build", "-p", str(root), "--json")
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads(result.stdout)
-    assert summary["examples"]["train"] > 100
+    assert summary["examples"]["train"] > 90
     return root
 
 
@@ -81,6 +104,18 @@ def train(project: Path, recipe: str, *extra: str) -> dict:
     result = run_cli("train", "-p", str(project), "--recipe", recipe, "--json", *FAST, *extra)
     assert result.returncode == 0, result.stderr[-4000:]
     return json.loads(result.stdout)
+
+
+def losses(summary: dict) -> list[float]:
+    rows = [json.loads(line) for line in (Path(summary["adapter"]).parent / "metrics.jsonl").read_text().splitlines()]
+    return [r["loss"] for r in rows if "loss" in r]
+
+
+def assert_learned(summary: dict, recipe: str) -> None:
+    curve = losses(summary)
+    low, high = BANDS[recipe]
+    assert curve[-1] < curve[0], f"{recipe}: the loss did not go down: {curve}"
+    assert low <= curve[-1] <= high, f"{recipe}: final loss {curve[-1]:.4f} outside its band [{low}, {high}]: {curve}"
 
 
 def test_data_build_keeps_preference_pairs(project: Path) -> None:
@@ -94,7 +129,8 @@ def test_data_build_keeps_preference_pairs(project: Path) -> None:
 @pytest.mark.parametrize("recipe", ["sft-dora", "sft-qlora", "sft-full"])
 def test_sft_recipes(project: Path, recipe: str) -> None:
     summary = train(project, recipe)
-    assert summary["recipe"] == recipe and summary["final_train_loss"] is not None
+    assert summary["recipe"] == recipe
+    assert_learned(summary, recipe)
     folder = Path(summary["adapter"])
     assert (folder / "tokenizer.json").is_file() and (folder / "chat_template.jinja").is_file()
     if recipe == "sft-full":
@@ -107,8 +143,9 @@ def test_sft_recipes(project: Path, recipe: str) -> None:
 
 @pytest.mark.parametrize("recipe", ["dpo", "kto"])
 def test_preference_recipes(project: Path, recipe: str) -> None:
-    summary = train(project, recipe)
-    assert summary["recipe"] == recipe and summary["final_train_loss"] is not None
+    summary = train(project, recipe, "--set", "train.learning_rate=0.005")
+    assert summary["recipe"] == recipe
+    assert_learned(summary, recipe)
     history = [
         json.loads(line) for line in (Path(summary["adapter"]).parent / "metrics.jsonl").read_text().splitlines()
     ]
@@ -116,8 +153,10 @@ def test_preference_recipes(project: Path, recipe: str) -> None:
 
 
 def test_reward_then_rlhf(project: Path) -> None:
-    reward = train(project, "reward")
-    assert 0.0 <= reward["reward_accuracy"] <= 1.0 and reward["pairs_scored"] > 0
+    reward = train(project, "reward", "--set", "train.max_steps=12")
+    assert_learned(reward, "reward")
+    # the team's reply over "No.": a reward model that learned anything ranks held-out pairs that way
+    assert reward["pairs_scored"] > 0 and reward["reward_accuracy"] >= 0.75, reward
     rlhf = train(
         project,
         "rlhf",
@@ -133,6 +172,8 @@ def test_reward_then_rlhf(project: Path) -> None:
 
 
 def test_dry_run_estimate_is_within_25_percent_of_measured(project: Path) -> None:
+    # the memory model is calibrated on the real bundled model: measured against it
+    real = ["--set", "models.base=bundled:smollm2-135m-instruct"]
     args = [
         "--set",
         "train.micro_batch_size=4",
@@ -145,10 +186,10 @@ def test_dry_run_estimate_is_within_25_percent_of_measured(project: Path) -> Non
         "--set",
         "train.eval_steps=100",
     ]
-    plan = run_cli("train", "-p", str(project), "--dry-run", "--json", *args)
+    plan = run_cli("train", "-p", str(project), "--dry-run", "--json", *real, *args)
     assert plan.returncode == 0, plan.stderr[-2000:]
     estimate = json.loads(plan.stdout)
-    measured = train(project, "sft-lora", *args)["peak_rss_mib"] * 2**20
+    measured = train(project, "sft-lora", *real, *args)["peak_rss_mib"] * 2**20
     assert abs(estimate["peak_bytes"] - measured) / measured < 0.25, (estimate["peak_bytes"] / 2**20, measured / 2**20)
 
 
@@ -170,8 +211,10 @@ def _loss_by_step(run: Path) -> dict[int, float]:
 
 
 def test_kill_and_resume_reaches_the_same_loss(project: Path) -> None:
-    args = [*FAST, "--set", "train.max_steps=6", "--set", "train.save_steps=2", "--set", "train.seed=7"]
-    uninterrupted = _loss_by_step(Path(train(project, "sft-lora", *args[len(FAST) :])["adapter"]).parent)
+    # many steps after the checkpoint the run is killed at, so the kill lands mid-run on any machine
+    steps = ["--set", "train.max_steps=24", "--set", "train.save_steps=4", "--set", "train.seed=7"]
+    args = [*FAST, *steps]
+    uninterrupted = _loss_by_step(Path(train(project, "sft-lora", *steps)["adapter"]).parent)
 
     runs_before = set((project / "runs").iterdir())
     process = subprocess.Popen(
@@ -184,29 +227,31 @@ def test_kill_and_resume_reaches_the_same_loss(project: Path) -> None:
     killed_at = None
     while time.time() < deadline and process.poll() is None:
         new = [p for p in set((project / "runs").iterdir()) - runs_before]
-        if new and list((new[0] / "checkpoints").glob("checkpoint-4/COMPLETE")):
+        if new and list((new[0] / "checkpoints").glob("checkpoint-8/COMPLETE")):
             os.killpg(process.pid, signal.SIGKILL)
             killed_at = new[0]
             break
-        time.sleep(0.2)
+        time.sleep(0.05)
     process.wait()
     assert killed_at is not None, "the run finished before it could be killed"
     before_kill = _loss_by_step(killed_at)
     # the same seed in another process repeats the curve exactly up to the kill
-    assert [before_kill[s] for s in range(1, 5)] == pytest.approx([uninterrupted[s] for s in range(1, 5)], abs=1e-6)
+    assert [before_kill[s] for s in range(1, 9)] == pytest.approx([uninterrupted[s] for s in range(1, 9)], abs=1e-6)
+    assert max(before_kill) < 24, "killed too late to test resuming"
 
     # resuming without --set: the run continues with its own recorded settings
     resumed = run_cli("train", "-p", str(project), "--resume", "--json")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert "Resuming from" in resumed.stderr and "checkpoint-4" in resumed.stderr
+    assert "Resuming from" in resumed.stderr and "checkpoint-8" in resumed.stderr
     after = _loss_by_step(killed_at)
-    assert sorted(after) == sorted(uninterrupted) == list(range(1, 7))
-    assert after[6] == pytest.approx(uninterrupted[6], abs=1e-3)
+    assert sorted(after) == sorted(uninterrupted) == list(range(1, 25))
+    assert after[24] == pytest.approx(uninterrupted[24], abs=1e-3)
 
 
 def test_distributed_data_parallel_on_two_cpu_processes(project: Path) -> None:
     summary = train(project, "sft-lora", "--nproc", "2")
     assert summary["world_size"] == 2 and Path(summary["adapter"], "adapter_model.safetensors").is_file()
+    assert_learned(summary, "sft-lora")
 
 
 def test_export_merges_and_writes_a_gguf_that_reads_back(project: Path) -> None:
@@ -214,6 +259,8 @@ def test_export_merges_and_writes_a_gguf_that_reads_back(project: Path) -> None:
     watched = [
         "--set",
         "train.eval_steps=1",
+        "--set",
+        "train.max_steps=2",
         "--set",
         "train.eval_generations=2",
         "--set",

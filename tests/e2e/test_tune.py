@@ -1,5 +1,9 @@
-"""`tunesmith tune` on the real bundled model: a small study scored on the validation split, its report, a trial
-reproduced with `train --from-trial`, and two worker processes sharing one study in a real PostgreSQL."""
+"""`tunesmith tune`: a small study scored on the validation split, its report, a trial reproduced with
+`train --from-trial`, and two worker processes sharing one study in a real PostgreSQL.
+
+The study's mechanics (sampling, pruning, scoring, reporting, sharing) run on the tiny model of the bundled
+model's family (tests/tiny_model.py): what a trial learns does not matter here, that it is trained, scored on
+the validation split and reported does."""
 
 from __future__ import annotations
 
@@ -36,10 +40,12 @@ TRAIN = {
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def project(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> Path:
     folder = tmp_path_factory.mktemp("tune") / "northwind"
     shutil.copytree(EXAMPLE, folder, ignore=shutil.ignore_patterns(".tunesmith", "runs", "demo", "mlflow"))
     config = yaml.safe_load((folder / "tunesmith.yaml").read_text())
+    config["models"] = {"base": str(tiny_model)}
+    config["data"]["points"] = 0  # no knowledge-base index needed to tune
     config["train"] = {**config.get("train", {}), **TRAIN}
     config["train"].pop("epochs", None)
     config["tune"] = TUNE

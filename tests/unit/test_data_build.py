@@ -11,8 +11,9 @@ import pytest
 from tests.conftest import run_cli
 
 
-@pytest.fixture()
-def project(tmp_path: Path) -> Path:
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tmp_path = tmp_path_factory.mktemp("build")
     (tmp_path / "data").mkdir()
     golden = [
         {
@@ -46,10 +47,16 @@ def project(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def test_build_accounts_for_every_row(project: Path) -> None:
+@pytest.fixture(scope="module")
+def built(project: Path) -> dict:
+    """One build the tests below share (each CLI build costs seconds of imports and tokenizing)."""
     result = run_cli("data", "build", "-p", str(project), "--json")
     assert result.returncode == 0, result.stderr
-    run_dir = sorted((project / "runs").iterdir())[-1]
+    return {"summary": json.loads(result.stdout), "run": sorted((project / "runs").iterdir())[-1]}
+
+
+def test_build_accounts_for_every_row(built: dict) -> None:
+    run_dir = built["run"]
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["rows_in"] == 32 + 12 + 7
     assert manifest["accounted"] and manifest["leakage"] == {"exact": 0, "near": 0}
@@ -65,14 +72,12 @@ def test_build_accounts_for_every_row(project: Path) -> None:
     assert manifest["clean"]["changed"] == {}
 
 
-def test_same_inputs_same_version(project: Path) -> None:
-    first = json.loads(run_cli("data", "build", "-p", str(project), "--json").stdout)["version"]
-    second = json.loads(run_cli("data", "build", "-p", str(project), "--json").stdout)["version"]
-    assert first == second
+def test_same_inputs_same_version(project: Path, built: dict) -> None:
+    again = json.loads(run_cli("data", "build", "-p", str(project), "--json").stdout)["version"]
+    assert again == built["summary"]["version"]
 
 
-def test_stats_and_preview(project: Path) -> None:
-    assert run_cli("data", "build", "-p", str(project)).returncode == 0
+def test_stats_and_preview(project: Path, built: dict) -> None:
     stats = run_cli("data", "stats", "-p", str(project), "--json")
     assert stats.returncode == 0, stats.stderr
     report = json.loads(stats.stdout)
