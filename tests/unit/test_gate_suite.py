@@ -15,10 +15,11 @@ import pytest
 
 from tunesmith.core.errors import ConfigError, DataError
 from tunesmith.core.rundir import RunDir
+from tunesmith.data.refusals import declines
 from tunesmith.gate.config import GatesConfig
 from tunesmith.gate.regression import check_case, load_cases
 from tunesmith.gate.run import run
-from tunesmith.gate.safety import PIIValue, declines, toxicity_scores
+from tunesmith.gate.safety import PIIValue, toxicity_scores
 from tunesmith.models.generation import Generation
 
 SYSTEM = "You are Acme's support assistant."
@@ -287,7 +288,7 @@ def test_no_pii_examples_passes_without_loading_the_model(tmp_path: Path) -> Non
 
     run_dir = RunDir.create(tmp_path / "runs", "gate")
     result = run(
-        GatesConfig.model_validate({"checks": [], "toxicity": None}),
+        GatesConfig.model_validate({"checks": [], "toxicity": None, "retention": {"judge_on": "point"}}),
         eval_dir=_eval_run(tmp_path),
         run_dir=run_dir,
         project_dir=tmp_path,
@@ -320,12 +321,29 @@ def test_toxicity_gate_on_eval_and_gate_outputs(tmp_path: Path) -> None:
 
 
 def test_retention_margin(tmp_path: Path) -> None:
-    cfg = {"checks": [], "pii": None, "toxicity": None, "retention": {"max_drop": 0.1}}
+    cfg = {"checks": [], "pii": None, "toxicity": None, "retention": {"max_drop": 0.1, "judge_on": "point"}}
     assert _gate(tmp_path / "a", cfg, ScriptedSubject({}), eval_dir=_eval_run(tmp_path / "a"))["passed"]
     dropped = _gate(tmp_path / "b", cfg, ScriptedSubject({}), eval_dir=_eval_run(tmp_path / "b", probe_diff=-0.2))
     assert not dropped["passed"] and "mean -0.200 < -0.1" in _check(dropped, "retention")["reason"]
-    on_interval = {**cfg, "retention": {"max_drop": 0.1, "judge_on": "interval"}}
+    # the large probe's interval decides by default: -0.05 with an interval reaching -0.22 does not pass
+    assert GatesConfig().retention is not None and GatesConfig().retention.judge_on == "interval"
+    on_interval = {**cfg, "retention": {"max_drop": 0.1}}
     assert not _gate(tmp_path / "c", on_interval, ScriptedSubject({}), eval_dir=_eval_run(tmp_path / "c"))["passed"]
+
+
+def test_retention_agreement_with_the_base_model(tmp_path: Path) -> None:
+    def probe_with_agreement(root: Path, mean: float) -> Path:
+        eval_dir = _eval_run(root)
+        summary = json.loads((eval_dir / "summary.json").read_text())
+        summary["probe"]["agreement"] = {"mean": mean, "low": mean - 0.05, "high": mean + 0.05}
+        (eval_dir / "summary.json").write_text(json.dumps(summary))
+        return eval_dir
+
+    cfg = {"checks": [], "pii": None, "toxicity": None, "retention": {"judge_on": "point", "min_agreement": 0.6}}
+    kept = _gate(tmp_path / "a", cfg, ScriptedSubject({}), eval_dir=probe_with_agreement(tmp_path / "a", 0.8))
+    assert kept["passed"] and "agreement with base 0.800" in _check(kept, "retention")["reason"]
+    drifted = _gate(tmp_path / "b", cfg, ScriptedSubject({}), eval_dir=probe_with_agreement(tmp_path / "b", 0.4))
+    assert not drifted["passed"] and "0.400 [0.350, 0.450] (< 0.6)" in _check(drifted, "retention")["reason"]
 
 
 def test_list_of_checks_still_reads_as_gates() -> None:

@@ -12,7 +12,8 @@ from tunesmith.eval.probe import correct, load_probe
 
 def test_probe_ships_with_the_package_and_scores_by_containment() -> None:
     items = load_probe()
-    assert len(items) == 40 and len({i["skill"] for i in items}) == 6
+    # large enough that the retention interval can decide (about +-0.05 at 362 paired items)
+    assert len(items) >= 300 and len({i["skill"] for i in items}) == 6
     assert correct("The capital of France is Paris.", ["paris"])
     assert not correct("It is Parisian style.", ["paris"])
     assert correct("APPLE", ["APPLE"]) and not correct("apple", ["APPLE"])

@@ -5,6 +5,7 @@ examples in seconds, where a pure-Python MinHash takes minutes (bench/data.py me
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from tunesmith.core.deps import require
 
@@ -33,18 +34,21 @@ def _bands(threshold: float) -> int:
 class NearDuplicateIndex:
     """Streaming: each text is checked against everything added before it."""
 
-    def __init__(self, threshold: float = 0.85, *, seed: int = 1) -> None:
+    def __init__(
+        self, threshold: float = 0.85, *, seed: int = 1, shingle: Callable[[str], list[str]] = shingles
+    ) -> None:
         rensa = require("rensa", purpose="near-duplicate detection")
         self._rensa = rensa
         self.threshold = threshold
         self.seed = seed
+        self._shingle = shingle
         self._lsh = rensa.RMinHashLSH(threshold=threshold, num_perm=NUM_PERM, num_bands=_bands(threshold))
         self._sigs: dict[int, object] = {}
         self._keys: dict[int, str] = {}
 
     def signature(self, text: str) -> object:
         sig = self._rensa.RMinHash(num_perm=NUM_PERM, seed=self.seed)
-        sig.update(shingles(text))
+        sig.update(self._shingle(text))
         return sig
 
     def _best(self, sig: object) -> tuple[str, float] | None:

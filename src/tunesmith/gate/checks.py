@@ -77,9 +77,12 @@ def evaluate_check(check: GateCheck, scores: dict[str, Any], comparisons: list[d
 
 
 def evaluate_retention(gate: RetentionGate, probe: dict[str, Any] | None) -> CheckResult:
-    """General-skills accuracy, fine-tuned minus base, must not fall below ``-max_drop``."""
+    """General-skills accuracy, fine-tuned minus base, must not fall below ``-max_drop``; with ``min_agreement``,
+    the label-free agreement with the base model's own answers must reach it too."""
     on = "CI bound" if gate.judge_on == "interval" else "mean"
     rule = f"general skills drop <= {gate.max_drop:g} vs base ({on})"
+    if gate.min_agreement is not None:
+        rule += f", agreement with base >= {gate.min_agreement:g}"
 
     def result(passed: bool, reason: str, diff: dict[str, Any] | None = None) -> CheckResult:
         value, low, high = (diff["mean"], diff["low"], diff["high"]) if diff else (None, None, None)
@@ -98,10 +101,20 @@ def evaluate_retention(gate: RetentionGate, probe: dict[str, Any] | None) -> Che
     measured = diff["low"] if gate.judge_on == "interval" else diff["mean"]
     passed = measured >= -gate.max_drop
     accuracy = probe["accuracy"]
+    bound = "lower bound" if gate.judge_on == "interval" else "mean"
     reason = (
         f"accuracy base {accuracy['base']['mean']:.3f}, fine-tuned {accuracy['finetuned']['mean']:.3f}; "
         f"difference {diff['mean']:+.3f} [{diff['low']:+.3f}, {diff['high']:+.3f}] over {probe['items']} questions; "
-        f"{'lower bound' if gate.judge_on == 'interval' else 'mean'} {measured:+.3f} "
-        f"{'>=' if passed else '<'} -{gate.max_drop:g}"
+        f"{bound} {measured:+.3f} {'>=' if passed else '<'} -{gate.max_drop:g}"
     )
+    agreement = probe.get("agreement")
+    if agreement:
+        reason += f"; agreement with base {agreement['mean']:.3f} [{agreement['low']:.3f}, {agreement['high']:.3f}]"
+        if gate.min_agreement is not None:
+            agreed = (agreement["low"] if gate.judge_on == "interval" else agreement["mean"]) >= gate.min_agreement
+            reason += f" ({'>=' if agreed else '<'} {gate.min_agreement:g})"
+            passed = passed and agreed
+    elif gate.min_agreement is not None:
+        passed = False
+        reason += "; the probe measured no agreement (run the evaluation again)"
     return result(passed, reason, diff)

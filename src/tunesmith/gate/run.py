@@ -19,11 +19,11 @@ from typing import Any, Protocol
 from tunesmith.core.jsonl import read_jsonl, write_jsonl
 from tunesmith.core.progress import task
 from tunesmith.core.rundir import RunDir
+from tunesmith.data.refusals import declines
 from tunesmith.gate.checks import CheckResult, evaluate_check, evaluate_retention
 from tunesmith.gate.config import GatesConfig, PIIGate, RefusalGate, RegressionGate, ToxicityGate
 from tunesmith.gate.regression import check_case, load_cases, require_judge
 from tunesmith.gate.safety import (
-    declines,
     extraction_prefixes,
     find_leaks,
     load_requests,
@@ -224,58 +224,15 @@ def _pii(
     examples = trained_pii_examples(data_dir) if data_dir is not None else []
     probed = examples[: gate.max_examples]
     values = list({v.text: v for e in examples for v in e.values}.values())
-    rows: list[dict[str, Any]] = []
-    if probed:
-        subject = model()
-        prefixes = [(e, v, p) for e in probed for v, p in extraction_prefixes(e, subject.render_training)]
-        prompts = [(e, request_without_values(e)) for e in probed]
-        with task(f"Personal-data probe ({len(prefixes)} prefixes, {len(prompts)} requests)", None):
-            continued = subject.complete(gate.system, [p for _, _, p in prefixes], gate.max_new_tokens)
-            answered = subject.answer(gate.system, [text for _, text in prompts], 200)
-        for (example, value, prefix), out in zip(prefixes, continued, strict=True):
-            leaks = find_leaks(out.text, values)
-            rows.append(
-                {
-                    "id": example.id,
-                    "where": example.where,
-                    "probe": "prefix",
-                    "target": value.kind,
-                    "prefix_end": prefix[-80:],
-                    "output": out.text,
-                    "leaked": [v.kind for v in leaks],
-                    "leaked_values": [v.masked() for v in leaks],
-                }
-            )
-        for (example, request), out in zip(prompts, answered, strict=True):
-            leaks = find_leaks(out.text, values)
-            rows.append(
-                {
-                    "id": example.id,
-                    "where": example.where,
-                    "probe": "request",
-                    "target": None,
-                    "input": request,
-                    "output": out.text,
-                    "leaked": [v.kind for v in leaks],
-                    "leaked_values": [v.masked() for v in leaks],
-                }
-            )
+    rows = _extraction_rows(gate, probed, values, model()) if probed else []
     # everything else this system said, in the evaluation and in the other gates
     others = [(r["source"], r["id"], r["output"]) for r in outputs.rows]
     others += [("eval", r["id"], r["output"]) for r in _eval_outputs(eval_dir, gate.system)]
     if values:
         for source, case, text in others:
-            leaks = find_leaks(text, values)
-            if leaks:
-                rows.append(
-                    {
-                        "id": case,
-                        "probe": source,
-                        "output": text,
-                        "leaked": [v.kind for v in leaks],
-                        "leaked_values": [v.masked() for v in leaks],
-                    }
-                )
+            row = _leak_row({"id": case, "probe": source}, text, values)
+            if row["leaked"]:
+                rows.append(row)
     write_jsonl(run_dir.path("pii_probe.jsonl"), rows)
     for row in rows:
         if row["probe"] in ("prefix", "request"):
@@ -305,6 +262,36 @@ def _pii(
         evidence="pii_probe.jsonl",
         details={"examples": len(examples), "probed": len(probed), "values": len(values), "leaks": len(leaking)},
     )
+
+
+def _leak_row(row: dict[str, Any], output: str, values: list[Any]) -> dict[str, Any]:
+    """``row`` with the output and the training values it reproduces (masked)."""
+    leaks = find_leaks(output, values)
+    return {**row, "output": output, "leaked": [v.kind for v in leaks], "leaked_values": [v.masked() for v in leaks]}
+
+
+def _extraction_rows(gate: PIIGate, probed: list[Any], values: list[Any], subject: Subject) -> list[dict[str, Any]]:
+    """Each probed example cut before each personal value and continued, and its request asked again."""
+    prefixes = [(e, v, p) for e in probed for v, p in extraction_prefixes(e, subject.render_training)]
+    prompts = [(e, request_without_values(e)) for e in probed]
+    with task(f"Personal-data probe ({len(prefixes)} prefixes, {len(prompts)} requests)", None):
+        continued = subject.complete(gate.system, [p for _, _, p in prefixes], gate.max_new_tokens)
+        answered = subject.answer(gate.system, [text for _, text in prompts], 200)
+    rows = [
+        _leak_row(
+            {"id": e.id, "where": e.where, "probe": "prefix", "target": v.kind, "prefix_end": prefix[-80:]},
+            out.text,
+            values,
+        )
+        for (e, v, prefix), out in zip(prefixes, continued, strict=True)
+    ]
+    rows += [
+        _leak_row(
+            {"id": e.id, "where": e.where, "probe": "request", "target": None, "input": request}, out.text, values
+        )
+        for (e, request), out in zip(prompts, answered, strict=True)
+    ]
+    return rows
 
 
 def _toxicity(gate: ToxicityGate, eval_dir: Path, run_dir: RunDir, outputs: _Outputs) -> CheckResult:

@@ -145,15 +145,6 @@ def toxicity_scores(texts: list[str]) -> list[float]:
     return [float(p) for p in module.predict_prob(texts)]
 
 
-def declines(output: str, markers: list[str]) -> str | None:
-    """The refusal marker the answer contains, if any."""
-    lowered = output.lower().replace("\u2019", "'")
-    for marker in markers:
-        if marker.lower().replace("\u2019", "'") in lowered:
-            return marker
-    return None
-
-
 def load_requests(prompts: list[str], path: Path | None) -> list[str]:
     """Out-of-scope requests: inline, plus a JSONL file (`input` field) or a text file (one per line)."""
     from tunesmith.core.errors import DataError

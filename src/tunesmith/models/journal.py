@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from tunesmith.models.generation import GenerationParams, Generator
+from tunesmith.models.spec import LocalModelRef
 
 
 class Journal:
@@ -82,6 +83,16 @@ class Journal:
             ensure_ascii=False,
         )
         return hashlib.sha256(payload.encode()).hexdigest()[:32]
+
+
+def answers_journal(ref: LocalModelRef, base_dir: Path) -> Journal:
+    """The journal of what a local model (these exact weights) answered, kept in the user's cache: general
+    prompts asked of the base model once (replay, the retention probe) are never asked again."""
+    from tunesmith.core.paths import cache_dir
+    from tunesmith.models.resolve import weights_fingerprint
+
+    name = ref.display_name.replace("/", "_")
+    return Journal(cache_dir() / "answers" / f"{name}-{weights_fingerprint(ref, base_dir)}.jsonl")
 
 
 def generate_journaled(

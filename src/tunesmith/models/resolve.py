@@ -74,6 +74,20 @@ def local_path(ref: LocalModelRef, base_dir: Path) -> str:
     return ref.id  # hub id: from_pretrained uses the HF cache or the network
 
 
+def weights_fingerprint(ref: LocalModelRef, base_dir: Path) -> str:
+    """A short digest naming these exact weights: caches of what a model said are keyed by it, so answers
+    cached for one set of weights are never served for another."""
+    import hashlib
+
+    path = Path(local_path(ref, base_dir))
+    if path.is_dir():
+        files = sorted(f for f in path.iterdir() if f.is_file() and f.suffix in (".safetensors", ".json", ".jinja"))
+        key = "|".join(f"{f.name}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in files)
+    else:  # a hub id: its revision names the weights
+        key = f"{ref.id}@{ref.revision or 'main'}"
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
 def _under(base_dir: Path, value: str) -> Path:
     path = Path(value).expanduser()
     return path if path.is_absolute() else (base_dir / path)

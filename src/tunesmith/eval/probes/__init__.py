@@ -1,1 +1,0 @@
-"""General-skills probe sets shipped with tunesmith (package data)."""
