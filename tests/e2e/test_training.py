@@ -45,6 +45,9 @@ FAST = [
     # a random model needs larger steps than a pretrained one to move in 8 of them
     "--set",
     "train.learning_rate=0.01",
+    # a random model never finishes an answer, so it has none to replay (tests/unit/test_replay.py, the demo)
+    "--set",
+    "train.replay=0",
 ]
 
 # Final-loss bands around seeded runs on the reference machine (recorded: sft-lora 10.616 with two processes,
@@ -212,7 +215,8 @@ def _loss_by_step(run: Path) -> dict[int, float]:
 
 def test_kill_and_resume_reaches_the_same_loss(project: Path) -> None:
     # many steps after the checkpoint the run is killed at, so the kill lands mid-run on any machine
-    steps = ["--set", "train.max_steps=24", "--set", "train.save_steps=4", "--set", "train.seed=7"]
+    steps = ["--set", "train.max_steps=24", "--set", "train.save_steps=4", "--set", "train.eval_steps=4"]
+    steps += ["--set", "train.seed=7"]
     args = [*FAST, *steps]
     uninterrupted = _loss_by_step(Path(train(project, "sft-lora", *steps)["adapter"]).parent)
 

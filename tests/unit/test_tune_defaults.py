@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tunesmith.train.config import TrainConfig
 from tunesmith.tune.config import TuneConfig
-from tunesmith.tune.run import default_params
+from tunesmith.tune.study import default_params
 
 SPACE = {"learning_rate": {"low": 2e-4, "high": 3e-3, "log": True}, "lora_r": {"choices": [8, 16, 32]}}
 

@@ -58,7 +58,7 @@ def register(app: typer.Typer) -> None:
         if recipe:
             train_cfg = train_cfg.updated(where="--recipe", recipe=recipe)
         if from_trial is not None:
-            from tunesmith.tune.run import trial_params
+            from tunesmith.tune.study import trial_params
 
             tune_cfg = loaded.config.tune.updated(**({"study": study} if study else {}))
             params = trial_params(tune_cfg, loaded.dir, loaded.config.name, from_trial)

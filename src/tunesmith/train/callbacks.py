@@ -58,7 +58,8 @@ def make_generation_eval_callback(run_dir: RunDir, tokenizer: Any, records: list
     scorer = rouge.RougeScorer(["rougeL"], use_stemmer=True)
     prompts = [r["messages"][:-1] for r in records]
     references = [r["messages"][-1]["content"] for r in records]
-    budget = max(len(tokenizer(ref)["input_ids"]) for ref in references) + 16
+    # a sample is a signal, not the evaluation: answers are cut at 128 tokens to keep it cheap
+    budget = min(max(len(tokenizer(ref)["input_ids"]) for ref in references) + 16, 128)
 
     class GenerationEval(TrainerCallback):  # type: ignore[misc]
         def __init__(self) -> None:
@@ -88,3 +89,17 @@ def make_generation_eval_callback(run_dir: RunDir, tokenizer: Any, records: list
                 model.train()
 
     return GenerationEval()
+
+
+def make_final_evaluation_callback() -> Any:
+    """Evaluate and save at the last step too, so the final weights compete for "best" with the checkpoints
+    (the Trainer only evaluates every ``eval_steps``)."""
+    from transformers import TrainerCallback
+
+    class FinalEvaluation(TrainerCallback):  # type: ignore[misc]
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            if state.global_step >= state.max_steps:
+                control.should_evaluate = True
+                control.should_save = True
+
+    return FinalEvaluation()

@@ -2,15 +2,38 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from tunesmith.core.schema import StrictModel
 
 Recipe = Literal["sft-lora", "sft-dora", "sft-qlora", "sft-full", "dpo", "kto", "reward", "rlhf"]
 SFT_RECIPES = ("sft-lora", "sft-dora", "sft-qlora", "sft-full")
 PREFERENCE_RECIPES = ("dpo", "kto", "reward")
+
+
+class ReplayConfig(StrictModel):
+    """The base model's own answers to general prompts, mixed into SFT so general skills hold (train/replay.py)."""
+
+    ratio: float | Literal["auto"] = "auto"
+    """Replay examples per task training example (0 turns replay off); `auto`: 0.25, at least 16 examples."""
+    prompts: str | None = None
+    """Your own general prompts (JSONL with `prompt`, or one per line), relative to the project; tunesmith's
+    380 (arithmetic, facts, writing, reasoning, instructions, conversation) when unset. Prompts that duplicate a
+    retention-probe prompt are dropped."""
+    max_new_tokens: int = Field(160, ge=16, le=4096)
+    """Longest base-model answer; answers not finished within it are left out."""
+    avoid_similarity: float = Field(0.4, ge=-1, le=1)
+    """Replay prompts this similar (cosine) to a request the training data declines are left out: replaying
+    the base model answering "write me a poem" would teach the fine-tune to answer what it should decline."""
+
+    @field_validator("ratio")
+    @classmethod
+    def _ratio_range(cls, value: Any) -> Any:
+        if value != "auto" and not 0 <= float(value) <= 4:
+            raise ValueError("the replay ratio is between 0 and 4 replay examples per task example")
+        return value
 
 
 class TrainConfig(StrictModel):
@@ -58,10 +81,17 @@ class TrainConfig(StrictModel):
     """Recompute activations in backward to save memory (auto: off, or on when --fit-memory needs it)."""
     beta: float = Field(0.1, gt=0)
     """dpo/kto: how strongly the policy is held to the reference; rlhf: the KL penalty coefficient."""
+    replay: ReplayConfig | None = Field(default_factory=ReplayConfig)
+    """SFT recipes: self-distillation replay of the base model's answers to general prompts (a number is the
+    ratio; null turns it off)."""
+    keep: Literal["best", "last"] = "best"
+    """Which weights the run keeps: `best`, the checkpoint with the lowest validation loss (the run says which
+    and why); `last`, the final step's. Without a validation split, always the last."""
     early_stopping_patience: int | None = Field(None, ge=1)
     """Stop when validation loss has not improved for this many evaluations (keeps the best checkpoint)."""
-    eval_generations: int = Field(0, ge=0)
-    """At each evaluation, generate answers for this many validation examples and log their ROUGE-L."""
+    eval_generations: int | Literal["auto"] = "auto"
+    """At each evaluation, generate answers for this many validation examples and log their ROUGE-L and how
+    many stop by themselves (auto: 4 when keeping the best checkpoint, else 0)."""
     stop_check: int = Field(4, ge=0)
     """After training, check on this many validation prompts that the model ends its answers by itself."""
     report_to: list[Literal["mlflow", "tensorboard"]] = Field(default_factory=list)
@@ -74,3 +104,11 @@ class TrainConfig(StrictModel):
     """rlhf: completions sampled per prompt (RLOO's leave-one-out baseline needs at least 2)."""
     rlhf_max_new_tokens: int = Field(96, ge=8)
     """rlhf: longest sampled completion."""
+
+    @field_validator("replay", mode="before")
+    @classmethod
+    def _replay_shorthand(cls, value: Any) -> Any:
+        # `replay: 0.3` (or a tuning trial's sampled ratio) means `replay: {ratio: 0.3}`
+        if isinstance(value, int | float) and not isinstance(value, bool) or value == "auto":
+            return {"ratio": value}
+        return value

@@ -123,6 +123,19 @@ def resolve(cfg: TrainConfig, *, n_examples: int, n_params: int, device: str = "
     else:
         save = cfg.save_steps
     evals = save if cfg.eval_steps == "auto" else cfg.eval_steps
+    if cfg.keep == "best" and save % evals:
+        # the best checkpoint can only be kept if one is saved at every evaluation's step
+        if cfg.save_steps != "auto":
+            from tunesmith.core.errors import ConfigError
+
+            raise ConfigError(
+                f"train.keep: best keeps the checkpoint with the lowest validation loss, so checkpoints must be "
+                f"saved where validation loss is measured: save_steps {save} is not a multiple of eval_steps {evals}",
+                where="train.save_steps",
+                fix=f"Set save_steps to a multiple of {evals}, or train.keep: last.",
+            )
+        save = evals * max(1, round(save / evals))
+        reasons["save_steps"] += f", a multiple of eval_steps {evals} (to keep the best checkpoint)"
     return Hyperparameters(
         epochs=epochs,
         max_steps=max_steps,

@@ -20,6 +20,8 @@ from typing import Any
 
 from tunesmith.core.atomic import atomic_write_json
 from tunesmith.core.errors import StageError
+from tunesmith.models.spec import LocalModelRef
+from tunesmith.train.config import SFT_RECIPES, TrainConfig
 
 CONFIGS = Path(__file__).parent / "accelerate"
 
@@ -28,17 +30,31 @@ def launch(
     nproc: int,
     *,
     run_dir: Path,
-    train: dict[str, Any],
-    base: dict[str, Any],
+    train: TrainConfig,
+    base: LocalModelRef,
     data_dir: Path,
     project_dir: Path,
     resume: bool,
     accelerate_config: str | None = None,
 ) -> dict[str, Any]:
     """Run the workers and wait; returns rank 0's result (written to `launch-result.json`)."""
+    if train.recipe in SFT_RECIPES:
+        # the replay examples are made once, here; every worker trains on the same ones (the run's replay.jsonl)
+        from tunesmith.core.jsonl import read_jsonl
+        from tunesmith.core.rundir import RunDir
+        from tunesmith.train.replay import replay_examples
+
+        records = read_jsonl(data_dir / "train.jsonl")
+        replay_examples(RunDir(run_dir), train, base=base, project_dir=project_dir, train_records=records)
     atomic_write_json(
         run_dir / "launch.json",
-        {"train": train, "base": base, "data_dir": str(data_dir), "project_dir": str(project_dir), "resume": resume},
+        {
+            "train": train.model_dump(mode="json"),
+            "base": base.model_dump(mode="json"),
+            "data_dir": str(data_dir),
+            "project_dir": str(project_dir),
+            "resume": resume,
+        },
     )
     worker = ["-m", "tunesmith.train.launch", "--run-dir", str(run_dir)]
     if accelerate_config:
@@ -77,8 +93,6 @@ def launch(
 
 def _worker(run_dir: Path) -> None:
     from tunesmith.core.rundir import RunDir
-    from tunesmith.models.spec import LocalModelRef
-    from tunesmith.train.config import TrainConfig
     from tunesmith.train.run import run
 
     spec = json.loads((run_dir / "launch.json").read_text(encoding="utf-8"))

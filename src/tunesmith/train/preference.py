@@ -82,6 +82,25 @@ def _policy(cfg: TrainConfig, base: LocalModelRef, project_dir: Path) -> tuple[A
     return model, tokenizer, path
 
 
+def _unpaired(pairs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """KTO learns from unpaired judgements: each pair gives one desirable and one undesirable example."""
+    out = []
+    for p in pairs:
+        out.append({"prompt": p["prompt"], "completion": p["chosen"], "label": True})
+        out.append({"prompt": p["prompt"], "completion": p["rejected"], "label": False})
+    return out
+
+
+def policy_lora(model: Any, hp: Any, cfg: TrainConfig) -> Any:
+    """The LoRA settings for a policy, or None when it already carries an adapter (started from an SFT run)."""
+    peft = require("peft")
+    if isinstance(model, peft.PeftModel):
+        return None
+    return lora_config(
+        "sft-lora", r=hp.lora_r, alpha=hp.lora_alpha, dropout=cfg.lora_dropout, target_modules=cfg.target_modules
+    )
+
+
 def run(
     cfg: TrainConfig,
     *,
@@ -105,21 +124,12 @@ def run(
     transformers = require("transformers")
     trl = require("trl")
     datasets = require("datasets")
-    peft = require("peft")
     train_pairs, val_pairs = load_pairs(data_dir)
     transformers.set_seed(cfg.seed)
     model, tokenizer, base_path = _policy(cfg, base, project_dir)
     n_params = sum(p.numel() for p in model.parameters())
     if cfg.recipe == "kto":
-        # KTO learns from unpaired judgements: each pair gives one desirable and one undesirable example
-        def unpaired(pairs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-            out = []
-            for p in pairs:
-                out.append({"prompt": p["prompt"], "completion": p["chosen"], "label": True})
-                out.append({"prompt": p["prompt"], "completion": p["rejected"], "label": False})
-            return out
-
-        train_rows, val_rows = unpaired(train_pairs), unpaired(val_pairs)
+        train_rows, val_rows = _unpaired(train_pairs), _unpaired(val_pairs)
         config_class, trainer_class = trl.KTOConfig, trl.KTOTrainer
     else:
         train_rows, val_rows = train_pairs, val_pairs
@@ -138,13 +148,7 @@ def run(
         beta=cfg.beta,
         max_length=cfg.max_length,
     )
-    peft_config = (
-        None
-        if isinstance(model, peft.PeftModel)
-        else lora_config(
-            "sft-lora", r=hp.lora_r, alpha=hp.lora_alpha, dropout=cfg.lora_dropout, target_modules=cfg.target_modules
-        )
-    )
+    peft_config = policy_lora(model, hp, cfg)
     trainer = trainer_class(
         model=model,
         args=args,
@@ -209,7 +213,6 @@ def run_reward(
     trl = require("trl")
     datasets = require("datasets")
     peft = require("peft")
-    torch = require("torch")
     train_pairs, val_pairs = load_pairs(data_dir)
     transformers.set_seed(cfg.seed)
     path = local_path(base, project_dir)
@@ -256,21 +259,8 @@ def run_reward(
         extra_callbacks=callbacks,
     )
     output = save_trained(trainer.model, tokenizer, run_dir, base, "reward", path)
-    # accuracy: how often the trained model scores the preferred answer above the other, on held-out pairs
     pairs = val_rows or train_rows
-    model = trainer.model.eval()
-    wins = 0
-    with torch.inference_mode():
-        for row in pairs:
-            scores = []
-            for side in ("chosen", "rejected"):
-                text = tokenizer.apply_chat_template(row[side], tokenize=False)
-                enc = tokenizer(
-                    text, return_tensors="pt", add_special_tokens=False, truncation=True, max_length=cfg.max_length
-                ).to(model.device)
-                scores.append(float(model(**enc).logits[0, 0]))
-            wins += scores[0] > scores[1]
-    accuracy = wins / max(len(pairs), 1)
+    accuracy = pairwise_accuracy(trainer.model.eval(), tokenizer, pairs, cfg.max_length)
     run_dir.log_metrics(step=trainer.state.global_step, reward_accuracy=accuracy)
     losses = [m["loss"] for m in run_dir.metrics() if "loss" in m]
     return TrainResult(
@@ -282,3 +272,20 @@ def run_reward(
         {k: v for k, v in vars(hp).items() if k != "reasons"},
         {"reward_accuracy": accuracy, "pairs_scored": len(pairs)},
     )
+
+
+def pairwise_accuracy(model: Any, tokenizer: Any, pairs: list[dict[str, Any]], max_length: int) -> float:
+    """How often the reward model scores the preferred answer above the other (on held-out pairs)."""
+    torch = require("torch")
+    wins = 0
+    with torch.inference_mode():
+        for row in pairs:
+            scores = []
+            for side in ("chosen", "rejected"):
+                text = tokenizer.apply_chat_template(row[side], tokenize=False)
+                enc = tokenizer(
+                    text, return_tensors="pt", add_special_tokens=False, truncation=True, max_length=max_length
+                ).to(model.device)
+                scores.append(float(model(**enc).logits[0, 0]))
+            wins += scores[0] > scores[1]
+    return wins / max(len(pairs), 1)

@@ -20,8 +20,7 @@ from tunesmith.models.spec import LocalModelRef
 from tunesmith.train import defaults
 from tunesmith.train.config import TrainConfig
 from tunesmith.train.layout import CHECKPOINTS_DIR
-from tunesmith.train.modeling import lora_config
-from tunesmith.train.preference import _policy, load_reward_model
+from tunesmith.train.preference import _policy, load_reward_model, policy_lora
 from tunesmith.train.sft import TrainResult, announce, fit, save_trained, stop_check
 
 
@@ -38,7 +37,6 @@ def run(
     transformers = require("transformers")
     trl = require("trl")
     datasets = require("datasets")
-    peft = require("peft")
     from tunesmith.registry.runs import resolve_run
 
     reward_run = resolve_run(project_dir, cfg.reward_run, "train") if cfg.reward_run else _latest_reward(project_dir)
@@ -51,37 +49,8 @@ def run(
     n_params = sum(p.numel() for p in model.parameters())
     hp = defaults.resolve(cfg, n_examples=len(prompts), n_params=n_params, device=next(model.parameters()).device.type)
     announce(hp, run_dir, prompts=len(prompts), n_params=n_params, reward_run=reward_run.id)
-    # RLOO counts a batch in completions: each prompt brings rlhf_generations of them
-    per_device = max(cfg.rlhf_generations, hp.micro_batch_size - hp.micro_batch_size % cfg.rlhf_generations)
-    args = trl.RLOOConfig(
-        output_dir=str(run_dir.path(CHECKPOINTS_DIR)),
-        max_steps=hp.max_steps,
-        learning_rate=hp.learning_rate,
-        per_device_train_batch_size=per_device,
-        gradient_accumulation_steps=hp.grad_accumulation,
-        num_generations=cfg.rlhf_generations,
-        max_completion_length=cfg.rlhf_max_new_tokens,
-        beta=cfg.beta,
-        logging_steps=1,
-        save_steps=hp.save_steps,
-        save_total_limit=2,
-        seed=cfg.seed,
-        report_to=list(cfg.report_to),
-        disable_tqdm=True,
-        bf16=False,
-        fp16=False,
-        activation_checkpointing=cfg.activation_checkpointing is True,
-        lr_scheduler_type=cfg.scheduler,
-        warmup_steps=cfg.warmup,
-        temperature=1.0,
-    )
-    peft_config = (
-        None
-        if isinstance(model, peft.PeftModel)
-        else lora_config(
-            "sft-lora", r=hp.lora_r, alpha=hp.lora_alpha, dropout=cfg.lora_dropout, target_modules=cfg.target_modules
-        )
-    )
+    args = _rloo_args(trl, cfg, hp, run_dir)
+    peft_config = policy_lora(model, hp, cfg)
     trainer = trl.RLOOTrainer(
         model=model,
         reward_funcs=reward_model,
@@ -111,6 +80,39 @@ def run(
     )
     tokenizer.padding_side = "right"
     stop_rate = stop_check(trainer.model, tokenizer, records, base.display_name, n=cfg.stop_check)
+    return _result(run_dir, output, hp, stop_rate, reward_run.id)
+
+
+def _rloo_args(trl: Any, cfg: TrainConfig, hp: Any, run_dir: RunDir) -> Any:
+    """TRL's RLOO settings from the resolved hyperparameters."""
+    # RLOO counts a batch in completions: each prompt brings rlhf_generations of them
+    per_device = max(cfg.rlhf_generations, hp.micro_batch_size - hp.micro_batch_size % cfg.rlhf_generations)
+    return trl.RLOOConfig(
+        output_dir=str(run_dir.path(CHECKPOINTS_DIR)),
+        max_steps=hp.max_steps,
+        learning_rate=hp.learning_rate,
+        per_device_train_batch_size=per_device,
+        gradient_accumulation_steps=hp.grad_accumulation,
+        num_generations=cfg.rlhf_generations,
+        max_completion_length=cfg.rlhf_max_new_tokens,
+        beta=cfg.beta,
+        logging_steps=1,
+        save_steps=hp.save_steps,
+        save_total_limit=2,
+        seed=cfg.seed,
+        report_to=list(cfg.report_to),
+        disable_tqdm=True,
+        bf16=False,
+        fp16=False,
+        activation_checkpointing=cfg.activation_checkpointing is True,
+        lr_scheduler_type=cfg.scheduler,
+        warmup_steps=cfg.warmup,
+        temperature=1.0,
+    )
+
+
+def _result(run_dir: RunDir, output: Path, hp: Any, stop_rate: float, reward_run: str) -> TrainResult:
+    """The run's result, with the reward at its first and last logged step."""
     history = run_dir.metrics()
     rewards = [m[k] for m in history for k in ("reward", "rewards/mean") if k in m]
     losses = [m["loss"] for m in history if "loss" in m]
@@ -122,7 +124,7 @@ def run(
         stop_rate,
         {k: v for k, v in vars(hp).items() if k != "reasons"},
         {
-            "reward_run": reward_run.id,
+            "reward_run": reward_run,
             "first_reward": rewards[0] if rewards else None,
             "last_reward": rewards[-1] if rewards else None,
         },

@@ -29,7 +29,11 @@ from tunesmith.models.generation import GenerationParams
 from tunesmith.models.local import LocalGenerator
 from tunesmith.models.spec import LocalModelRef
 from tunesmith.train import defaults
-from tunesmith.train.callbacks import make_generation_eval_callback, make_reporting_callback
+from tunesmith.train.callbacks import (
+    make_final_evaluation_callback,
+    make_generation_eval_callback,
+    make_reporting_callback,
+)
 from tunesmith.train.checkpoints import last_complete_checkpoint, make_marker_callback
 from tunesmith.train.config import TrainConfig
 from tunesmith.train.layout import ADAPTER_DIR, CHECKPOINTS_DIR, MODEL_DIR
@@ -104,6 +108,8 @@ def training_arguments(
     for tracker in cfg.report_to:  # a missing tracker fails with its pip line, not deep in transformers
         require(tracker, purpose=f"train.report_to: {tracker}")
     early = cfg.early_stopping_patience is not None and has_eval
+    # keep the best checkpoint (by validation loss) unless asked for the last; early stopping needs it too
+    best = has_eval and (cfg.keep == "best" or early)
     checkpointing = cfg.activation_checkpointing is True
     kwargs: dict[str, Any] = dict(
         output_dir=str(run_dir.path(CHECKPOINTS_DIR)),
@@ -117,8 +123,8 @@ def training_arguments(
         weight_decay=cfg.weight_decay,
         logging_steps=1,
         save_steps=hp.save_steps,
-        # with early stopping the best checkpoint must survive rotation
-        save_total_limit=3 if early else 2,
+        # the best checkpoint must survive rotation beside the newest
+        save_total_limit=3 if best else 2,
         eval_strategy="steps" if has_eval else "no",
         eval_steps=hp.eval_steps,
         seed=cfg.seed,
@@ -133,9 +139,9 @@ def training_arguments(
         dataloader_num_workers=0,
         dataloader_pin_memory=torch.cuda.is_available(),
         save_only_model=False,
-        load_best_model_at_end=early,
-        metric_for_best_model="eval_loss" if early else None,
-        greater_is_better=False if early else None,
+        load_best_model_at_end=best,
+        metric_for_best_model="eval_loss" if best else None,
+        greater_is_better=False if best else None,
         prediction_loss_only=True,
         **extra,
     )
@@ -166,6 +172,8 @@ def fit(
             trainer.add_callback(
                 transformers.EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience)
             )
+        if trainer.args.load_best_model_at_end:
+            trainer.add_callback(make_final_evaluation_callback())
         for callback in extra_callbacks or []:
             trainer.add_callback(callback)
         trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
@@ -185,22 +193,14 @@ def run(
     trl = require("trl")
     datasets = require("datasets")
 
-    train_records = read_jsonl(data_dir / "train.jsonl")
-    val_path = data_dir / "val.jsonl"
-    val_records = read_jsonl(val_path) if val_path.exists() else []
-    if not train_records:
-        raise DataError(
-            "the training split is empty",
-            where=str(data_dir / "train.jsonl"),
-            fix="Rebuild the data with more golden outputs.",
-        )
-
+    train_records, val_records = read_splits(data_dir)
     transformers.set_seed(cfg.seed)
     model, tokenizer, base_path = load_for_training(base, project_dir, cfg.recipe)
+    replay, replay_info = replay_for(cfg, model, tokenizer, base, project_dir, run_dir, train_records=train_records)
     stop_ids = LocalGenerator(model, tokenizer, name=base.display_name).stop_token_ids()
-    train_rows, skipped = tokenize_records(tokenizer, train_records, cfg.max_length, stop_ids, "train")
+    train_rows, skipped = tokenize_records(tokenizer, train_records + replay, cfg.max_length, stop_ids, "train")
     val_rows, val_skipped = tokenize_records(tokenizer, val_records, cfg.max_length, stop_ids, "val")
-    skipped += val_skipped
+    skipped += val_skipped + replay_info.pop("skipped_rows", [])
     write_jsonl(run_dir.path("skipped.jsonl"), skipped)
     if skipped:
         note(f"[yellow]{len(skipped)} examples skipped[/] (listed in {run_dir.path('skipped.jsonl')})")
@@ -209,7 +209,7 @@ def run(
     hp = defaults.resolve(
         cfg, n_examples=len(train_rows), n_params=n_params, device=next(model.parameters()).device.type
     )
-    announce(hp, run_dir, train=len(train_rows), val=len(val_rows), n_params=n_params)
+    announce(hp, run_dir, train=len(train_rows), val=len(val_rows), n_params=n_params, replay=replay_info)
 
     args = training_arguments(
         cfg,
@@ -233,24 +233,22 @@ def run(
         peft_config=peft_config,
     )
     extra = list(callbacks or [])
-    if cfg.eval_generations and val_records:
-        extra.append(make_generation_eval_callback(run_dir, tokenizer, val_records[: cfg.eval_generations]))
-    fit(
-        trainer,
-        cfg,
-        run_dir,
-        f"Training {cfg.recipe} on {len(train_rows)} examples",
-        has_eval=bool(val_rows),
-        resume=resume,
-        extra_callbacks=extra,
-    )
+    samples = eval_generation_sample(cfg, val_records)
+    if samples:
+        extra.append(make_generation_eval_callback(run_dir, tokenizer, samples))
+    label = f"Training {cfg.recipe} on {len(train_rows)} examples" + (f" ({len(replay)} replayed)" if replay else "")
+    fit(trainer, cfg, run_dir, label, has_eval=bool(val_rows), resume=resume, extra_callbacks=extra)
 
+    kept = kept_weights(trainer, cfg, run_dir) if val_rows else None
     final_val = final_validation_loss(trainer, run_dir, cfg) if val_rows else None
     if not trainer.is_world_process_zero():
         return TrainResult(run_dir, run_dir.path(ADAPTER_DIR), None, final_val, 1.0, {}, {})
     output = save_trained(trainer.model, tokenizer, run_dir, base, cfg.recipe, base_path)
     stop_rate = stop_check(trainer.model, tokenizer, val_records or train_records, base.display_name, n=cfg.stop_check)
     train_losses = [m["loss"] for m in run_dir.metrics() if "loss" in m]
+    extra_summary: dict[str, Any] = {"replay": replay_info}
+    if kept:
+        extra_summary["kept"] = kept
     return TrainResult(
         run=run_dir,
         adapter=output,
@@ -258,14 +256,91 @@ def run(
         final_val_loss=final_val,
         stop_rate=stop_rate,
         hyperparameters={k: v for k, v in vars(hp).items() if k != "reasons"},
-        extra={},
+        extra=extra_summary,
     )
+
+
+def read_splits(data_dir: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(train, validation) records of a data run; an empty training split is an error."""
+    train_records = read_jsonl(data_dir / "train.jsonl")
+    val_path = data_dir / "val.jsonl"
+    if not train_records:
+        raise DataError(
+            "the training split is empty",
+            where=str(data_dir / "train.jsonl"),
+            fix="Rebuild the data with more golden outputs.",
+        )
+    return train_records, read_jsonl(val_path) if val_path.exists() else []
+
+
+def replay_for(
+    cfg: TrainConfig,
+    model: Any,
+    tokenizer: Any,
+    base: LocalModelRef,
+    project_dir: Path,
+    run_dir: RunDir,
+    *,
+    train_records: list[dict[str, Any]],
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The replay examples to mix in (train/replay.py), answered by the model as loaded for training."""
+    from tunesmith.train.replay import replay_examples
+
+    # the 4-bit QLoRA base answers a little differently from the full-precision one: its own cache entries
+    name = base.display_name + ("+nf4" if cfg.recipe == "sft-qlora" else "")
+    model.eval()  # no dropout while the base model answers
+    records, skipped, info = replay_examples(
+        run_dir,
+        cfg,
+        base=base,
+        project_dir=project_dir,
+        train_records=train_records,
+        generator=LocalGenerator(model, tokenizer, name=name),
+    )
+    model.train()
+    if records and not info.get("reused"):
+        note(f"  replay = {info['examples']} base-model answers to general prompts  ({info['reason']})")
+    return records, {**info, "skipped_rows": skipped}
+
+
+def eval_generation_sample(cfg: TrainConfig, val_records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Validation examples answered at every evaluation (``eval_generations``; auto: 4 when keeping the best)."""
+    n = cfg.eval_generations
+    if n == "auto":
+        n = 4 if cfg.keep == "best" else 0
+    return val_records[:n]
+
+
+def kept_weights(trainer: Any, cfg: TrainConfig, run_dir: RunDir) -> dict[str, Any] | None:
+    """Which checkpoint the run keeps and why, said once and recorded in the run's summary."""
+    evals = [(m["step"], m["eval_loss"]) for m in run_dir.metrics() if "eval_loss" in m and "step" in m]
+    if not evals:
+        return None
+    last_step, last_loss = evals[-1]
+    if cfg.keep != "best" or trainer.state.best_model_checkpoint is None:
+        return {"which": "last", "step": last_step, "eval_loss": last_loss}
+    best_step = int(str(trainer.state.best_model_checkpoint).rsplit("-", 1)[-1])
+    best_loss = float(trainer.state.best_metric)
+    why = f"lowest validation loss of {len(evals)} evaluations ({best_loss:.4f} at step {best_step}" + (
+        f"; the last, at step {last_step}, was {last_loss:.4f})" if best_step != last_step else ", the last step)"
+    )
+    note(f"  kept the checkpoint of step {best_step}: {why}")
+    return {
+        "which": "best",
+        "step": best_step,
+        "eval_loss": best_loss,
+        "last_step": last_step,
+        "last_eval_loss": last_loss,
+        "why": why,
+    }
 
 
 def final_validation_loss(trainer: Any, run_dir: RunDir, cfg: TrainConfig) -> float:
     """Validation loss of the final weights, reusing the evaluation at the last step when there was one."""
+    if trainer.args.load_best_model_at_end and trainer.state.best_metric is not None:
+        return float(trainer.state.best_metric)  # the kept weights are the best checkpoint's
     single = trainer.accelerator.num_processes == 1  # every rank must join an evaluation, so all or none
-    if single and cfg.early_stopping_patience is None:  # with early stopping the best weights are restored
+    if single:
         step = trainer.state.global_step
         logged = [m["eval_loss"] for m in run_dir.metrics() if "eval_loss" in m and m.get("step") == step]
         if logged:
