@@ -148,8 +148,8 @@ def stage_train(
         found = launch(
             nproc,
             run_dir=run_dir.root,
-            train=train_cfg.model_dump(mode="json"),
-            base=cfg.base_model.model_dump(mode="json"),
+            train=train_cfg,
+            base=cfg.base_model,
             data_dir=data_run.root,
             project_dir=ctx.project.dir,
             resume=run_dir.resumed,
@@ -232,6 +232,8 @@ def stage_gate(ctx: Context, run_dir: RunDir, *, eval_ref: str | None = None) ->
     data_run = ctx.optional_run("data", inputs.get("data_run"))
     train_run = ctx.optional_run("train", inputs.get("train_run")) if inputs.get("train_run") else None
 
+    relevance = (eval_run.read_json("summary.json").get("retrieval") or {}).get("relevance_threshold")
+
     def subject() -> ModelSubject:
         return ModelSubject(
             pool=ctx.pool,
@@ -241,6 +243,7 @@ def stage_gate(ctx: Context, run_dir: RunDir, *, eval_ref: str | None = None) ->
             knowledge=cfg.knowledge,
             project_dir=ctx.project.dir,
             judge=ctx.pool.get(cfg.eval.judge) if cfg.eval.judge is not None else None,
+            relevance=relevance,
         )
 
     result = run(
@@ -385,7 +388,7 @@ def pipeline_summary(ctx: Context, parent: RunDir, *, seconds: float) -> dict[st
         out["systems"] = {s: m[cfg.eval.primary] for s, m in ev["systems"].items()}
         out["finetuned_vs_baseline"] = ev.get("finetuned_vs_baseline")
         out["test_examples"] = ev["test_examples"]
-        for key in ("probe", "pairwise"):
+        for key in ("probe", "pairwise", "retrieval", "by_source"):
             if key in ev:
                 out[key] = ev[key]
     if "train" in ctx.runs:

@@ -9,6 +9,7 @@ from typing import Any
 from tunesmith.core.atomic import atomic_write_text
 from tunesmith.core.jsonl import read_jsonl
 from tunesmith.core.rundir import RunDir
+from tunesmith.core.stats import format_interval
 
 _CSS = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1200px;color:#1d2430;padding:0 1rem}
@@ -164,6 +165,8 @@ def render_report(data: dict[str, Any]) -> str:
     out += _pairwise(ev.get("pairwise"))
     out += _probe(ev.get("probe"))
     out += _comparisons([c for c in data.get("comparisons", []) if c["metric"] == ev.get("primary", "")], ev)
+    out += _by_source(ev.get("by_source"), ev.get("primary", ""))
+    out += _retrieval(ev.get("retrieval"))
     if data.get("loss"):
         out.append("<h2>Training</h2>" + loss_chart(data["loss"]))
     if data.get("lengths"):
@@ -292,6 +295,23 @@ def _probe(probe: dict[str, Any] | None) -> list[str]:
             f"<p>fine-tuned minus base: {d['mean']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]"
             f"{' (a real drop)' if change['real'] and d['mean'] < 0 else ''}</p>"
         )
+    agreement = probe.get("agreement")
+    if agreement:
+        out.append(
+            f"<p>Agreement with the base model's own answers to {probe.get('agreement_items')} held-out general "
+            f"prompts (label-free; 1 = answers as before): {format_interval(agreement)}</p>"
+        )
+    skills = probe.get("by_skill") or {}
+    if skills:
+        systems = sorted({s for v in skills.values() for s in v})
+        out.append("<table><tr><th>skill</th>" + "".join(f"<th>{_e(s)}</th>" for s in systems) + "</tr>")
+        for skill, values in sorted(skills.items()):
+            out.append(
+                f"<tr><td>{_e(skill)}</td>"
+                + "".join(f"<td class=num>{_fmt(values.get(s))}</td>" for s in systems)
+                + "</tr>"
+            )
+        out.append("</table>")
     return out
 
 
@@ -317,6 +337,42 @@ def _comparisons(comparisons: list[dict[str, Any]], ev: dict[str, Any]) -> list[
         )
     out.append("</table>")
     return out
+
+
+def _by_source(groups: dict[str, Any] | None, primary: str) -> list[str]:
+    if not groups:
+        return []
+    pairs = sorted({k for g in groups.values() for k in g["comparisons"]})
+    out = [
+        f"<h2>By source of the test examples ({_e(primary)})</h2><table><tr><th>source</th><th>examples</th>"
+        + "".join(f"<th>{_e(p)} [95% CI]</th>" for p in pairs)
+        + "</tr>"
+    ]
+    for name, g in groups.items():
+        cells = "".join(
+            f"<td class=num>{format_interval(g['comparisons'][p], signed=True)}</td>"
+            if p in g["comparisons"]
+            else "<td></td>"
+            for p in pairs
+        )
+        out.append(f"<tr><td>{_e(name)}</td><td class=num>{g['examples']}</td>{cells}</tr>")
+    out.append("</table>")
+    return out
+
+
+def _retrieval(retrieval: dict[str, Any] | None) -> list[str]:
+    if not retrieval:
+        return []
+    threshold = retrieval.get("relevance_threshold")
+    gate = (
+        f"relevance threshold {threshold:.3f} (calibrated on validation)"
+        if threshold is not None
+        else "no relevance threshold"
+    )
+    return [
+        f"<p class=muted>Retrieval: used for {retrieval['used']} test inputs, skipped for {retrieval['skipped']} "
+        f"whose best retrieved sentence fell below the {_e(gate)}.</p>"
+    ]
 
 
 def _leaderboard(leaderboard: list[dict[str, Any]]) -> list[str]:

@@ -18,6 +18,7 @@ fine-tune did not cost general ability.
 from __future__ import annotations
 
 import itertools
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,11 +32,11 @@ from tunesmith.data.instruction import chat, render_template
 from tunesmith.eval.config import EvalConfig
 from tunesmith.eval.judge import judge_pairwise
 from tunesmith.eval.metrics.base import MetricContext
-from tunesmith.eval.probe import load_probe, run_probe
+from tunesmith.eval.probe import run_probe
 from tunesmith.eval.scoring import score_outputs
 from tunesmith.knowledge.config import KnowledgeConfig
 from tunesmith.knowledge.ingest import ingest
-from tunesmith.knowledge.rag import RuntimeRag
+from tunesmith.knowledge.rag import Retrieved, RuntimeRag, relevance_threshold
 from tunesmith.models.generation import Chat, Generation, GenerationParams, Generator
 from tunesmith.models.local import LocalGenerator
 from tunesmith.models.pool import ModelPool
@@ -86,7 +87,9 @@ def run(
     references = [r["meta"]["output"] if "output" in r.get("meta", {}) else r["messages"][-1]["content"] for r in test]
     baseline_rag = bool(baseline and baseline["template_def"].get("retrieval"))
     needs_rag = any(s.endswith("+rag") for s in systems) or ("baseline" in systems and baseline_rag)
-    points, citations = _retrieve(knowledge, project_dir, inputs) if needs_rag else _nothing_retrieved(inputs)
+    threshold = _relevance_threshold(knowledge, data_dir)
+    retrieved = _retrieve(knowledge, project_dir, inputs, threshold) if needs_rag else None
+    points = [[p.text for p in r.points] for r in retrieved] if retrieved else [[] for _ in inputs]
 
     base_generator = pool.local(base)
     finetuned = _finetuned(pool, base, base_generator, adapter_dir)
@@ -97,7 +100,8 @@ def run(
         runs[system] = _generate(system, inputs, points, params, generator, adapter, baseline, system_prompt, pool)
 
     judge = pool.get(cfg.judge) if cfg.judge is not None else None
-    per_system_scores, rows = _score(cfg, runs, test, inputs, references, points, citations, knowledge, judge, run_dir)
+    support = [[p["chunk_id"] for p in r.get("meta", {}).get("support", [])] for r in test]
+    per_system_scores, rows = _score(cfg, runs, test, inputs, references, retrieved, support, knowledge, judge, run_dir)
 
     def interval(values: list[float]) -> Interval:
         return bootstrap_mean(values, resamples=cfg.bootstrap, confidence=cfg.confidence, seed=cfg.seed)
@@ -114,13 +118,22 @@ def run(
         for metric in cfg.metrics
     ]
     pairwise = _pairwise(cfg, judge, inputs, runs, interval)
-    probe = _probe(cfg, base_generator, finetuned if adapter_dir else None, interval, compare) if cfg.probe else None
+    probe = None
+    if cfg.probe:
+        tuned = finetuned if adapter_dir else None
+        probe = _probe(cfg, base, project_dir, knowledge.embedder_spec, base_generator, tuned, interval, compare)
 
     write_jsonl(run_dir.path("outputs.jsonl"), rows)
     run_dir.write_json("scores.json", {s: {m: i.to_dict() for m, i in ms.items()} for s, ms in intervals.items()})
     run_dir.write_json("comparisons.json", comparisons)
     summary = summarize(cfg, intervals, comparisons, rows, n=len(test))
     summary["metric_info"] = _metric_info(cfg.metrics)
+    groups = _by_source(cfg, test, per_system_scores, interval, compare)
+    if len(groups) > 1:
+        summary["by_source"] = groups
+    if retrieved is not None:
+        used = sum(r.used for r in retrieved)
+        summary["retrieval"] = {"relevance_threshold": threshold, "used": used, "skipped": len(retrieved) - used}
     if pairwise:
         summary["pairwise"] = pairwise
     if probe:
@@ -144,17 +157,20 @@ def _test_split(data_dir: Path, limit: int | None) -> list[dict[str, Any]]:
     return test
 
 
-def _nothing_retrieved(inputs: list[str]) -> tuple[list[list[str]], list[list[dict[str, Any]]]]:
-    return [[] for _ in inputs], [[] for _ in inputs]
+def _relevance_threshold(knowledge: KnowledgeConfig, data_dir: Path) -> float | None:
+    """The relevance gate as the data build calibrated it (``knowledge.relevance: auto``), or as set."""
+    manifest = data_dir / "manifest.json"
+    recorded = json.loads(manifest.read_text(encoding="utf-8")) if manifest.is_file() else None
+    return relevance_threshold(knowledge.relevance, recorded)
 
 
 def _retrieve(
-    knowledge: KnowledgeConfig, project_dir: Path, inputs: list[str]
-) -> tuple[list[list[str]], list[list[dict[str, Any]]]]:
-    """(points, citations) per input, retrieved from the input alone as a deployed system would."""
+    knowledge: KnowledgeConfig, project_dir: Path, inputs: list[str], threshold: float | None
+) -> list[Retrieved]:
+    """Per input, what retrieval puts into its prompt from the input alone, as a deployed system would: none
+    where nothing retrieved is relevant enough (the relevance gate)."""
     ingest(knowledge, project_dir)
-    picked = RuntimeRag.open(knowledge, project_dir).points_for(inputs)
-    return [[p.text for p in pts] for pts in picked], [[p.to_dict() for p in pts] for pts in picked]
+    return RuntimeRag.open(knowledge, project_dir, min_relevance=threshold).retrieve(inputs)
 
 
 def _finetuned(
@@ -177,8 +193,8 @@ def _score(
     test: list[dict[str, Any]],
     inputs: list[str],
     references: list[str],
-    points: list[list[str]],
-    citations: list[list[dict[str, Any]]],
+    retrieved: list[Retrieved] | None,
+    support: list[list[str]],
     knowledge: KnowledgeConfig,
     judge: Generator | None,
     run_dir: RunDir,
@@ -187,9 +203,12 @@ def _score(
     rows: list[dict[str, Any]] = []
     per_system: dict[str, dict[str, list[float]]] = {}
     for system, result in runs.items():
+        shown = [[p.to_dict() for p in r.points] for r in retrieved] if result.uses_rag and retrieved else None
         ctx = MetricContext(
             inputs=inputs,
-            contexts=points if result.uses_rag else [[] for _ in test],
+            contexts=[[p["text"] for p in pts] for pts in shown] if shown else [[] for _ in test],
+            context_points=shown,
+            support=support,
             style=cfg.style,
             format=cfg.format,
             embedder=knowledge.embedder_spec,
@@ -215,7 +234,8 @@ def _score(
                     "completion_tokens": generation.completion_tokens,
                     "finish_reason": generation.finish_reason,
                     "latency_s": round(generation.latency_s, 4),
-                    "citations": citations[i] if result.uses_rag else [],
+                    "citations": shown[i] if shown else [],
+                    "retrieval": retrieved[i].extension(None) if result.uses_rag and retrieved else None,
                     "scores": {m: v[i] for m, v in scores.items()},
                 }
             )
@@ -305,25 +325,56 @@ def _pairwise(
 
 def _probe(
     cfg: EvalConfig,
+    base_ref: Any,
+    project_dir: Path,
+    embedder: str,
     base: LocalGenerator,
     finetuned: tuple[LocalGenerator, str | None] | None,
     interval: Any,
     compare: Any,
 ) -> dict[str, Any]:
-    items = load_probe()
-    rows: list[dict[str, Any]] = []
-    correct: dict[str, list[float]] = {}
-    for system, (generator, adapter) in [("base", (base, None))] + ([("finetuned", finetuned)] if finetuned else []):
-        with task(f"General-skills probe: {system}", len(items)):
-            results = run_probe(generator, adapter, items)
-        correct[system] = [r["correct"] for r in results]
-        rows += [{**r, "system": system} for r in results]
-    summary: dict[str, Any] = {"items": len(items), "accuracy": {s: interval(v).to_dict() for s, v in correct.items()}}
-    if "finetuned" in correct:
-        summary["finetuned_vs_base"] = compare(
-            "finetuned", "base", "general_skills", correct["finetuned"], correct["base"]
+    from tunesmith.knowledge.embed import load_embedder
+    from tunesmith.models.journal import answers_journal
+
+    with task("General-skills probe", None):
+        return run_probe(
+            base,
+            finetuned,
+            journal=answers_journal(base_ref, project_dir),
+            embedder=load_embedder(embedder),
+            interval=interval,
+            compare=compare,
         )
-    return {"summary": summary, "rows": rows}
+
+
+PAIRS = (("finetuned+rag", "finetuned"), ("finetuned", "baseline"), ("base+rag", "base"))
+
+
+def _by_source(
+    cfg: EvalConfig,
+    test: list[dict[str, Any]],
+    scores: dict[str, dict[str, list[float]]],
+    interval: Any,
+    compare: Any,
+) -> dict[str, dict[str, Any]]:
+    """The primary metric per source file of the test examples, with the paired differences that say where a
+    system helps and where it hurts (retrieval on policy tickets, say, against declined requests)."""
+    source = [str((r.get("meta", {}).get("source") or {}).get("file") or "unknown") for r in test]
+    out: dict[str, dict[str, Any]] = {}
+    for name in sorted(set(source)):
+        rows = [i for i, s in enumerate(source) if s == name]
+        picked = {system: [per[cfg.primary][i] for i in rows] for system, per in scores.items()}
+        group: dict[str, Any] = {
+            "examples": len(rows),
+            "systems": {s: interval(v).to_dict() for s, v in picked.items()},
+            "comparisons": {},
+        }
+        for system, other in PAIRS:
+            if system in picked and other in picked:
+                found = compare(system, other, cfg.primary, picked[system], picked[other])
+                group["comparisons"][f"{system} vs {other}"] = found["diff"]
+        out[name] = group
+    return out
 
 
 def _metric_info(names: list[str]) -> dict[str, dict[str, Any]]:

@@ -24,6 +24,7 @@ class ModelSubject:
         knowledge: Any,
         project_dir: Path,
         judge: Generator | None = None,
+        relevance: float | None = None,
     ) -> None:
         self.base = pool.local(base)
         self.finetuned, self.adapter = self.base, None
@@ -38,6 +39,7 @@ class ModelSubject:
         self.knowledge = knowledge
         self.project_dir = project_dir
         self._judge = judge
+        self._relevance = relevance  # the relevance gate the evaluation used
         self._rag: Any = None
 
     @property
@@ -55,7 +57,7 @@ class ModelSubject:
                 from tunesmith.knowledge.rag import RuntimeRag
 
                 ingest(self.knowledge, self.project_dir)
-                self._rag = RuntimeRag.open(self.knowledge, self.project_dir)
+                self._rag = RuntimeRag.open(self.knowledge, self.project_dir, min_relevance=self._relevance)
             points = [[p.text for p in picked] for picked in self._rag.points_for(inputs)]
         chats = [chat(self.system_prompt or None, text, pts) for text, pts in zip(inputs, points, strict=True)]
         generator, adapter = self._model(system)

@@ -99,6 +99,10 @@ class KnowledgeConfig(StrictModel):
     """Content points (sentences) from those chunks put into the prompt at runtime."""
     min_similarity: float = Field(0.2, ge=-1, le=1)
     """A sentence becomes a runtime point only if its similarity to the input reaches this."""
+    relevance: float | Literal["auto"] | None = "auto"
+    """Retrieval stays silent when nothing it found is this relevant to the input (the best retrieved sentence's
+    cosine similarity), so "write me a poem" gets no policy text: `auto`, the threshold the data build
+    calibrated on its validation split; a number; null to always retrieve."""
 
     @property
     def embedder_spec(self) -> str:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tunesmith.core.errors import DataError
-from tunesmith.knowledge.chunk import Chunk, chunk_document
+from tunesmith.knowledge.chunk import chunk_document
 from tunesmith.knowledge.config import RecordsConfig
 from tunesmith.knowledge.documents import Document, find_files, read_documents, relative_name
 from tunesmith.knowledge.embed import load_embedder
@@ -81,23 +81,8 @@ def build_index(
         manifest = {"settings": settings, "files": {}}
     known: dict[str, dict[str, object]] = manifest["files"]
 
-    read: dict[str, list[Document]] = {}
-    digests: dict[str, str] = {}
-    for path in find_files(base_dir, paths, include, exclude):
-        rel = relative_name(path, base_dir)
-        try:
-            docs = read_documents(path, base_dir, records)
-        except DataError as exc:
-            report.failed[rel] = exc.what
-            continue
-        except OSError as exc:
-            report.failed[rel] = f"cannot read ({exc.strerror or exc})"
-            continue
-        if not any(d.text.strip() for d in docs):
-            report.failed[rel] = "empty document"
-            continue
-        read[rel] = docs
-        digests[rel] = docs[0].sha256
+    read = _read_all(find_files(base_dir, paths, include, exclude), base_dir, records, report)
+    digests = {rel: docs[0].sha256 for rel, docs in read.items()}
     roots = [relative_name(base_dir / p if not Path(p).is_absolute() else Path(p), base_dir) for p in paths]
 
     def in_scope(rel: str) -> bool:
@@ -113,12 +98,10 @@ def build_index(
             (report.changed if previous else report.added).append(rel)
             todo.append(rel)
 
-    pieces: list[tuple[str, list[Chunk]]] = []
-    for rel in todo:
-        chunks: list[Chunk] = []
-        for doc in read[rel]:
-            chunks.extend(chunk_document(doc, budget=chunk_tokens, overlap=chunk_overlap))
-        pieces.append((rel, chunks))
+    pieces = [
+        (rel, [c for doc in read[rel] for c in chunk_document(doc, budget=chunk_tokens, overlap=chunk_overlap)])
+        for rel in todo
+    ]
     flat = [c for _, chunks in pieces for c in chunks]
     report.new_chunks = len(flat)
     if on_total is not None:
@@ -138,3 +121,25 @@ def build_index(
     report.documents = sum(int(v.get("documents", 1)) for v in known.values())  # type: ignore[call-overload]
     report.chunks = sum(len(v["chunks"]) for v in known.values())  # type: ignore[arg-type]
     return report
+
+
+def _read_all(
+    files: Iterable[Path], base_dir: Path, records: RecordsConfig | None, report: IngestReport
+) -> dict[str, list[Document]]:
+    """Each readable, non-empty file's documents by relative name; the others go to ``report.failed``."""
+    read: dict[str, list[Document]] = {}
+    for path in files:
+        rel = relative_name(path, base_dir)
+        try:
+            docs = read_documents(path, base_dir, records)
+        except DataError as exc:
+            report.failed[rel] = exc.what
+            continue
+        except OSError as exc:
+            report.failed[rel] = f"cannot read ({exc.strerror or exc})"
+            continue
+        if not any(d.text.strip() for d in docs):
+            report.failed[rel] = "empty document"
+            continue
+        read[rel] = docs
+    return read

@@ -60,25 +60,34 @@ class PointPicker:
     def pick_many(
         self, hits_per_target: list[list[Hit]], targets: list[str], *, n: int, min_similarity: float
     ) -> list[list[Point]]:
+        return [points for points, _ in self.pick_scored(hits_per_target, targets, n=n, min_similarity=min_similarity)]
+
+    def pick_scored(
+        self, hits_per_target: list[list[Hit]], targets: list[str], *, n: int, min_similarity: float
+    ) -> list[tuple[list[Point], float]]:
+        """Per target: its best ``n`` points at or above ``min_similarity``, and the best similarity of any
+        sentence of its hits (how relevant the retrieved text is at all; -1 when there was none)."""
         if n <= 0:
-            return [[] for _ in targets]
+            return [([], -1.0) for _ in targets]
         for hits in hits_per_target:
             self._sentences(hits)
         target_vectors = self.embedder.encode(targets)
-        out: list[list[Point]] = []
+        out: list[tuple[list[Point], float]] = []
         for hits, vector in zip(hits_per_target, target_vectors, strict=True):
             scored: list[Point] = []
             seen: set[str] = set()
+            best = -1.0
             for hit in hits:
                 sentences, vectors = self._cache[hit.chunk.id]
                 if not sentences:
                     continue
                 sims = vectors @ vector
+                best = max(best, float(sims.max()))
                 for sentence, sim in zip(sentences, sims, strict=True):
                     key = sentence.lower()
                     if sim >= min_similarity and key not in seen:
                         seen.add(key)
                         scored.append(Point(sentence, float(sim), hit.chunk.id, hit.chunk.doc, hit.chunk.heading))
             scored.sort(key=lambda p: -p.score)
-            out.append(scored[:n])
+            out.append((scored[:n], best))
         return out

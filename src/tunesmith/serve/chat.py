@@ -96,6 +96,7 @@ def ground(
     else:
         use_rag = bool(options and options.kb) or bound is not None or cfg.serve.retrieval
     citations: list[dict[str, Any]] = []
+    found: dict[str, Any] = {}
     if use_rag:
         try:
             runtime = engine.rag(kb_name)
@@ -104,13 +105,16 @@ def ground(
         users = [i for i, m in enumerate(messages) if m["role"] == "user"]
         if users:
             last = users[-1]
-            points = runtime.points_for([messages[last]["content"]])[0]
-            messages[last] = {"role": "user", "content": user_turn(messages[last]["content"], [p.text for p in points])}
-            citations = [p.to_dict() for p in points]
+            retrieved = runtime.retrieve([messages[last]["content"]])[0]
+            points = [p.text for p in retrieved.points]
+            messages[last] = {"role": "user", "content": user_turn(messages[last]["content"], points)}
+            citations = [{"n": n, **p.to_dict()} for n, p in enumerate(retrieved.points, 1)]
+            found = retrieved.extension(runtime.min_relevance)
     return {
         "retrieval": bool(use_rag),
         "kb": (kb_name or cfg.knowledge.name) if use_rag else None,
         "citations": citations,
+        **found,
     }
 
 

@@ -62,8 +62,18 @@ class Engine:
                     from tunesmith.knowledge.ingest import ingest
 
                     ingest(knowledge, self.project.dir)
-                self._rags[key] = RuntimeRag.open(knowledge, self.project.dir, key)
+                self._rags[key] = RuntimeRag.open(knowledge, self.project.dir, key, min_relevance=self.relevance())
             return self._rags[key]
+
+    def relevance(self) -> float | None:
+        """The relevance gate: `knowledge.relevance` as set, or as the newest data build calibrated it."""
+        from tunesmith.knowledge.rag import relevance_threshold
+        from tunesmith.registry.runs import latest_run
+
+        setting = self.project.config.knowledge.relevance
+        data = latest_run(self.project.dir, "data") if setting == "auto" else None
+        manifest = data.read_json("manifest.json") if data and data.path("manifest.json").is_file() else None
+        return relevance_threshold(setting, manifest)
 
     def stats(self) -> dict[str, Any]:
         """Adapter cache and batching counts, once the local backend has started."""

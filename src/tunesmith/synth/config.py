@@ -16,6 +16,9 @@ class SourceConfig(StrictModel):
 
     path: str
     """File or folder, relative to the project folder."""
+    mix: float | None = Field(None, gt=0, le=10)
+    """General-purpose data (not the task's): mixed into the train split only, at this many examples per task
+    training example (sampled by the split seed; rows left out are listed in rejects.jsonl)."""
     format: str | None = None
     """Force a format (openai-chat, openai-preference, prompt-completion, alpaca, sharegpt, csv, tsv, parquet,
     hf-disk); detected from the content when unset."""
@@ -83,14 +86,30 @@ class DataBuildConfig(StrictModel):
     """Deduplication, PII, length and language filters."""
     split: SplitConfig = Field(default_factory=SplitConfig)
     """Train/validation/test fractions and seed."""
+    context: Literal["runtime", "golden"] = "runtime"
+    """What knowledge goes into each prompt. `runtime` (RAG-aware, in the spirit of RAFT): what the server
+    retrieves from the input alone, with distractors and a share of examples whose supporting facts are
+    missing, so the model learns to use good context and ignore bad; every chat example, golden or from a
+    source. `golden`: the points the golden output rests on (picked with the output in hand), golden rows only."""
     points: int = Field(3, ge=0, le=20)
-    """Content points from the knowledge base put into each instruction (0 = none)."""
+    """Content points from the knowledge base per prompt (`golden`), or supporting points recorded as each
+    reply's provenance (`runtime`, where `knowledge.points` sets the prompt's points as at runtime); 0 = no
+    knowledge in the data at all."""
     retrieve_k: int = Field(4, ge=1, le=50)
     """Chunks retrieved per golden output before points are picked from them."""
     min_point_similarity: float = Field(0.3, ge=-1, le=1)
-    """A sentence becomes a point only if its cosine similarity to the output reaches this."""
+    """A sentence supports an output (is a point of it) only if its cosine similarity to the output reaches this."""
     points_dropout: float = Field(0.25, ge=0, le=1)
     """Share of training examples built without points, so the model also answers without retrieval."""
+    distractors: int = Field(1, ge=0, le=10)
+    """`runtime`: points from unrelated chunks mixed into each training prompt that has context."""
+    missing_share: float = Field(0.2, ge=0, le=1)
+    """`runtime`: share of training prompts whose supporting points are taken out of the context."""
+    citations: bool = False
+    """`runtime`: end each reply sentence a prompt point supports with that point's number, `[2]`, so the
+    fine-tuned model cites what it used (citation metrics in the evaluation read them)."""
+    cite_similarity: float = Field(0.6, ge=-1, le=1)
+    """A reply sentence cites a point when their cosine similarity reaches this."""
     teacher: ModelRef | None = None
     """A model that writes the content points from the retrieved chunks; extractive when unset."""
     preferences: PreferenceConfig | None = None

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from tunesmith.core.progress import task
-from tunesmith.data.instruction import chat
+from tunesmith.data.instruction import chat, strip_citations
 from tunesmith.knowledge.chunk import Chunk, count_tokens, split_sentences
 from tunesmith.knowledge.embed import Embedder
 from tunesmith.knowledge.points import PointPicker
@@ -50,7 +50,6 @@ JUDGE_PROMPT = (
 PROMPTS = {"question": QUESTION_PROMPT, "answer": ANSWER_PROMPT, "no_context": NO_CONTEXT_PROMPT, "judge": JUDGE_PROMPT}
 
 _NUMBERING = re.compile(r"^\s*(?:[-*•]|\d{1,2}[.)]|q\d*[:.]|question\s*\d*[:.])\s*", re.IGNORECASE)
-_CITATION = re.compile(r"\s*\[\d+\]")
 
 
 def parse_questions(text: str, n: int) -> list[str]:
@@ -63,10 +62,6 @@ def parse_questions(text: str, n: int) -> list[str]:
         if len(out) == n:
             break
     return out
-
-
-def strip_citations(text: str) -> str:
-    return _CITATION.sub("", text).strip()
 
 
 def grounding_scores(answers: list[str], chunks: list[Chunk], embedder: Embedder) -> list[float]:

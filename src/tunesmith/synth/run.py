@@ -94,6 +94,8 @@ def run(
     gathered = gather(cfg, knowledge, system_prompt, base_model, project_dir)
     cleaner = Cleaner(cfg.clean)
     kept = clean(cleaner, gathered.candidates, gathered.rejects)
+    if cfg.context == "runtime" and cfg.points > 0:
+        gathered.provenance, gathered.points = _runtime_context(cfg, knowledge, project_dir, kept)
     if not cleaner.summary.names_checked and cfg.clean.pii != "off" and "name" in cfg.clean.pii_kinds:
         note("[yellow]note:[/] names were not scanned for (install spaCy with an English pipeline to enable it)")
     tokenizer = load_tokenizer(
@@ -140,10 +142,19 @@ def gather(
         out.candidates += candidates
         out.rejects += rejects
     for source in cfg.sources:
+        if source.mix is not None:
+            continue
         candidates, rejects, n = _from_source(source, cfg, project_dir)
         out.candidates += candidates
         out.rejects += rejects
         out.rows_in += n
+    task_train = sum(1 for c in out.candidates if c.split == "train" and c.example.kind == "chat")
+    for source in cfg.sources:
+        if source.mix is not None:
+            candidates, rejects, n = _general_mix(source, cfg, project_dir, task_train)
+            out.candidates += candidates
+            out.rejects += rejects
+            out.rows_in += n
     if out.rows_in == 0:
         raise DataError("no data to build from", where="data", fix="Declare data.golden or data.sources.")
     if cfg.kb_qa is not None:
@@ -293,6 +304,8 @@ def write_build(
             "allow_domains": list(cfg.clean.pii_allow_domains),
         },
         "points": {"strategy": gathered.provenance.get("strategy"), **gathered.points},
+        # the relevance gate's threshold as calibrated here: evaluation, gate and server read it
+        "relevance": gathered.points.get("relevance"),
         "kb_qa": gathered.qa_stats,
         "tokens": {s: sum(r["meta"]["tokens"] for r in v) for s, v in splits.items()},
         "golden": cfg.golden.path if cfg.golden else None,
@@ -348,7 +361,7 @@ def _from_golden(
 
     provenance: dict[str, Any] = {"strategy": "none"}
     points_by_row: list[list[dict[str, Any]]] = [[] for _ in rows]
-    if cfg.points > 0:
+    if cfg.points > 0 and cfg.context == "golden":
         ingest(knowledge, project_dir)
         retriever = Retriever.open(knowledge, project_dir)
         with task("Retrieving knowledge for golden outputs", len(rows)) as update:
@@ -395,6 +408,58 @@ def _from_golden(
         "examples_without_points": sum(1 for p in points_by_row if not p),
     }
     return candidates, rejects, rows_in, provenance, stats
+
+
+def _runtime_context(
+    cfg: DataBuildConfig, knowledge: KnowledgeConfig, project_dir: Path, kept: list[Candidate]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Every task chat example prompted with what the server would retrieve for it (synth/context.py)."""
+    from tunesmith.knowledge.rag import RuntimeRag
+    from tunesmith.synth.context import ContextSettings, attach_runtime_context
+
+    ingest(knowledge, project_dir)
+    settings = ContextSettings(
+        points=cfg.points,
+        retrieve_k=cfg.retrieve_k,
+        min_point_similarity=cfg.min_point_similarity,
+        distractors=cfg.distractors,
+        missing_share=cfg.missing_share,
+        points_dropout=cfg.points_dropout,
+        citations=cfg.citations,
+        cite_similarity=cfg.cite_similarity,
+        seed=cfg.split.seed,
+    )
+    examples = [(c.example, c.split) for c in kept if not c.example.meta.get("mix")]
+    stats = attach_runtime_context(examples, RuntimeRag.open(knowledge, project_dir), settings)
+    provenance = {"strategy": "runtime", "embedder": knowledge.embedder_spec, "citations": cfg.citations}
+    return provenance, stats
+
+
+def _general_mix(
+    source: SourceConfig, cfg: DataBuildConfig, project_dir: Path, task_train: int
+) -> tuple[list[Candidate], list[dict[str, Any]], int]:
+    """General-purpose examples for the train split, ``source.mix`` per task training example; the rest are
+    listed as not sampled (nothing is dropped silently)."""
+    assert source.mix is not None
+    candidates, rejects, n = _from_source(source.model_copy(update={"split": "train"}), cfg, project_dir)
+    want = min(len(candidates), round(source.mix * task_train))
+    order = sorted(range(len(candidates)), key=lambda i: _hash_unit(f"{cfg.split.seed}:mix:{candidates[i].where}"))
+    chosen = set(order[:want])
+    kept = []
+    for i, candidate in enumerate(candidates):
+        if i in chosen:
+            candidate.example.meta["mix"] = source.path
+            kept.append(candidate)
+        else:
+            rejects.append(
+                {
+                    "stage": "mix",
+                    "where": candidate.where,
+                    "id": candidate.example.id,
+                    "reason": f"not sampled: data.sources mix {source.mix:g} x {task_train} task examples = {want}",
+                }
+            )
+    return kept, rejects, n
 
 
 def _from_source(

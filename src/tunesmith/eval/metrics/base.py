@@ -32,10 +32,16 @@ class MetricContext:
     judge: Generator | None = None  # a model used as LLM judge, when configured
     rubric: str = ""
     groundedness_threshold: float = 0.5
+    # the points shown to the model as dicts (chunk_id, text, ...), numbered from 1 in the prompt; and per
+    # example the chunk ids the reference rests on (the data build's provenance): what citations are checked by
+    context_points: list[list[dict[str, Any]]] | None = None
+    support: list[list[str]] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
 class Metric(Protocol):
+    """A metric sees outputs without their citation markers (`[2]`), unless it sets ``reads_citations``."""
+
     name: str
     description: str
     low: float
