@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -54,7 +54,8 @@ def register(app: typer.Typer) -> None:
                 train=config.train,
                 base=config.base_model,
                 eval_cfg=config.eval,
-                embedder=config.knowledge.embedder_spec,
+                knowledge=config.knowledge,
+                gates=config.gates,
                 tracking=config.tracking,
                 project_name=config.name,
                 project_dir=loaded.dir,
@@ -68,27 +69,31 @@ def register(app: typer.Typer) -> None:
         emit(run_dir.root, summary, json_)
 
 
-def _print(summary: dict[str, object]) -> None:
+def _print(summary: dict[str, Any]) -> None:
     from rich.table import Table
 
     table = Table(title=f"study {summary['study']}: {summary['metric']} on the validation split")
-    for column in ("trial", "state", "value", "params"):
+    for column in ("trial", "state", "value", "meets the gate", "params"):
         table.add_column(column)
-    best = (summary.get("best") or {}).get("number")  # type: ignore[union-attr]
-    for t in summary["trials"]:  # type: ignore[union-attr]
+    best = (summary.get("best") or {}).get("number")
+    for t in summary["trials"]:
         value = "" if t["value"] is None else f"{t['value']:.4f}"
         label = f"{t['number']}{' (default)' if t['default'] else ''}"
-        table.add_row(
-            label, t["state"], value, json.dumps(t["params"]), style="bold green" if t["number"] == best else ""
-        )
+        gate = "" if "feasible" not in t else ("yes" if t["feasible"] else "no: " + "; ".join(t["failed"]))
+        style = "bold green" if t["number"] == best else ""
+        table.add_row(label, t["state"], value, gate, json.dumps(t["params"]), style=style)
     console.print(table)
+    if summary.get("no_feasible"):
+        console.print(f"[yellow]{summary['no_feasible']}[/]")
+    if summary.get("pareto"):
+        console.print(f"Pareto front: trials {[p['number'] for p in summary['pareto']]}", highlight=False)
     if summary.get("importances"):
         console.print(f"importances: {summary['importances']}", highlight=False)
     diff = summary.get("best_vs_default")
     if diff:
-        d = diff["diff"]  # type: ignore[index]
+        d = diff["diff"]
         console.print(
-            f"best vs default (trial {diff['default_trial']}): {d['mean']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}]",  # type: ignore[index]
+            f"best vs default (trial {diff['default_trial']}): {d['mean']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}]",
             highlight=False,
         )
     sys.stdout.flush()

@@ -64,3 +64,14 @@ class TuneConfig(StrictModel):
     """Optuna storage URL: sqlite in the project by default; postgresql://... for workers on several machines."""
     storage_env: str | None = None
     """Environment variable holding the storage URL (keeps passwords out of the file)."""
+    constraints: Literal["gate", "none"] = "gate"
+    """`gate`: hold every trial to the project's release gates as far as validation data can decide them
+    (metric thresholds and margins, retention, refusal, toxicity); the best trial is the best feasible one and
+    the report says which check each other trial failed. `none`: the objective alone."""
+    objectives: list[str] = Field(default_factory=list)
+    """More than one makes a multi-objective study with a Pareto front: metric names (scored on `system`),
+    `retention` (probe accuracy, fine-tuned minus base). The first is `metric` when unset."""
+    system: Literal["finetuned", "finetuned+rag"] = "finetuned"
+    """The system a trial's objective is scored on: the fine-tune alone, or with runtime retrieval."""
+    probe_items: int = Field(120, ge=10, le=1000)
+    """General-skills probe questions each trial answers for the retention constraint (a fixed subset)."""
