@@ -221,3 +221,13 @@ def test_progress_bars_are_written_for_the_ui(tmp_path: Path, monkeypatch: pytes
             assert shown[1]["info"] == "warming up"
     assert json.loads(target.read_text())["tasks"] == []
     assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
+
+
+def test_not_applicable_metrics_reach_the_pages_as_null() -> None:
+    # a run file keeps NaN for "not applicable" (a citation metric of a system without retrieval); Starlette's
+    # JSON refuses NaN, and a browser's JSON.parse cannot read it
+    from tunesmith.ui.routes import _response_class
+
+    body = {"systems": {"base": {"citation_recall": {"mean": float("nan"), "low": float("nan"), "n": 0}}}, "x": 0.5}
+    rendered = json.loads(_response_class()(body).body)
+    assert rendered == {"systems": {"base": {"citation_recall": {"mean": None, "low": None, "n": 0}}}, "x": 0.5}

@@ -4,6 +4,7 @@ which reads any bytes defensively and reports problems by line."""
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -22,3 +23,15 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     """Every row of a file tunesmith wrote (blank lines skipped)."""
     with path.open(encoding="utf-8") as handle:
         return [json.loads(line) for line in handle if line.strip()]
+
+
+def finite(obj: Any) -> Any:
+    """``obj`` with NaN and infinities as None: run files keep NaN for "not applicable" (Python reads it back),
+    but JSON for a browser or any strict parser has no NaN."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: finite(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [finite(v) for v in obj]
+    return obj

@@ -268,12 +268,28 @@ def _route_class() -> Any:
     return WorkbenchRoute
 
 
+def _response_class() -> Any:
+    """JSON with "not applicable" (NaN in run files, e.g. a citation metric of a system without retrieval) as
+    null, which the pages show as n/a; Starlette's own JSON refuses NaN with a 500."""
+    import json
+
+    from fastapi.responses import JSONResponse
+
+    from tunesmith.core.jsonl import finite
+
+    class WorkbenchJSON(JSONResponse):
+        def render(self, content: Any) -> bytes:
+            return json.dumps(finite(content), ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+
+    return WorkbenchJSON
+
+
 def mount(app: Any) -> None:
     """The workbench on ``app`` (made by `serve.app.create_app`, whose project it shows)."""
     from fastapi import APIRouter
     from fastapi.staticfiles import StaticFiles
 
-    api = APIRouter(prefix="/ui/api", route_class=_route_class())
+    api = APIRouter(prefix="/ui/api", route_class=_route_class(), default_response_class=_response_class())
     for method, path, endpoint in ROUTES:
         api.add_api_route(path, endpoint, methods=[method])
     app.include_router(api)

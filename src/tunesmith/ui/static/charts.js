@@ -57,6 +57,7 @@ export function lineChart(series, { title, xLabel = "step", yLabel = "", width =
 
 // Horizontal bars with confidence-interval whiskers: rows = [{name, mean, low, high}]
 export function intervalChart(rows, { title, width = 640 } = {}) {
+  rows = rows.filter((r) => Number.isFinite(r.mean)); // null: not applicable to that system (no bar)
   const pad = { l: 120, r: 70, t: 8, b: 24 };
   const rowH = 26;
   const height = pad.t + pad.b + rowH * rows.length;
