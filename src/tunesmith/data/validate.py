@@ -84,6 +84,15 @@ def system_prompt_of(example: Example) -> str | None:
     return None
 
 
+@dataclass
+class _Seen:
+    """What the checks across files remember: each example's first place, and the system prompts used."""
+
+    digests: dict[str, tuple[str, int]] = field(default_factory=dict)
+    systems: Counter[str | None] = field(default_factory=Counter)
+    first_system: dict[str | None, tuple[str, int]] = field(default_factory=dict)
+
+
 def validate_files(
     paths: list[Path],
     *,
@@ -94,70 +103,93 @@ def validate_files(
 ) -> Report:
     """Validate data files. ``count_tokens`` renders a conversation through the model's chat template."""
     report = Report(files=[str(p) for p in paths])
-    seen: dict[str, tuple[str, int]] = {}
-    systems: Counter[str | None] = Counter()
-    first_system: dict[str | None, tuple[str, int]] = {}
-    readable = 0
-    for path in paths:
-        name = str(path)
-        if not path.exists():
-            report.problems.append(Problem("error", "file_not_found", "file not found", name))
-            continue
-        if path.is_file() and path.stat().st_size == 0:
-            report.problems.append(Problem("error", "empty_file", "file is empty", name))
-            continue
-        records = 0
-        try:
-            for item in read_items(path, format=format, columns=columns):
-                records += 1
-                report.examples += 1
-                if item.example is None:
-                    report.problems.append(
-                        Problem("error", item.code or "invalid", item.message or "", name, item.line, item.field)
-                    )
-                    continue
-                example = item.example
-                report.formats.setdefault(name, example.meta.get("source", {}).get("format", "?"))
-                report.valid += 1
-                digest = example.fingerprint()
-                if digest in seen:
-                    first = seen[digest]
-                    report.problems.append(
-                        Problem("error", "duplicate", f"exact duplicate of {first[0]}:{first[1]}", name, item.line)
-                    )
-                    continue
-                seen[digest] = (name, item.line)
-                system = system_prompt_of(example)
-                systems[system] += 1
-                first_system.setdefault(system, (name, item.line))
-                if count_tokens is not None and max_tokens is not None:
-                    n = max(
-                        count_tokens(example.messages + branch)
-                        for branch in (
-                            [example.chosen or [], example.rejected or []] if example.kind == "preference" else [[]]
-                        )
-                    )
-                    if n > max_tokens:
-                        report.problems.append(
-                            Problem(
-                                "error",
-                                "too_long",
-                                f"{n} tokens after the chat template, over the maximum of {max_tokens}",
-                                name,
-                                item.line,
-                                "messages",
-                            )
-                        )
-        except DataError as exc:
-            report.problems.append(Problem("error", "unreadable_file", exc.what, name))
-            continue
-        if records == 0:
-            report.problems.append(Problem("error", "empty_file", "file has no examples (only blank lines)", name))
-            continue
-        readable += 1
+    seen = _Seen()
+    too_long = _length_check(count_tokens, max_tokens)
+    readable = sum(_validate_file(path, report, seen, format, columns, too_long) for path in paths)
     if readable == 0:
         report.unusable = True
         return report
+    _check_count(report)
+    _check_system_prompts(report, seen)
+    return report
+
+
+def _length_check(
+    count_tokens: Callable[[list[dict[str, Any]]], int] | None, max_tokens: int | None
+) -> Callable[[Example], str | None] | None:
+    """What is wrong with an example's length under the chat template (None when within), or no check at all."""
+    if count_tokens is None or max_tokens is None:
+        return None
+
+    def over(example: Example) -> str | None:
+        branches = [example.chosen or [], example.rejected or []] if example.kind == "preference" else [[]]
+        n = max(count_tokens(example.messages + branch) for branch in branches)
+        return f"{n} tokens after the chat template, over the maximum of {max_tokens}" if n > max_tokens else None
+
+    return over
+
+
+def _validate_file(
+    path: Path,
+    report: Report,
+    seen: _Seen,
+    format: str | None,
+    columns: dict[str, str] | None,
+    too_long: Callable[[Example], str | None] | None,
+) -> bool:
+    """Check one file's examples into ``report``; whether the file could be read at all."""
+    name = str(path)
+    if not path.exists():
+        report.problems.append(Problem("error", "file_not_found", "file not found", name))
+        return False
+    if path.is_file() and path.stat().st_size == 0:
+        report.problems.append(Problem("error", "empty_file", "file is empty", name))
+        return False
+    records = 0
+    try:
+        for item in read_items(path, format=format, columns=columns):
+            records += 1
+            report.examples += 1
+            if item.example is None:
+                report.problems.append(
+                    Problem("error", item.code or "invalid", item.message or "", name, item.line, item.field)
+                )
+                continue
+            _check_example(item.example, name, item.line, report, seen, too_long)
+    except DataError as exc:
+        report.problems.append(Problem("error", "unreadable_file", exc.what, name))
+        return False
+    if records == 0:
+        report.problems.append(Problem("error", "empty_file", "file has no examples (only blank lines)", name))
+        return False
+    return True
+
+
+def _check_example(
+    example: Example,
+    name: str,
+    line: int,
+    report: Report,
+    seen: _Seen,
+    too_long: Callable[[Example], str | None] | None,
+) -> None:
+    report.formats.setdefault(name, example.meta.get("source", {}).get("format", "?"))
+    report.valid += 1
+    digest = example.fingerprint()
+    if digest in seen.digests:
+        first = seen.digests[digest]
+        report.problems.append(Problem("error", "duplicate", f"exact duplicate of {first[0]}:{first[1]}", name, line))
+        return
+    seen.digests[digest] = (name, line)
+    system = system_prompt_of(example)
+    seen.systems[system] += 1
+    seen.first_system.setdefault(system, (name, line))
+    problem = too_long(example) if too_long is not None else None
+    if problem is not None:
+        report.problems.append(Problem("error", "too_long", problem, name, line, "messages"))
+
+
+def _check_count(report: Report) -> None:
     target = ", ".join(report.files)
     if report.valid < MIN_EXAMPLES:
         report.problems.append(
@@ -177,22 +209,25 @@ def validate_files(
                 target,
             )
         )
-    if len(systems) > 1:
-        common, count = systems.most_common(1)[0]
-        for system, n in systems.items():
-            if system == common:
-                continue
-            file, line_no = first_system[system]
-            label = "no system prompt" if system is None else f"system prompt {system[:40]!r}"
-            report.problems.append(
-                Problem(
-                    "warning",
-                    "inconsistent_system_prompt",
-                    f"{n} examples use {label} while {count} use the most common one; the model learns whatever mix "
-                    "it sees",
-                    file,
-                    line_no,
-                    "messages[0]",
-                )
+
+
+def _check_system_prompts(report: Report, seen: _Seen) -> None:
+    if len(seen.systems) <= 1:
+        return
+    common, count = seen.systems.most_common(1)[0]
+    for system, n in seen.systems.items():
+        if system == common:
+            continue
+        file, line_no = seen.first_system[system]
+        label = "no system prompt" if system is None else f"system prompt {system[:40]!r}"
+        report.problems.append(
+            Problem(
+                "warning",
+                "inconsistent_system_prompt",
+                f"{n} examples use {label} while {count} use the most common one; the model learns whatever mix "
+                "it sees",
+                file,
+                line_no,
+                "messages[0]",
             )
-    return report
+        )

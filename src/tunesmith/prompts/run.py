@@ -31,10 +31,10 @@ from tunesmith.eval.scoring import score_outputs
 from tunesmith.knowledge.config import KnowledgeConfig
 from tunesmith.knowledge.ingest import ingest
 from tunesmith.knowledge.rag import RuntimeRag
-from tunesmith.models.generation import GenerationParams
+from tunesmith.models.generation import GenerationParams, Generator
 from tunesmith.models.pool import ModelPool
 from tunesmith.models.spec import EndpointModelRef, LocalModelRef
-from tunesmith.prompts.config import BaselineConfig
+from tunesmith.prompts.config import BaselineConfig, PromptTemplate
 
 LEADERBOARD_KEYS = (
     "model",
@@ -96,7 +96,6 @@ def run(
         )
     val = val[: cfg.limit] if cfg.limit else val
     inputs = [r.input for r in val]
-    references = [r.output for r in val]
     rag_points: list[list[str]] | None = None
     if any(t.retrieval for t in cfg.templates):
         ingest(knowledge, project_dir)
@@ -111,35 +110,11 @@ def run(
     generators = [pool.get(ref) for ref in candidates]
     for ref, generator in zip(candidates, generators, strict=True):
         for template in cfg.templates:
-            shots = _shots(train, template.shots)
             points = rag_points if (template.retrieval and rag_points) else None
-            chats = [
-                render_template(
-                    system=template.system if template.system is not None else (system_prompt or None),
-                    user=template.user,
-                    input_text=row.input,
-                    points=points[i] if points else None,
-                    shots=shots,
-                )
-                for i, row in enumerate(val)
-            ]
-            label = f"{generator.name} / {template.name}"
-            with task(f"Baseline {label}", len(chats)) as update:
-                started = time.perf_counter()
-                generations = generator.generate(chats, params, on_progress=update)
-                wall = time.perf_counter() - started
-            ctx = MetricContext(
-                inputs=inputs,
-                contexts=points or [[] for _ in val],
-                style=eval_cfg.style,
-                format=eval_cfg.format,
-                embedder=knowledge.embedder_spec,
-                generations=generations,
-                chats=chats,
-            )
-            scores = score_outputs(eval_cfg.metrics, [g.text for g in generations], references, ctx)
-            entry = _entry(ref, generator.name, template, shots, generations, scores, wall, eval_cfg)
+            shots = _shots(train, template.shots)
+            entry, rows = _try(ref, generator, template, shots, val, points, system_prompt, params, eval_cfg, knowledge)
             leaderboard.append(entry)
+            outputs_rows += rows
             run_dir.log_metrics(
                 model=generator.name,
                 template=template.name,
@@ -147,18 +122,6 @@ def run(
                 prompt_tokens=entry["prompt_tokens"],
                 latency_s=entry["latency_s"],
             )
-            outputs_rows += [
-                {
-                    "id": row.id,
-                    "model": generator.name,
-                    "template": template.name,
-                    "input": row.input,
-                    "reference": row.output,
-                    "output": generation.text,
-                    "scores": {m: v[i] for m, v in scores.items()},
-                }
-                for i, (row, generation) in enumerate(zip(val, generations, strict=True))
-            ]
     chosen = _select(leaderboard, cfg)
     leaderboard.sort(key=lambda e: -e["score"]["mean"])
     write_jsonl(run_dir.path("outputs.jsonl"), outputs_rows)
@@ -169,10 +132,63 @@ def run(
     return BaselineResult(run=run_dir, leaderboard=leaderboard, chosen=chosen)
 
 
+def _try(
+    ref: LocalModelRef | EndpointModelRef,
+    generator: Generator,
+    template: PromptTemplate,
+    shots: list[tuple[str, str]],
+    val: list[GoldenRow],
+    points: list[list[str]] | None,
+    system_prompt: str,
+    params: GenerationParams,
+    eval_cfg: EvalConfig,
+    knowledge: KnowledgeConfig,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """One candidate with one template on the validation rows: its leaderboard entry and per-row outputs."""
+    chats = [
+        render_template(
+            system=template.system if template.system is not None else (system_prompt or None),
+            user=template.user,
+            input_text=row.input,
+            points=points[i] if points else None,
+            shots=shots,
+        )
+        for i, row in enumerate(val)
+    ]
+    with task(f"Baseline {generator.name} / {template.name}", len(chats)) as update:
+        started = time.perf_counter()
+        generations = generator.generate(chats, params, on_progress=update)
+        wall = time.perf_counter() - started
+    ctx = MetricContext(
+        inputs=[r.input for r in val],
+        contexts=points or [[] for _ in val],
+        style=eval_cfg.style,
+        format=eval_cfg.format,
+        embedder=knowledge.embedder_spec,
+        generations=generations,
+        chats=chats,
+    )
+    scores = score_outputs(eval_cfg.metrics, [g.text for g in generations], [r.output for r in val], ctx)
+    entry = _entry(ref, generator.name, template, shots, generations, scores, wall, eval_cfg)
+    rows = [
+        {
+            "id": row.id,
+            "model": generator.name,
+            "template": template.name,
+            "input": row.input,
+            "reference": row.output,
+            "output": generation.text,
+            "scores": {m: v[i] for m, v in scores.items()},
+        }
+        for i, (row, generation) in enumerate(zip(val, generations, strict=True))
+    ]
+    return entry, rows
+
+
 def _entry(
     ref: LocalModelRef | EndpointModelRef,
     model: str,
-    template: Any,
+    template: PromptTemplate,
     shots: list[tuple[str, str]],
     generations: list[Any],
     scores: dict[str, list[float]],

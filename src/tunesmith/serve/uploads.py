@@ -33,38 +33,10 @@ def dataset_from_upload(
     tokenizer: Any = None,
 ) -> dict[str, Any]:
     """Read ``path`` (any format `tunesmith data validate` reads), write a data run; return its report."""
-    from tunesmith.data.template import count_chat_tokens
-
     items = list(read_items(path))
     good = [item for item in items if item.example is not None]
-    rejects = [
-        {
-            "stage": "validate",
-            "action": "removed",
-            "reason": item.code or "invalid",
-            "detail": item.message or "",
-            "where": f"{filename}:{item.line}",
-            "field": item.field,
-            "raw": item.raw if isinstance(item.raw, dict | list | str) else None,
-        }
-        for item in items
-        if item.example is None
-    ]
-    keys = [[item.example.prompt_text()] for item in good]  # type: ignore[union-attr]
-    splits = assign_splits(keys, seed=split.seed, val=split.val, test=split.test) if good else []
-    rows: dict[str, list[dict[str, Any]]] = {}
-    for item, which in zip(good, splits, strict=True):
-        example = item.example
-        assert example is not None
-        meta: dict[str, Any] = {"source": {"file": filename, "line": item.line}, "split": which}
-        if example.kind == "chat" and tokenizer is not None:
-            meta["tokens"] = count_chat_tokens(tokenizer, example.messages)
-        record: dict[str, Any] = {"id": example.id or f"{filename}:{item.line}", "messages": example.messages}
-        if example.kind == "preference":
-            record.update(chosen=example.chosen, rejected=example.rejected)
-            which = f"preference_{which}"
-        record["meta"] = meta
-        rows.setdefault(which, []).append(record)
+    rejects = [_reject(item, filename) for item in items if item.example is None]
+    rows = _split_rows(good, filename, split, tokenizer)
     run = RunDir.create(runs_root(project_dir), "data", {"upload": {"file": file_id, "filename": filename}})
     with run.running() as outcome:
         for name in ("train", "val", "test"):
@@ -105,3 +77,37 @@ def dataset_from_upload(
         "problems": [f"line {r['where'].rsplit(':', 1)[-1]}: {r['reason']}: {r['detail']}" for r in rejects],
         "status": run.status,
     }
+
+
+def _reject(item: Any, filename: str) -> dict[str, Any]:
+    """A row that did not read as an example, as the data stage writes rejects."""
+    return {
+        "stage": "validate",
+        "action": "removed",
+        "reason": item.code or "invalid",
+        "detail": item.message or "",
+        "where": f"{filename}:{item.line}",
+        "field": item.field,
+        "raw": item.raw if isinstance(item.raw, dict | list | str) else None,
+    }
+
+
+def _split_rows(good: list[Any], filename: str, split: SplitConfig, tokenizer: Any) -> dict[str, list[dict[str, Any]]]:
+    """Records by split file name (train/val/test, preference_* for pairs), split by prompt like a data build."""
+    from tunesmith.data.template import count_chat_tokens
+
+    keys = [[item.example.prompt_text()] for item in good]
+    splits = assign_splits(keys, seed=split.seed, val=split.val, test=split.test) if good else []
+    rows: dict[str, list[dict[str, Any]]] = {}
+    for item, which in zip(good, splits, strict=True):
+        example = item.example
+        meta: dict[str, Any] = {"source": {"file": filename, "line": item.line}, "split": which}
+        if example.kind == "chat" and tokenizer is not None:
+            meta["tokens"] = count_chat_tokens(tokenizer, example.messages)
+        record: dict[str, Any] = {"id": example.id or f"{filename}:{item.line}", "messages": example.messages}
+        if example.kind == "preference":
+            record.update(chosen=example.chosen, rejected=example.rejected)
+            which = f"preference_{which}"
+        record["meta"] = meta
+        rows.setdefault(which, []).append(record)
+    return rows
