@@ -19,13 +19,15 @@ import pytest
 
 from tests.conftest import free_port, run_cli, wait_healthy
 
-pytestmark = pytest.mark.e2e
+# the first test waits for the whole demo (its module fixture): longer than the suite's per-test default
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(3600)]
 
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> dict:
     directory = tmp_path_factory.mktemp("demo") / "northwind"
-    result = run_cli("demo", "--quick", "--json", "--dir", str(directory))
+    # without --remedy: the first gate must pass on its own (the remedy search is tested in test_tune.py)
+    result = run_cli("demo", "--quick", "--no-remedy", "--json", "--dir", str(directory), timeout=3300)
     assert result.returncode == 0, result.stderr[-4000:]
     summary = json.loads(result.stdout)
     return {"dir": directory, "summary": summary, "result": result}
@@ -57,7 +59,7 @@ def test_fine_tuned_model_stops_by_itself(demo: dict) -> None:
     eval_dir = Path(demo["summary"]["stages"]["eval"]["run"])
     rows = [json.loads(line) for line in (eval_dir / "outputs.jsonl").read_text().splitlines()]
     grounded = [r for r in rows if r["system"] == "finetuned+rag"]
-    # 40 quick steps are about one epoch: at most one of the six may still run to the budget
+    # 56 quick steps are one epoch: at most one of the six may still run to the budget
     # (the full demo's training ends every answer); the base model ends almost none in the company's sign-off
     signed = [r for r in grounded if r["finish_reason"] == "stop" and r["output"].rstrip().endswith("Support Team")]
     assert len(grounded) == 6 and len(signed) >= 5, [(r["finish_reason"], r["output"][-80:]) for r in grounded]
@@ -81,10 +83,48 @@ def test_data_accounts_for_every_row(demo: dict) -> None:
     }
 
 
-def test_gate_decision_is_printed(demo: dict) -> None:
-    # the demo completes either way; `tunesmith gate` alone exits 0/1 (test_promote_follows_the_gate... below)
-    passed = demo["summary"]["gate"]["passed"]
-    assert ("GATE PASSED" if passed else "GATE FAILED") in demo["result"].stderr
+def test_the_demo_ends_gated_and_promoted(demo: dict) -> None:
+    # every release check passes on the real model (regression, refusal, personal data, toxicity, retention by its
+    # interval, the margin over the prompted baseline by its interval), and the version is promoted
+    summary = demo["summary"]
+    failed = [f"{c['name']}: {c['reason']}" for c in summary["gate"]["checks"] if not c["passed"]]
+    assert summary["gate_passed"] is True and "GATE PASSED" in demo["result"].stderr, failed
+    assert summary["promoted"] == {"model": "northwind-support", "version": "1", "alias": "production"}
+    # every paired difference the report shows, on the primary metric, keyed "system vs other"
+    comparisons = summary["comparisons"]
+    assert {"finetuned vs baseline", "finetuned+rag vs finetuned", "base+rag vs base"} <= set(comparisons)
+    assert all(c["low"] <= c["mean"] <= c["high"] for c in comparisons.values())
+    assert comparisons["finetuned vs baseline"]["mean"] == summary["finetuned_vs_baseline"]["diff"]["mean"]
+
+
+def test_retention_is_measured_with_intervals_that_decide(demo: dict) -> None:
+    probe = demo["summary"]["probe"]
+    assert probe["items"] >= 300 and probe["agreement_items"] >= 100
+    diff = probe["finetuned_vs_base"]["diff"]
+    assert diff["high"] - diff["low"] < 0.2  # narrow enough to judge a 0.1 limit on (40 questions gave ~0.34)
+    assert 0 <= probe["agreement"]["low"] <= probe["agreement"]["mean"] <= probe["agreement"]["high"] <= 1
+    train_dir = Path(demo["summary"]["stages"]["train"]["run"])
+    replayed = [json.loads(line) for line in (train_dir / "replay.jsonl").read_text().splitlines()]
+    summary = json.loads((train_dir / "run.json").read_text())["summary"]
+    assert replayed and summary["replay"]["examples"] == len(replayed)
+    assert all(r["meta"]["replay"] and r["messages"][0]["role"] == "user" for r in replayed)
+    # the run keeps its best checkpoint by validation loss and says which and why
+    assert summary["kept"]["which"] == "best" and "lowest validation loss" in summary["kept"]["why"]
+
+
+def test_training_prompts_carry_runtime_context_and_the_gate_is_calibrated(demo: dict) -> None:
+    data_dir = Path(demo["summary"]["stages"]["data"]["run"])
+    manifest = json.loads((data_dir / "manifest.json").read_text())
+    assert manifest["points"]["strategy"] == "runtime" and manifest["relevance"]["threshold"] is not None
+    train = [json.loads(line) for line in (data_dir / "train.jsonl").read_text().splitlines()]
+    contexts = [r["meta"]["context"] for r in train if "context" in r.get("meta", {})]
+    assert any(c.get("distractors") for c in contexts) and any(c.get("missing") for c in contexts)
+    assert any(not c["retrieval_used"] for c in contexts)  # inputs the relevance gate keeps retrieval away from
+    eval_dir = Path(demo["summary"]["stages"]["eval"]["run"])
+    rows = [json.loads(line) for line in (eval_dir / "outputs.jsonl").read_text().splitlines()]
+    grounded = [r for r in rows if r["system"] == "finetuned+rag"]
+    assert all(r["retrieval"]["relevance_threshold"] is None or "retrieval_used" in r["retrieval"] for r in grounded)
+    assert all(not r["citations"] for r in grounded if not r["retrieval"]["retrieval_used"])
 
 
 def test_gate_runs_regression_safety_and_retention_on_the_real_model(demo: dict) -> None:
@@ -131,7 +171,7 @@ def test_promote_follows_the_gate_and_lineage_reaches_the_files(demo: dict) -> N
     assert strict.returncode == 1 and "GATE FAILED" in strict.stderr
     refused = run_cli("promote", "-p", directory)
     assert refused.returncode == 2 and "did not pass its release gate" in refused.stderr
-    # the same model under a gate it passes (lenient on the quick demo's 40 training steps) can be promoted
+    # the same model under a lenient gate is registered again and can be promoted
     lenient = [
         "--set",
         "gates.checks.0.margin=-1",
@@ -152,6 +192,46 @@ def test_promote_follows_the_gate_and_lineage_reaches_the_files(demo: dict) -> N
     assert chain["sources"]["knowledge_files"] > 0 and chain["gate"]["passed"] is True
     assert chain["training"]["run"] == Path(demo["summary"]["stages"]["train"]["run"]).parent.name + ".train"
     assert chain["deployment"]["aliases"] == ["production"]
+
+
+def test_a_constrained_study_says_which_gate_check_a_trial_failed(demo: dict) -> None:
+    """A search held to the project's gates on validation data: a trial that barely trains (learning rate 1e-7,
+    two steps, so it answers like the base model) cannot beat the prompted baseline, and the report says so."""
+    result = run_cli(
+        "tune",
+        "-p",
+        str(demo["dir"]),
+        "--json",
+        "--trials",
+        "1",
+        "--study",
+        "constrained",
+        "--set",
+        "tune.search_space={learning_rate: {choices: [1.0e-07]}}",
+        "--set",
+        "tune.val_limit=4",
+        "--set",
+        "tune.probe_items=20",
+        "--set",
+        "tune.max_new_tokens=120",
+        "--set",
+        "train.max_steps=2",
+        "--set",
+        "train.eval_generations=0",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads(result.stdout)
+    [trial] = summary["trials"]
+    assert summary["constrained"] and trial["feasible"] is False
+    checks = {c["name"]: c for c in trial["constraints"]}
+    assert {"fine-tune beats the prompted baseline", "company voice", "retention", "refusal", "toxicity"} <= set(checks)
+    assert not checks["fine-tune beats the prompted baseline"]["passed"]
+    assert "on validation" in checks["fine-tune beats the prompted baseline"]["reason"]
+    assert summary["infeasible"] == [{"number": 0, "failed": trial["failed"]}] and "best" not in summary
+    assert "no finished trial met every gate check" in summary["no_feasible"]
+    assert "fails fine-tune beats the prompted baseline" in result.stderr
+    report = next((demo["dir"] / "runs").glob("*-tune/report.html")).read_text()
+    assert "no: fine-tune beats the prompted baseline" in report
 
 
 def test_resume_skips_finished_stages(demo: dict) -> None:
