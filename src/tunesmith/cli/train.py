@@ -54,21 +54,7 @@ def register(app: typer.Typer) -> None:
         from tunesmith.registry.runs import find_unfinished
 
         loaded = load(project, set_)
-        train_cfg = loaded.config.train
-        if recipe:
-            train_cfg = train_cfg.updated(where="--recipe", recipe=recipe)
-        if from_trial is not None:
-            from tunesmith.tune.study import trial_params
-
-            tune_cfg = loaded.config.tune.updated(**({"study": study} if study else {}))
-            params = trial_params(tune_cfg, loaded.dir, loaded.config.name, from_trial)
-            console.print(f"settings of trial {from_trial}: {params}", highlight=False)
-            # what the command line sets (--set train.X=..., --recipe) still wins
-            named = {path[1] for path in loaded.doc.origins if len(path) == 2 and path[0] == "train"}
-            given = {k: getattr(train_cfg, k) for k in named | ({"recipe"} if recipe else set())}
-            train_cfg = train_cfg.updated(where=f"trial {from_trial}", **params).updated(**given)
-        if settings is not None:
-            train_cfg = train_cfg.updated(where=str(settings), **_read_settings(settings))
+        train_cfg = _train_settings(loaded, recipe, from_trial, study, settings)
         loaded = loaded.with_config(train=train_cfg)
         if dry_run or fit_memory:
             plan = _plan(loaded, data, fit_memory)
@@ -133,6 +119,28 @@ def register(app: typer.Typer) -> None:
                 f"GGUF: {g['path']} ({g['size_mib']:.1f} MiB, {g['tensors']} tensors; read back with "
                 f"transformers: max logit difference {g['max_logit_diff']:.2e})"
             )
+
+
+def _train_settings(
+    loaded: Any, recipe: str | None, from_trial: int | None, study: str | None, settings: Path | None
+) -> Any:
+    """The project's `train:` with --recipe, a tune trial's settings and a settings file laid over it, in order."""
+    train_cfg = loaded.config.train
+    if recipe:
+        train_cfg = train_cfg.updated(where="--recipe", recipe=recipe)
+    if from_trial is not None:
+        from tunesmith.tune.study import trial_params
+
+        tune_cfg = loaded.config.tune.updated(**({"study": study} if study else {}))
+        params = trial_params(tune_cfg, loaded.dir, loaded.config.name, from_trial)
+        console.print(f"settings of trial {from_trial}: {params}", highlight=False)
+        # what the command line sets (--set train.X=..., --recipe) still wins
+        named = {path[1] for path in loaded.doc.origins if len(path) == 2 and path[0] == "train"}
+        given = {k: getattr(train_cfg, k) for k in named | ({"recipe"} if recipe else set())}
+        train_cfg = train_cfg.updated(where=f"trial {from_trial}", **params).updated(**given)
+    if settings is not None:
+        train_cfg = train_cfg.updated(where=str(settings), **_read_settings(settings))
+    return train_cfg
 
 
 def _plan(loaded: Any, data_ref: str | None, fit_memory: str | None) -> dict[str, Any]:
