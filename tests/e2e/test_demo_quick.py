@@ -1,6 +1,6 @@
 """The whole workflow on the real bundled model, as a user runs it: `tunesmith demo --quick`.
 
-One demo run (about 3 minutes on 2 CPU cores) feeds every test here: the
+One demo run (about 20 minutes on a 2-core CPU with a cold answers cache) feeds every test here: the
 pipeline's JSON summary, the run folders it wrote, a resumed rerun, the gate
 command, and an OpenAI-client session against `tunesmith serve`.
 """
