@@ -10,12 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import signal
-import socket
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -25,6 +20,7 @@ import httpx
 import pytest
 
 from tests.conftest import EXAMPLE, run_cli
+from tests.server import Server, free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -61,56 +57,6 @@ def _examples(n: int) -> list[dict[str, object]]:
         }
         for r in rows
     ]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Server:
-    def __init__(self, project: Path, env: dict[str, str] | None = None) -> None:
-        self.project = project
-        self.port = _free_port()
-        self.env = {**os.environ, "NO_COLOR": "1", **(env or {})}
-        self.process: subprocess.Popen[bytes] | None = None
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        self.log = (self.project / f"server-{time.time():.0f}.log").open("wb")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "tunesmith", "serve", "--port", str(self.port)],
-            cwd=self.project,
-            env=self.env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        deadline = time.time() + 180
-        while time.time() < deadline:
-            assert self.process.poll() is None, (self.project / self.log.name).read_text()
-            try:
-                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.3)
-        raise AssertionError("server did not start")
-
-    def kill(self) -> None:
-        """The whole process group at once (server, worker, training child), as a crash would."""
-        assert self.process is not None
-        os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(30)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
 
 
 def _project(tmp_path: Path, model: Path, steps: int, save_steps: int = 2) -> Path:
@@ -310,8 +256,12 @@ def test_restart_during_a_job_resumes_it(tmp_path: Path, tiny_model: Path) -> No
         assert uploaded.id in [f.id for f in client.files.list().data]
         done = _wait(client, job.id, {"succeeded", "failed"})
         assert done.status == "succeeded", done.error
-        messages = [e.message for e in client.fine_tuning.jobs.list_events(job.id, limit=200).data]
-        assert any(m.startswith("Resuming from the last checkpoint") for m in messages)
+        events = client.fine_tuning.jobs.list_events(job.id, limit=200).data
+        assert any(e.message.startswith("Resuming from the last checkpoint") for e in events)
+        # the resumed run re-reads its metrics from the top: still one loss event per step
+        losses = [e.data["step"] for e in events if e.type == "metrics" and "train_loss" in (e.data or {})]
+        assert losses and len(losses) == len(set(losses))
+        assert done.trained_tokens and done.trained_tokens > 0
         steps = [c.step_number for c in client.fine_tuning.jobs.checkpoints.list(job.id).data]
         assert steps == [20, 16, 12, 8, 4]
     finally:
@@ -320,7 +270,7 @@ def test_restart_during_a_job_resumes_it(tmp_path: Path, tiny_model: Path) -> No
 
 def test_api_keys_are_required_and_stored_hashed(tmp_path: Path, tiny_model: Path) -> None:
     project = _project(tmp_path, tiny_model, steps=2)
-    refused = run_cli("serve", "--host", "0.0.0.0", "--port", str(_free_port()), cwd=project, timeout=120)
+    refused = run_cli("serve", "--host", "0.0.0.0", "--port", str(free_port()), cwd=project, timeout=120)
     assert refused.returncode == 2 and "without API keys" in refused.stdout + refused.stderr
 
     created = run_cli("serve", "--create-key", "ci", cwd=project, timeout=120)

@@ -69,7 +69,9 @@ def test_replay_is_mixed_at_its_ratio_and_cached(tmp_path: Path, base: LocalMode
 
 def test_prompts_that_copy_the_probe_are_dropped(tmp_path: Path, base: LocalModelRef) -> None:
     prompts = tmp_path / "mine.jsonl"
-    rows = [{"prompt": "What is the capital of France?"}] + [{"prompt": f"Describe hobby number {i}."} for i in range(30)]
+    rows = [{"prompt": "What is the capital of France?"}] + [
+        {"prompt": f"Describe hobby number {i}."} for i in range(30)
+    ]
     prompts.write_text("".join(json.dumps(r) + "\n" for r in rows))
     run = RunDir.create(tmp_path / "runs", "train")
     cfg = ReplayConfig(ratio=1.0, prompts="mine.jsonl")

@@ -45,7 +45,7 @@ def test_chat_is_forwarded_and_adapters_are_loaded_once(tmp_path: Path) -> None:
         (run.path("adapter", "adapter_model.safetensors")).write_bytes(b"weights")
         run.finish("succeeded")
 
-        client = TestClient(create_app(load_project(tmp_path)))
+        client = TestClient(create_app(load_project(tmp_path)), base_url="http://127.0.0.1")
         models = [m["id"] for m in client.get("/v1/models").json()["data"]]
         fine_tune = next(m for m in models if m.startswith("ft:"))
         ask = {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 8}

@@ -13,12 +13,19 @@ def _verdict(name: str, slack: float, reason: str) -> dict[str, object]:
     return {"name": name, "rule": name, "value": slack, "slack": slack, "passed": slack >= 0, "reason": reason}
 
 
-def _trial(values: list[float], replay: float, verdicts: list[dict[str, object]], retention: float) -> optuna.trial.FrozenTrial:
+def _trial(
+    values: list[float], replay: float, verdicts: list[dict[str, object]], retention: float
+) -> optuna.trial.FrozenTrial:
     return optuna.trial.create_trial(
         values=values,
         params={"replay": replay},
         distributions={"replay": optuna.distributions.FloatDistribution(0.0, 1.0)},
-        user_attrs={"scores": [values[0]] * 4, "constraints": verdicts, "retention": retention, "train_run": f"r{replay}"},
+        user_attrs={
+            "scores": [values[0]] * 4,
+            "constraints": verdicts,
+            "retention": retention,
+            "train_run": f"r{replay}",
+        },
     )
 
 

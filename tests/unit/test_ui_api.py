@@ -56,7 +56,7 @@ def client(project: Path, bundled_tokenizer: Any) -> Any:
     # the pages need only the tokenizer of the served model: no weights are loaded here
     app.state.catalog.generator = lambda: SimpleNamespace(tokenizer=bundled_tokenizer)
     mount(app)
-    return TestClient(app)
+    return TestClient(app, base_url="http://127.0.0.1")
 
 
 def _flatten(fields: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -155,7 +155,7 @@ def test_pages_are_served_locally_and_the_api_is_guarded_by_keys(project: Path) 
     loaded = load_project(project)
     app = create_app(loaded, api_keys=["sekret"])
     mount(app)
-    client = TestClient(app)
+    client = TestClient(app, base_url="http://127.0.0.1")
     page = client.get("/")
     assert page.status_code == 200 and '<main id="main"' in page.text
     # no asset from elsewhere: every script and stylesheet is ours

@@ -41,7 +41,9 @@ def register(app: typer.Typer) -> None:
         worker: Annotated[
             bool, typer.Option(help="Start a fine-tuning job worker process with the server (default: serve.worker).")
         ] = True,
-        ui: Annotated[bool, typer.Option(help="Serve the web workbench at / (datasets, jobs, playground, releases).")] = True,
+        ui: Annotated[
+            bool, typer.Option(help="Serve the web workbench at / (datasets, jobs, playground, releases).")
+        ] = True,
         create_key: Annotated[
             str | None,
             typer.Option("--create-key", help="Create an API key with this name, print it once, store its hash, exit."),
@@ -79,7 +81,7 @@ def register(app: typer.Typer) -> None:
                 "or bind 127.0.0.1.",
             )
         uvicorn = require("uvicorn", purpose="the HTTP server")
-        app = create_app(loaded, api_keys=keys or None, require_keys=not _is_loopback(bind))
+        app = create_app(loaded, api_keys=keys or None, require_keys=not _is_loopback(bind), bind=bind)
         if ui:
             from tunesmith.ui.routes import mount
 
@@ -101,12 +103,19 @@ def register(app: typer.Typer) -> None:
         if ui:
             console.print(f"web workbench on http://{bind}:{port or cfg.port}/")
         try:
-            uvicorn.run(app, host=bind, port=port or cfg.port, log_level="warning")
+            # a bounded shutdown: running requests get serve.shutdown_timeout_s, then they are cancelled
+            uvicorn.run(
+                app,
+                host=bind,
+                port=port or cfg.port,
+                log_level="warning",
+                timeout_graceful_shutdown=max(1, round(cfg.shutdown_timeout_s)),
+            )
         finally:
             if child is not None:
                 child.terminate()
                 try:
-                    child.wait(15)
+                    child.wait(cfg.shutdown_timeout_s)
                 except subprocess.TimeoutExpired:
                     child.kill()
 

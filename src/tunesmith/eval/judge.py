@@ -37,7 +37,9 @@ def _ask(judge: Generator, prompts: list[str]) -> list[str]:
     return [g.text.strip() for g in judge.generate([[{"role": "user", "content": p}] for p in prompts], PARAMS)]
 
 
-def judge_scores(judge: Generator, inputs: list[str], outputs: list[str], references: list[str], rubric: str) -> list[float]:
+def judge_scores(
+    judge: Generator, inputs: list[str], outputs: list[str], references: list[str], rubric: str
+) -> list[float]:
     """Single-answer grades, 1..10 mapped to 0..1; nan when the judge's answer has no number."""
     prompts = [
         GRADE.format(rubric=rubric, input=i, reference=r, output=o)
@@ -59,7 +61,9 @@ def _verdict(text: str) -> str:
     return "?"
 
 
-def judge_pairwise(judge: Generator, inputs: list[str], system: list[str], other: list[str], rubric: str) -> list[float]:
+def judge_pairwise(
+    judge: Generator, inputs: list[str], system: list[str], other: list[str], rubric: str
+) -> list[float]:
     """Per example: 1 when ``system`` wins in both orders, 0 when ``other`` does, 0.5 otherwise."""
     first = [PAIR.format(rubric=rubric, input=i, a=s, b=o) for i, s, o in zip(inputs, system, other, strict=True)]
     second = [PAIR.format(rubric=rubric, input=i, a=o, b=s) for i, s, o in zip(inputs, system, other, strict=True)]

@@ -27,16 +27,18 @@ class AdapterCache:
         self.loads = 0
         self.evictions = 0
 
-    def ensure(self, name: str, path: Path) -> None:
-        """Make ``name`` loaded and most recently used; call with ``lock`` held."""
+    def ensure(self, name: str, path: Path, *, keep: set[str] | None = None) -> None:
+        """Make ``name`` loaded and most recently used; call with ``lock`` held. Adapters in ``keep`` (those of
+        batches still running) are not evicted, whatever the budget."""
         if name in self._loaded:
             self._loaded.move_to_end(name)
             return
         size = adapter_bytes(path)
-        while self._loaded and sum(self._loaded.values()) + size > self.budget:
-            victim, _ = self._loaded.popitem(last=False)
-            if len(self.generator.adapters) < 2:
+        while sum(self._loaded.values()) + size > self.budget:
+            victim = next((a for a in self._loaded if a not in (keep or set())), None)
+            if victim is None or len(self.generator.adapters) < 2:
                 break
+            del self._loaded[victim]
             self.generator.remove_adapter(victim)
             self.evictions += 1
         self.generator.add_adapter(name, path)

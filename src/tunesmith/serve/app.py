@@ -24,8 +24,9 @@ from tunesmith.serve.engine import Engine
 from tunesmith.serve.jobstore import JobStore
 from tunesmith.serve.openai_schema import OpenAIError, error_body
 
-# the paths whose answers are private: the API and the web workbench's data (its pages and assets are public)
-GUARDED = ("/v1", "/ui/api")
+# the paths whose answers are private: the API and the web workbench's data (its pages and assets are public),
+# and the API's schema and docs
+GUARDED = ("/v1", "/ui/api", "/docs", "/redoc", "/openapi.json")
 
 
 def state_dir(project_dir: Path) -> Path:
@@ -38,21 +39,33 @@ def create_app(
     pool: ModelPool | None = None,
     api_keys: list[str] | None = None,
     require_keys: bool = False,
+    bind: str | None = None,
 ) -> Any:
     """The API. Keys: those in ``api_keys`` (e.g. from the environment) and those created with
     `tunesmith serve --create-key`; only their SHA-256 digests are kept. With any key known, or
-    ``require_keys``, every /v1 request must carry one."""
+    ``require_keys``, every /v1 request must carry one. ``bind``: the address served (default serve.host),
+    whose name is accepted in the Host header besides loopback names and serve.allowed_hosts."""
+    import contextlib
+
     fastapi = require("fastapi", purpose="the HTTP API")
     from tunesmith.serve import chat, finetuning
+    from tunesmith.serve.guard import Guard, allowed_hosts
 
     cfg = project.config
     store = JobStore(state_dir(project.dir))
     catalog = ModelCatalog(project, pool or ModelPool(project.dir), store)
-    app = fastapi.FastAPI(title="tunesmith", version="1", docs_url="/docs")
+    engine = Engine(project, catalog)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Any) -> Any:
+        yield
+        engine.shutdown()  # what still generates after the graceful period is cancelled
+
+    app = fastapi.FastAPI(title="tunesmith", version="1", docs_url="/docs", lifespan=lifespan)
     app.state.project = project
     app.state.catalog = catalog
     app.state.store = store
-    app.state.engine = Engine(project, catalog)
+    app.state.engine = engine
     app.state.max_upload_bytes = int(cfg.serve.max_upload_mb * 2**20)
     app.state.fine_tunable = lambda: {catalog.base_id}
     env_hashes = {hashlib.sha256(k.encode()).hexdigest() for k in api_keys or []}
@@ -69,9 +82,22 @@ def create_app(
             allow_headers=["Authorization", "Content-Type"],
         )
     app.middleware("http")(authenticate)
+    bind = bind or cfg.serve.host
+    everywhere = bind in ("0.0.0.0", "::") and not cfg.serve.allowed_hosts  # behind keys, reached by any name
+    app.add_middleware(
+        Guard,  # type: ignore[arg-type]
+        hosts=None if everywhere else allowed_hosts(bind, cfg.serve.allowed_hosts),
+        cors_origins=cfg.serve.cors_origins,
+        max_json_bytes=cfg.serve.max_request_kb * 1024,
+        max_upload_bytes=app.state.max_upload_bytes,
+    )
     app.add_exception_handler(OpenAIError, openai_error)
     app.add_exception_handler(TunesmithError, tunesmith_error)
     app.add_exception_handler(fastapi.exceptions.RequestValidationError, invalid_request)
+    from starlette.exceptions import HTTPException  # FastAPI's own is a subclass
+
+    app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(Exception, server_error)
     app.add_api_route("/health", health, methods=["GET"])
     app.add_api_route("/v1/models", list_models, methods=["GET"])
     app.add_api_route("/v1/models/{model_id:path}", get_model, methods=["GET"])
@@ -87,7 +113,8 @@ async def authenticate(request: Request, call_next: Any) -> Any:
     if request.url.path.startswith(GUARDED) and request.method != "OPTIONS":
         known = state.key_hashes()
         if known or state.require_keys:
-            token = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+            scheme, _, token = request.headers.get("authorization", "").strip().partition(" ")
+            token = token.strip() if scheme.lower() == "bearer" else ""  # the scheme is case-insensitive (RFC 7235)
             digest = hashlib.sha256(token.encode()).hexdigest()
             if not any(secrets.compare_digest(digest, known_digest) for known_digest in known):
                 body = error_body("Incorrect API key provided.", code="invalid_api_key")
@@ -111,13 +138,46 @@ async def tunesmith_error(request: Request, exc: Exception) -> Any:
     return JSONResponse(error_body(exc.render(), code=type(exc).__name__), status_code=400)
 
 
+async def http_error(request: Request, exc: Exception) -> Any:
+    """Starlette's own answers (an unknown path, a wrong method, a body that is not JSON) in OpenAI's shape."""
+    from fastapi.responses import JSONResponse
+
+    status = int(getattr(exc, "status_code", 400))
+    detail = getattr(exc, "detail", None)
+    message = detail if isinstance(detail, str) else "Bad request."
+    if status == 400 and "parsing the body" in message:
+        message = "The body is not valid JSON (or is nested too deeply)."
+    body = error_body(message, code={404: "not_found", 405: "method_not_allowed"}.get(status))
+    body["error"]["text"] = message
+    return JSONResponse(body, status_code=status, headers=getattr(exc, "headers", None))
+
+
+async def server_error(request: Request, exc: Exception) -> Any:
+    """A fault of ours: OpenAI's shape, no traceback in the answer (it goes to the server's log)."""
+    import logging
+
+    from fastapi.responses import JSONResponse
+
+    logging.getLogger("tunesmith.serve").error("unhandled error on %s", request.url.path, exc_info=exc)
+    message = "The server had an error while processing your request."
+    body = error_body(message, type_="server_error", code="internal_error")
+    body["error"]["text"] = message
+    return JSONResponse(body, status_code=500)
+
+
 async def invalid_request(request: Request, exc: Exception) -> Any:
     """A request that does not fit its schema: OpenAI's error object naming the first bad parameter."""
     from fastapi.responses import JSONResponse
 
     first = exc.errors()[0]  # type: ignore[attr-defined]
-    param = ".".join(str(p) for p in first["loc"] if p != "body")
-    return JSONResponse(error_body(f"{param}: {first['msg']}", param=param), status_code=400)
+    param = ".".join(str(p) for p in first["loc"] if p != "body")[:200]
+    if first.get("type") == "json_invalid":
+        message = "The body is not valid JSON."
+    else:
+        message = f"{param}: {first['msg']}"[:500]
+    body = error_body(message, param=param or None)
+    body["error"]["text"] = message
+    return JSONResponse(body, status_code=400)
 
 
 def health(request: Request) -> dict[str, Any]:

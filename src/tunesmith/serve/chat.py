@@ -10,42 +10,174 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from fastapi import APIRouter, Request  # at module level: FastAPI resolves the handlers' annotations here
 
 from tunesmith.core.errors import TunesmithError
 from tunesmith.data.instruction import user_turn
-from tunesmith.models.generation import GenerationParams
+from tunesmith.models.generation import Generation, GenerationParams
 from tunesmith.serve.adapters import AdapterCache
+from tunesmith.serve.admission import admit, check_messages
 from tunesmith.serve.catalog import ServedModel
 from tunesmith.serve.openai_schema import ChatRequest, EmbeddingRequest, OpenAIError
+from tunesmith.serve.scheduler import Busy, Cancelled, Scheduler, Ticket
+from tunesmith.serve.streaming import TextDeltas
 
 router = APIRouter(prefix="/v1")
 
 
-def chat_completions(request: Request, body: ChatRequest) -> Any:
+async def chat_completions(request: Request, body: ChatRequest) -> Any:
+    from starlette.concurrency import run_in_threadpool
+
     state = request.app.state
     cfg = state.project.config
     model = state.catalog.find(body.model)
     if model is None:
         raise OpenAIError(404, f"The model '{body.model}' does not exist.", param="model", code="model_not_found")
+    check_messages(body, cfg.serve.max_messages)
     messages = prompt_messages(body, cfg.system_prompt)
-    extension = ground(state.engine, cfg, body, model, messages)
-    params = generation_params(body, cfg.serve.max_new_tokens)
+    # counted before anything is queued: a prompt that cannot fit is a 400 now, not minutes of prefill
+    prompt, params = await run_in_threadpool(admit, state.engine, cfg.serve, body, messages)
+    extension = await run_in_threadpool(ground, state.engine, cfg, body, model, messages)
+    if extension["retrieval"]:  # the grounded prompt is longer: count it again
+        prompt, params = await run_in_threadpool(admit, state.engine, cfg.serve, body, messages)
     completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
-    if cfg.serve.backend == "vllm":
-        return _forward(state.engine.vllm(), body, messages, params, model, completion_id, extension)
-    batcher = state.engine.batcher()
     created = int(time.time())
+    if cfg.serve.backend == "vllm":
+        return await run_in_threadpool(
+            _forward, state.engine.vllm(), body, messages, params, model, completion_id, extension
+        )
+    if cfg.serve.scheduler == "window":
+        return await run_in_threadpool(
+            _window, state.engine, body, messages, params, model, completion_id, created, extension
+        )
+    scheduler = state.engine.scheduler()
     if body.stream:
+        import asyncio
+
         from fastapi.responses import StreamingResponse
 
-        events = _stream(batcher.cache, messages, params, model, completion_id, created, extension, body.n)
-        return StreamingResponse(events, media_type="text/event-stream")
-    futures = [batcher.submit(messages, params, model.adapter, model.adapter_path) for _ in range(body.n)]
-    outputs = [f.result() for f in futures]
+        loop, tokens = asyncio.get_running_loop(), asyncio.Queue()  # type: ignore[var-annotated]
+        tickets = _submit(
+            scheduler, prompt, params, model, body.n, lambda i, t: loop.call_soon_threadsafe(tokens.put_nowait, (i, t))
+        )
+        deltas = [TextDeltas(state.engine.tokenizer(), params.stop) for _ in tickets]
+        chunk = _chunker(model, completion_id, created)
+        return StreamingResponse(
+            _stream_tickets(tickets, tokens, deltas, chunk, extension), media_type="text/event-stream"
+        )
+    tickets = _submit(scheduler, prompt, params, model, body.n)
+    outputs = await _wait(request, tickets)
+    if outputs is None:  # the client went away: its answers were cancelled, nobody reads this
+        from fastapi.responses import Response
+
+        return Response(status_code=499)
+    return _completion(outputs, model, completion_id, created, extension)
+
+
+def _submit(
+    scheduler: Scheduler, prompt: list[int], params: GenerationParams, model: ServedModel, n: int, on_token: Any = None
+) -> list[Ticket]:
+    tickets: list[Ticket] = []
+    try:
+        for index in range(n):
+            hook = (lambda token, i=index: on_token(i, token)) if on_token is not None else None
+            tickets.append(scheduler.submit(prompt, params, model.adapter, model.adapter_path, hook))
+    except Busy as exc:
+        for ticket in tickets:
+            ticket.cancel()
+        raise OpenAIError(
+            429, f"The server is busy ({exc}); retry shortly.", type_="server_busy", code="rate_limit_exceeded"
+        ) from None
+    except Cancelled:
+        raise OpenAIError(503, "The server is shutting down.", type_="server_error", code="shutting_down") from None
+    return tickets
+
+
+async def _wait(request: Request, tickets: list[Ticket]) -> list[Generation] | None:
+    """The tickets' answers; None when the client disconnected first (its answers are then cancelled, so a
+    client that gave up costs nothing after the next step)."""
+    import asyncio
+
+    futures = [asyncio.wrap_future(t.future) for t in tickets]
+    try:
+        while True:
+            _, pending = await asyncio.wait(futures, timeout=0.25)
+            if not pending:
+                break
+            if await request.is_disconnected():
+                for ticket in tickets:
+                    ticket.cancel()
+                return None
+    except asyncio.CancelledError:  # the server is stopping this request
+        for ticket in tickets:
+            ticket.cancel()
+        raise
+    try:
+        return [f.result() for f in futures]
+    except Cancelled:
+        raise OpenAIError(503, "The server is shutting down.", type_="server_error", code="shutting_down") from None
+
+
+def _chunker(model: ServedModel, completion_id: str, created: int) -> Any:
+    def event(choices: list[dict[str, Any]], **extra: Any) -> str:
+        payload = {
+            "id": completion_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model.id,
+            "choices": choices,
+            **extra,
+        }
+        return f"data: {json.dumps(payload)}\n\n"
+
+    return event
+
+
+async def _stream_tickets(
+    tickets: list[Ticket], tokens: Any, deltas: list[TextDeltas], event: Any, extension: dict[str, Any]
+) -> AsyncIterator[str]:
+    """Each choice's text as its tokens arrive; a client that disconnects cancels its answers (Starlette
+    cancels this generator when the connection closes)."""
+    try:
+        for index in range(len(tickets)):
+            yield event([{"index": index, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}])
+        outputs: dict[int, Generation] = {}
+        while len(outputs) < len(tickets):
+            index, token = await tokens.get()
+            if token >= 0:
+                delta = deltas[index].push(token)
+                if delta:
+                    yield event([{"index": index, "delta": {"content": delta}, "finish_reason": None}])
+                continue
+            try:
+                output = tickets[index].future.result()
+            except Cancelled:
+                return  # the server is stopping
+            outputs[index] = output
+            rest = deltas[index].finish(output.text)
+            yield event(
+                [{"index": index, "delta": {"content": rest} if rest else {}, "finish_reason": output.finish_reason}]
+            )
+        prompt_tokens = outputs[0].prompt_tokens
+        completion_tokens = sum(o.completion_tokens for o in outputs.values())
+        usage = {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        }
+        yield event([], usage=usage, tunesmith=extension)
+        yield "data: [DONE]\n\n"
+    finally:
+        for ticket in tickets:
+            ticket.cancel()
+
+
+def _completion(
+    outputs: list[Generation], model: ServedModel, completion_id: str, created: int, extension: dict[str, Any]
+) -> dict[str, Any]:
     completion_tokens = sum(o.completion_tokens for o in outputs)
     return {
         "id": completion_id,
@@ -69,6 +201,27 @@ def chat_completions(request: Request, body: ChatRequest) -> Any:
         },
         "tunesmith": extension,
     }
+
+
+def _window(
+    engine: Any,
+    body: ChatRequest,
+    messages: list[dict[str, Any]],
+    params: GenerationParams,
+    model: ServedModel,
+    completion_id: str,
+    created: int,
+    extension: dict[str, Any],
+) -> Any:
+    """serve.scheduler: window, the earlier batching, kept as the comparison in bench/load.py."""
+    batcher = engine.batcher()
+    if body.stream:
+        from fastapi.responses import StreamingResponse
+
+        events = _stream(batcher.cache, messages, params, model, completion_id, created, extension, body.n)
+        return StreamingResponse(events, media_type="text/event-stream")
+    futures = [batcher.submit(messages, params, model.adapter, model.adapter_path) for _ in range(body.n)]
+    return _completion([f.result() for f in futures], model, completion_id, created, extension)
 
 
 def prompt_messages(body: ChatRequest, system_prompt: str) -> list[dict[str, Any]]:
@@ -116,18 +269,6 @@ def ground(
         "citations": citations,
         **found,
     }
-
-
-def generation_params(body: ChatRequest, max_new_tokens: int) -> GenerationParams:
-    limit = body.max_completion_tokens or body.max_tokens or max_new_tokens
-    stop = [body.stop] if isinstance(body.stop, str) else list(body.stop or [])
-    return GenerationParams(
-        max_new_tokens=min(limit, max_new_tokens),
-        temperature=body.temperature if body.temperature is not None else (0.7 if body.n > 1 else 0.0),
-        top_p=body.top_p if body.top_p is not None else 1.0,
-        stop=tuple(stop),
-        seed=body.seed,
-    )
 
 
 def embeddings(request: Request, body: EmbeddingRequest) -> Any:

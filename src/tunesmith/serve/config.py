@@ -26,7 +26,7 @@ class ServeConfig(StrictModel):
     max_new_tokens: int = Field(512, ge=1)
     """Cap on `max_tokens` per request."""
     max_upload_mb: float = Field(512, gt=0)
-    """Largest file accepted by /v1/files."""
+    """Largest file accepted by /v1/files and the workbench's upload; checked as the bytes arrive."""
     cors_origins: list[str] = Field(default_factory=list)
     """Origins allowed to call the API from a browser; none (CORS off) by default."""
     adapter_memory_mb: float = Field(1024, gt=0)
@@ -34,7 +34,34 @@ class ServeConfig(StrictModel):
     batch_window_ms: float = Field(20, ge=0, le=1000)
     """How long a request waits for others to share its batch."""
     max_batch: int = Field(16, ge=1, le=256)
-    """Largest generation batch."""
+    """Most answers generated at once."""
+    scheduler: Literal["continuous", "window"] = "continuous"
+    """`continuous`: requests join and leave the running batch between decoding steps, so a long answer never
+    holds a short one back (serve/scheduler.py). `window`: requests arriving within `batch_window_ms` are
+    decoded together to the end of the longest (the earlier behaviour, kept for comparison in bench/load.py)."""
+    max_batch_tokens: int = Field(32768, ge=256)
+    """KV-cache budget of the running batch, in tokens: rows times the longest prompt plus `max_tokens` among
+    them. A request that does not fit waits (first come, first served)."""
+    prefill_chunk: int = Field(256, ge=16, le=8192)
+    """Prompt tokens prefilled per scheduling step; a long prompt delays running answers by one chunk at a time."""
+    max_queue: int = Field(256, ge=1)
+    """Requests allowed to wait for a slot; past this a request gets 429 and should retry."""
+    max_context: int | None = Field(None, ge=16)
+    """Longest prompt plus completion accepted, in tokens (default: the model's own context length)."""
+    max_messages: int = Field(1024, ge=1)
+    """Most messages in one chat request."""
+    max_request_kb: int = Field(1024, ge=1)
+    """Largest JSON request body (uploads have `max_upload_mb`); larger bodies get 413 as they arrive."""
+    max_embedding_inputs: int = Field(2048, ge=1)
+    """Most inputs in one embeddings request (OpenAI's limit)."""
+    shutdown_timeout_s: float = Field(10, gt=0, le=600)
+    """On SIGTERM or Ctrl-C: how long running requests get to finish before they are cancelled."""
+    allowed_hosts: list[str] = Field(default_factory=list)
+    """Host names the server answers to besides loopback names and the bound address (a reverse proxy's
+    name); any other `Host` header is refused, which stops DNS-rebinding pages reaching a local server."""
+    workbench_settable: list[str] = Field(default_factory=list)
+    """Settings the workbench's job forms may change although they are locked by default: endpoint and database
+    URLs, environment-variable names of keys, `trust_remote_code`. E.g. ["knowledge.store.url"]."""
     backend: Literal["local", "vllm"] = "local"
     """Where generation runs: in this process (`local`), or on a vLLM server (`vllm`) with adapters loaded
     into it by name."""

@@ -2,7 +2,8 @@
 
 The local backend: the base model behind an adapter cache (fine-tunes are LoRA
 adapters on the one loaded base, evicted least-recently-used past the memory
-budget) and a batcher (concurrent requests share forward passes). The vLLM
+budget) and a scheduler (continuous batching: concurrent requests share forward
+passes, joining and leaving between steps; or the older window batcher). The vLLM
 backend instead forwards generation to a vLLM server. Knowledge bases for
 retrieval open on first use too; the project's own is brought up to date first.
 """
@@ -18,6 +19,7 @@ from tunesmith.project import LoadedProject
 from tunesmith.serve.adapters import AdapterCache
 from tunesmith.serve.batcher import Batcher
 from tunesmith.serve.catalog import ModelCatalog
+from tunesmith.serve.scheduler import Scheduler
 
 
 class Engine:
@@ -26,18 +28,72 @@ class Engine:
         self.catalog = catalog
         self._lock = threading.Lock()
         self._rag_lock = threading.Lock()
+        self._cache: AdapterCache | None = None
         self._batcher: Batcher | None = None
+        self._scheduler: Scheduler | None = None
+        self._tokenizer: Any = None
+        self._context: int | None = None
         self._vllm: Any = None
         self._rags: dict[str, RuntimeRag] = {}
+
+    def _adapter_cache(self) -> AdapterCache:
+        if self._cache is None:
+            budget = int(self.project.config.serve.adapter_memory_mb * 2**20)
+            self._cache = AdapterCache(self.catalog.generator(), budget_bytes=budget)
+        return self._cache
 
     def batcher(self) -> Batcher:
         cfg = self.project.config.serve
         with self._lock:
             if self._batcher is None:
-                budget = int(cfg.adapter_memory_mb * 2**20)
-                cache = AdapterCache(self.catalog.generator(), budget_bytes=budget)
-                self._batcher = Batcher(cache, window_s=cfg.batch_window_ms / 1000, max_batch=cfg.max_batch)
+                self._batcher = Batcher(
+                    self._adapter_cache(), window_s=cfg.batch_window_ms / 1000, max_batch=cfg.max_batch
+                )
             return self._batcher
+
+    def scheduler(self) -> Scheduler:
+        cfg = self.project.config.serve
+        with self._lock:
+            if self._scheduler is None:
+                self._scheduler = Scheduler(
+                    self._adapter_cache(),
+                    max_batch=cfg.max_batch,
+                    max_batch_tokens=cfg.max_batch_tokens,
+                    prefill_chunk=cfg.prefill_chunk,
+                    max_queue=cfg.max_queue,
+                )
+            return self._scheduler
+
+    def tokenizer(self) -> Any:
+        """The base model's tokenizer (with its chat template), for counting a request before it is queued."""
+        with self._lock:
+            if self._tokenizer is None:
+                if self.project.config.serve.backend == "local":
+                    self._tokenizer = self.catalog.generator().tokenizer
+                else:
+                    from tunesmith.models.local import load_tokenizer
+                    from tunesmith.models.resolve import local_path
+
+                    self._tokenizer = load_tokenizer(local_path(self.project.config.base_model, self.project.dir))
+            return self._tokenizer
+
+    def context_length(self) -> int:
+        """serve.max_context, else the model's context (its config's positions, else the tokenizer's limit)."""
+        if self._context is None:
+            setting = self.project.config.serve.max_context
+            found = setting
+            if found is None and self.project.config.serve.backend == "local":
+                found = getattr(self.catalog.generator().model.config, "max_position_embeddings", None)
+            if found is None:
+                limit = getattr(self.tokenizer(), "model_max_length", None)
+                found = limit if isinstance(limit, int) and limit < 10**7 else 4096
+            self._context = int(found)
+        return self._context
+
+    def shutdown(self, timeout: float = 5.0) -> None:
+        """Cancel what is generating (the server is stopping)."""
+        if self._scheduler is not None:
+            self._scheduler.shutdown(timeout)
 
     def vllm(self) -> Any:
         from tunesmith.serve.vllm import VllmBackend
@@ -77,10 +133,11 @@ class Engine:
 
     def stats(self) -> dict[str, Any]:
         """Adapter cache and batching counts, once the local backend has started."""
-        if self._batcher is None:
-            return {}
-        batcher = self._batcher
-        return {
-            "adapters": batcher.cache.stats(),
-            "batches": {"batches": batcher.batches, "requests": batcher.requests},
-        }
+        out: dict[str, Any] = {}
+        if self._cache is not None:
+            out["adapters"] = self._cache.stats()
+        if self._batcher is not None:
+            out["batches"] = {"batches": self._batcher.batches, "requests": self._batcher.requests}
+        if self._scheduler is not None:
+            out["scheduler"] = self._scheduler.stats()
+        return out

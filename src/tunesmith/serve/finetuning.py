@@ -121,30 +121,23 @@ def _store(request: Request) -> JobStore:
     return request.app.state.store  # type: ignore[no-any-return]
 
 
-def _too_large(limit: int) -> OpenAIError:
-    return OpenAIError(413, f"File too large: the limit is {limit} bytes.", param="file", code="file_too_large")
-
-
 # -- files --------------------------------------------------------------------------------------
 async def upload_file(request: Request) -> Any:
-    limit = request.app.state.max_upload_bytes
-    if int(request.headers.get("content-length") or 0) > limit + 64 * 1024:
-        raise _too_large(limit)
-    form = await request.form(max_part_size=limit + 1)
-    purpose = form.get("purpose")
-    upload = form.get("file")
-    if not isinstance(purpose, str) or purpose not in PURPOSES:
-        raise OpenAIError(400, f"Invalid purpose {purpose!r}: use one of {', '.join(PURPOSES)}.", param="purpose")
-    if upload is None or isinstance(upload, str):
-        raise OpenAIError(400, "Missing the 'file' part of the upload.", param="file")
-    content = await upload.read()
-    if len(content) > limit:
-        raise _too_large(limit)
-    if not content:
-        raise OpenAIError(400, "The uploaded file is empty.", param="file")
+    from starlette.concurrency import run_in_threadpool
+
+    from tunesmith.serve.uploads import read_upload, safe_filename
+
+    fields, upload = await read_upload(request, request.app.state.max_upload_bytes)
+    purpose = fields.get("purpose")
+    if purpose not in PURPOSES:
+        shown = repr(purpose)[:80]
+        raise OpenAIError(400, f"Invalid purpose {shown}: use one of {', '.join(PURPOSES)}.", param="purpose")
     # the name is only shown back: it never becomes part of a path
-    name = (upload.filename or "upload").replace("/", "_").replace("\\", "_")[-200:]
-    return file_object(_store(request).add_file(name, purpose, content))
+    name = safe_filename(upload.filename, default="upload")
+    try:
+        return file_object(await run_in_threadpool(_store(request).add_file, name, purpose, upload.file))
+    finally:
+        await upload.close()
 
 
 def list_files(request: Request, purpose: str | None = None, limit: int = 10000, after: str | None = None) -> Any:
@@ -208,7 +201,8 @@ def create_job(request: Request, body: JobRequest) -> Any:
         raise OpenAIError(400, "beta applies to dpo only.", param="method.supervised.hyperparameters.beta")
     method_json = {"type": method.type, method.type: {"hyperparameters": hp.model_dump(exclude_none=True)}}
     seed = body.seed if body.seed is not None else 42
-    train_settings(method_json, seed, body.metadata)  # every setting checked now, not when training starts
+    # every setting checked now, not when training starts
+    train_settings(method_json, seed, body.metadata, request.app.state.project.dir)
     job = store.create_job(
         model=body.model,
         training_file=body.training_file,

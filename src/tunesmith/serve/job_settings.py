@@ -6,6 +6,7 @@ hands the same settings to `tunesmith train --settings`, so nothing is re-parsed
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -17,11 +18,14 @@ METHOD_RECIPES = {"supervised": "sft-lora", "dpo": "dpo"}
 SETTINGS_KEY = "tunesmith_set"  # metadata extension: training settings OpenAI's API has no field for
 
 
-def train_settings(method: dict[str, Any], seed: int, metadata: dict[str, str] | None) -> dict[str, Any]:
+def train_settings(
+    method: dict[str, Any], seed: int, metadata: dict[str, str] | None, project_dir: Path | None = None
+) -> dict[str, Any]:
     """The `train:` settings a job trains with, as typed values: the method's recipe and hyperparameters,
     the seed, and `train.*` settings from the metadata extension ("train.lora_r=32;train.max_steps=200").
 
-    Raises ``OpenAIError`` (400) for a setting that is not a training setting or has a bad value.
+    Raises ``OpenAIError`` (400) for a setting that is not a training setting or has a bad value, or (with
+    ``project_dir``) one a remote caller may not set: a path out of the project, an endpoint.
     """
     from tunesmith.train.config import TrainConfig
 
@@ -48,9 +52,17 @@ def train_settings(method: dict[str, Any], seed: int, metadata: dict[str, str] |
         except yaml.YAMLError:
             settings[name] = raw
     try:
-        TrainConfig.model_validate(settings)
+        typed = TrainConfig.model_validate(settings)
     except ValidationError as exc:
         err = exc.errors(include_url=False)[0]
         key = ".".join(str(p) for p in err["loc"])
-        raise OpenAIError(400, f"train.{key}: {err['msg']}", param=param) from None
+        raise OpenAIError(400, f"train.{key}: {err['msg']}"[:500], param=param) from None
+    if project_dir is not None:
+        from tunesmith.core.errors import ConfigError
+        from tunesmith.serve.confine import check_remote_changes
+
+        try:
+            check_remote_changes(TrainConfig(), typed, project_dir)
+        except ConfigError as exc:
+            raise OpenAIError(400, f"train.{exc.where}: {exc.what}. {exc.fix}", param=param) from None
     return settings

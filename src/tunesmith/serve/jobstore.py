@@ -23,11 +23,12 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
-FILE_ID = re.compile(r"^file-[0-9a-f]{24}$")
-JOB_ID = re.compile(r"^ftjob-[0-9a-f]{24}$")
-TASK_ID = re.compile(r"^task-[0-9a-f]{24}$")
+# matched whole (`fullmatch`): a `$` anchor would also accept a trailing newline
+FILE_ID = re.compile(r"file-[0-9a-f]{24}")
+JOB_ID = re.compile(r"ftjob-[0-9a-f]{24}")
+TASK_ID = re.compile(r"task-[0-9a-f]{24}")
 TERMINAL = ("succeeded", "failed", "cancelled")
 
 _SCHEMA = """
@@ -101,26 +102,35 @@ class JobStore:
 
     # -- files ----------------------------------------------------------------------------
     def file_path(self, file_id: str) -> Path:
-        if not FILE_ID.match(file_id):
+        if not FILE_ID.fullmatch(file_id):
             raise KeyError(file_id)
         return self.files_dir / file_id
 
-    def add_file(self, filename: str, purpose: str, content: bytes) -> dict[str, Any]:
+    def add_file(self, filename: str, purpose: str, content: bytes | BinaryIO) -> dict[str, Any]:
+        """Store a file (bytes, or a readable file copied in chunks) and then record it: a file is listed only
+        once it is whole on disk, and a crash in between leaves at most a `.part` file, never a row."""
+        import shutil
+
         file_id = new_id("file")
         target = self.file_path(file_id)
         partial = target.with_suffix(".part")
-        partial.write_bytes(content)
+        if isinstance(content, bytes):
+            partial.write_bytes(content)
+        else:
+            with partial.open("wb") as out:
+                shutil.copyfileobj(content, out, 1024 * 1024)
+        size = partial.stat().st_size
         partial.replace(target)
         now = int(time.time())
         with self._tx() as db:
             db.execute(
                 "INSERT INTO files (id, filename, purpose, bytes, created_at) VALUES (?, ?, ?, ?, ?)",
-                (file_id, filename, purpose, len(content), now),
+                (file_id, filename, purpose, size, now),
             )
         return self.get_file(file_id)  # type: ignore[return-value]
 
     def get_file(self, file_id: str) -> dict[str, Any] | None:
-        if not FILE_ID.match(file_id):
+        if not FILE_ID.fullmatch(file_id):
             return None
         row = self._db().execute("SELECT * FROM files WHERE id = ? AND deleted = 0", (file_id,)).fetchone()
         return dict(row) if row else None
@@ -165,7 +175,7 @@ class JobStore:
         return self.get_job(job_id)  # type: ignore[return-value]
 
     def get_job(self, job_id: str) -> dict[str, Any] | None:
-        if not JOB_ID.match(job_id):
+        if not JOB_ID.fullmatch(job_id):
             return None
         row = self._db().execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return _job(row) if row else None
@@ -176,6 +186,16 @@ class JobStore:
             ids = [r["id"] for r in rows]
             rows = rows[ids.index(after) + 1 :] if after in ids else []
         return rows[:limit], len(rows) > limit
+
+    def reported_steps(self, job_id: str) -> set[int]:
+        """Steps whose training loss has an event already."""
+        rows = self._db().execute("SELECT data FROM events WHERE job_id = ? AND type = 'metrics'", (job_id,))
+        steps = set()
+        for (data,) in rows:
+            value = json.loads(data or "{}")
+            if "train_loss" in value and isinstance(value.get("step"), int):
+                steps.add(value["step"])
+        return steps
 
     def update_job(self, job_id: str, **fields: Any) -> None:
         encoded = {
@@ -297,7 +317,7 @@ class JobStore:
         return self.get_task(task_id)  # type: ignore[return-value]
 
     def get_task(self, task_id: str) -> dict[str, Any] | None:
-        if not TASK_ID.match(task_id):
+        if not TASK_ID.fullmatch(task_id):
             return None
         row = self._db().execute("SELECT * FROM tasks WHERE id = ?", (task_id,)).fetchone()
         return _task(row) if row else None

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+# a seed is a signed 64-bit integer, as OpenAI's API documents it
+INT64 = 2**63
+ModelName = Annotated[str, Field(min_length=1, max_length=256)]
+StopString = Annotated[str, Field(max_length=256)]
 
 
 class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="allow")
     role: Literal["system", "developer", "user", "assistant", "tool"]
-    content: str | list[dict[str, Any]] | None = None
+    content: str | Annotated[list[dict[str, Any]], Field(max_length=256)] | None = None
 
     def text(self) -> str:
         if isinstance(self.content, list):
@@ -31,22 +36,23 @@ class TunesmithOptions(BaseModel):
 class ChatRequest(BaseModel):
     # unknown OpenAI fields (logprobs, tools, ...) are tolerated and ignored, as other servers do
     model_config = ConfigDict(extra="allow")
-    model: str
+    model: ModelName
     messages: list[ChatMessage] = Field(min_length=1)
     temperature: float | None = Field(None, ge=0, le=2)
     top_p: float | None = Field(None, gt=0, le=1)
-    max_tokens: int | None = Field(None, ge=1)
-    max_completion_tokens: int | None = Field(None, ge=1)
-    stop: str | list[str] | None = None
+    max_tokens: int | None = Field(None, ge=1, le=2**31 - 1)
+    max_completion_tokens: int | None = Field(None, ge=1, le=2**31 - 1)
+    stop: StopString | Annotated[list[StopString], Field(max_length=4)] | None = None
+    """Up to 4 sequences, as OpenAI's API allows: each costs a check at every generated token."""
     n: int = Field(1, ge=1, le=16)
-    seed: int | None = None
+    seed: int | None = Field(None, ge=-INT64, le=INT64 - 1)
     stream: bool = False
     tunesmith: TunesmithOptions | None = None
 
 
 class EmbeddingRequest(BaseModel):
     model_config = ConfigDict(extra="allow")
-    model: str
+    model: ModelName
     input: str | list[str] | list[int] | list[list[int]]
     encoding_format: Literal["float", "base64"] = "float"
     dimensions: int | None = Field(None, ge=1)

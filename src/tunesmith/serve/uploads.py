@@ -23,17 +23,67 @@ from tunesmith.data.split import assign_splits
 from tunesmith.registry.runs import runs_root
 
 
+def safe_filename(name: str | None, default: str = "upload.jsonl", max_bytes: int = 120) -> str:
+    """An uploaded file's name as a label: no path separators, no control or format characters (NUL, bidi
+    overrides), at most ``max_bytes`` of UTF-8 with its extension kept. It is shown back and names a temporary
+    copy (the reader picks the format by extension); it is never a path the client chooses."""
+    import unicodedata
+
+    name = unicodedata.normalize("NFC", name or "").replace("/", "_").replace("\\", "_")
+    name = "".join(ch for ch in name if not unicodedata.category(ch).startswith("C")).strip().lstrip(".")
+    if not name.strip("._ "):
+        return default
+    stem, dot, extension = name.rpartition(".")
+    if not dot or len(extension.encode()) > 16:
+        stem, dot, extension = name, "", ""
+    room = max_bytes - len((dot + extension).encode())
+    stem = stem.encode()[:room].decode(errors="ignore").rstrip() or "upload"
+    return stem + dot + extension
+
+
+async def read_upload(request: Any, limit: int) -> tuple[dict[str, str], Any]:
+    """The fields and the one file of a multipart upload, the file spooled to disk as it arrives (never whole
+    in memory). Raises OpenAIError: 413 past ``limit`` (counted as the bytes arrive, by serve/guard.py), 400
+    for a body that is not a whole multipart form with one non-empty file part."""
+    from tunesmith.serve.guard import BodyTooLarge
+    from tunesmith.serve.openai_schema import OpenAIError
+
+    try:
+        form = await request.form(max_files=1, max_fields=16, max_part_size=64 * 1024)
+    except BodyTooLarge:
+        raise OpenAIError(
+            413, f"File too large: the limit is {limit} bytes.", param="file", code="file_too_large"
+        ) from None
+    except Exception as exc:  # python-multipart's and Starlette's parse errors, a client gone mid-body
+        detail = str(getattr(exc, "message", None) or exc or type(exc).__name__)[:200]
+        raise OpenAIError(400, f"The upload is not a complete multipart form: {detail}", param="file") from None
+    upload = form.get("file")
+    if upload is None or isinstance(upload, str):
+        raise OpenAIError(400, "Missing the 'file' part of the upload.", param="file")
+    size = upload.size if upload.size is not None else 0
+    if size > limit:
+        raise OpenAIError(413, f"File too large: the limit is {limit} bytes.", param="file", code="file_too_large")
+    if size == 0:
+        raise OpenAIError(400, "The uploaded file is empty.", param="file")
+    fields = {k: v for k, v in form.multi_items() if isinstance(v, str)}
+    return fields, upload
+
+
 def dataset_from_upload(
     project_dir: Path,
     path: Path,
     *,
     filename: str,
-    file_id: str,
+    record_file: Any,
     split: SplitConfig,
     tokenizer: Any = None,
 ) -> dict[str, Any]:
-    """Read ``path`` (any format `tunesmith data validate` reads), write a data run; return its report."""
+    """Read ``path`` (any format `tunesmith data validate` reads), write a data run; return its report.
+
+    ``record_file(path) -> file id`` stores the file once it has been read, so a file that cannot be read at
+    all leaves nothing behind."""
     items = list(read_items(path))
+    file_id = record_file(path)
     good = [item for item in items if item.example is not None]
     rejects = [_reject(item, filename) for item in items if item.example is None]
     rows = _split_rows(good, filename, split, tokenizer)

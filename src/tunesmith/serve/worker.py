@@ -315,7 +315,9 @@ class Worker:
             args += ["--data", job["data_run"], "--settings", str(settings)]
             self.store.add_event(job_id, "Fine-tuning job started")
         self.store.update_job(job_id, status="running", started_at=job.get("started_at") or int(time.time()))
+        # steps already reported (a resumed job re-reads metrics.jsonl from the top; each step is one event)
         seen = {"metrics": 0}
+        reported = self.store.reported_steps(job_id)
         found = {"run": train_run}
 
         def watch(pid: int) -> None:
@@ -326,7 +328,7 @@ class Worker:
                 if job.get("train_run") != run.id:
                     self.store.update_job(job_id, train_run=run.id)
                     job["train_run"] = run.id
-                seen["metrics"] = self._report(job, run, seen["metrics"])
+                seen["metrics"] = self._report(job, run, seen["metrics"], reported)
 
         def cancel_requested() -> bool:
             current = self.store.get_job(job_id)
@@ -343,7 +345,7 @@ class Worker:
         )
         train_run = found["run"] or self._train_run(job, pid=finished.pid)
         if train_run is not None:
-            self._report(job, train_run, seen["metrics"])
+            self._report(job, train_run, seen["metrics"], reported)
         if finished.cancelled:
             self.store.update_job(job_id, status="cancelled", finished_at=int(time.time()), worker_pid=None)
             self.store.add_event(job_id, "Job cancelled; the last complete checkpoint is kept")
@@ -363,12 +365,13 @@ class Worker:
             return mine[-1] if mine else None
         return None
 
-    def _report(self, job: dict[str, Any], run: RunDir, seen: int) -> int:
-        """New metrics lines -> events; new complete checkpoints -> checkpoint records."""
+    def _report(self, job: dict[str, Any], run: RunDir, seen: int, reported: set[int]) -> int:
+        """New metrics lines -> events (one per step, never again after a resume); new complete checkpoints ->
+        checkpoint records."""
         rows = run.metrics()
         for row in rows[seen:]:
             step = row.get("step")
-            if step is None:
+            if step is None or (row.get("loss") is not None and int(step) in reported):
                 continue
             data = {"step": step, "total_steps": row.get("max_steps")}
             for ours, theirs in (
@@ -379,6 +382,8 @@ class Worker:
                 if row.get(ours) is not None:
                     data[theirs] = row[ours]
             if len(data) > 2:
+                if row.get("loss") is not None:
+                    reported.add(int(step))
                 text = ", ".join(f"{k} {v:.4f}" for k, v in data.items() if isinstance(v, float))
                 self.store.add_event(job["id"], f"Step {step}: {text}", type_="metrics", data=data)
         by_step: dict[int, dict[str, Any]] = {}
@@ -432,13 +437,23 @@ class Worker:
             status="succeeded",
             fine_tuned_model=model_id,
             finished_at=int(time.time()),
-            trained_tokens=summary.get("tokens_processed") or summary.get("trained_tokens"),
+            trained_tokens=_trained_tokens(summary, run),
             result_files=[results["id"]],
             train_run=run.id,
             worker_pid=None,
         )
         self.store.add_event(job["id"], f"New fine-tuned model created: {model_id}")
         self.store.add_event(job["id"], "The job has successfully completed")
+
+
+def _trained_tokens(summary: dict[str, Any], run: RunDir) -> int | None:
+    """Tokens the job trained on: the command's summary, else the trainer's own count in metrics.jsonl, which a
+    resumed run carries on from its checkpoint."""
+    for key in ("tokens_processed", "trained_tokens"):
+        if isinstance(summary.get(key), int):
+            return int(summary[key])
+    seen = [r["tokens_seen"] for r in run.metrics() if isinstance(r.get("tokens_seen"), int)]
+    return max(seen) if seen else None
 
 
 def _last_json(stdout: str) -> dict[str, Any] | None:

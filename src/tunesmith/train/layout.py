@@ -1,8 +1,8 @@
 """Where a training run keeps what it made: one place that knows the folder names.
 
-    runs/<id>/adapter/       a LoRA-family run's adapter (with tokenizer and chat template)
-    runs/<id>/model/         a full fine-tune's weights (same)
-    runs/<id>/checkpoints/   checkpoint-N folders, each marked COMPLETE once whole
+runs/<id>/adapter/       a LoRA-family run's adapter (with tokenizer and chat template)
+runs/<id>/model/         a full fine-tune's weights (same)
+runs/<id>/checkpoints/   checkpoint-N folders, each marked COMPLETE once whole
 """
 
 from __future__ import annotations

@@ -122,5 +122,9 @@ def overrides(loaded: LoadedProject, kind: str, values: dict[str, Any]) -> list[
             continue
         # JSON is YAML: strings stay strings ("auto"), null clears a setting, lists and mappings keep their shape
         sets.append(f"{path}={json.dumps(value)}")
-    load_project(loaded.dir, sets)  # the same validation the command will do, reported now
+    from tunesmith.serve.confine import check_remote_changes
+
+    changed = load_project(loaded.dir, sets)  # the same validation the command will do, reported now
+    # what a browser may not change: paths leading out of the project, endpoints and code-running switches
+    check_remote_changes(loaded.config, changed.config, loaded.dir, loaded.config.serve.workbench_settable)
     return sets

@@ -8,6 +8,7 @@ from typing import Any
 from tunesmith.core.errors import ConfigError
 from tunesmith.project import LoadedProject
 from tunesmith.registry.runs import list_runs, resolve_run
+from tunesmith.serve.confine import check_run_id
 from tunesmith.serve.jobstore import JobStore
 from tunesmith.serve.worker import task_paths
 from tunesmith.ui.forms import SECTIONS, overrides
@@ -59,6 +60,8 @@ def create(
         ref = inputs.get(name)
         if not ref:
             continue
+        # a run id, never a path: a job reads its inputs from this project's runs only
+        check_run_id(str(ref), where=f"inputs.{name}")
         run = resolve_run(loaded.dir, ref, stage)  # a missing or unfinished run is an error now, not in the log
         picked[name] = run.id
         args += [run.id] if option is None else [option, run.id]

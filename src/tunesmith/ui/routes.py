@@ -10,15 +10,26 @@ registry as the CLI. Chat in the playground goes through the public
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Body, File, Request, UploadFile  # module level: FastAPI resolves the annotations here
+from fastapi import Path as PathParam
+from fastapi import Query, Request  # module level: FastAPI resolves the annotations here
+from pydantic import BaseModel, ConfigDict, Field
 
 from tunesmith.core.errors import TunesmithError
 from tunesmith.project import LoadedProject, load_project
 from tunesmith.ui import datasets, evaluations, forms, jobs, knowledge, overview, releases
 
 STATIC = Path(__file__).parent / "static"
+
+# every parameter a page sends is bounded: a run id, a version number, short texts, sane offsets
+RunId = Annotated[str, PathParam(pattern=r"[A-Za-z0-9][A-Za-z0-9_.-]{0,199}")]
+TaskId = Annotated[str, PathParam(pattern=r"task-[0-9a-f]{24}")]
+Version = Annotated[str, PathParam(pattern=r"[0-9]{1,9}")]
+Kind = Annotated[str, PathParam(max_length=32)]
+Text = Annotated[str, Query(max_length=2000)]
+Name = Annotated[str | None, Query(max_length=200)]
+Offset = Annotated[int, Query(ge=0, le=10**7)]
 
 
 def _project(request: Request) -> LoadedProject:
@@ -56,69 +67,77 @@ def list_datasets(request: Request) -> Any:
     return {"datasets": datasets.list_datasets(_project(request))}
 
 
-async def upload(request: Request, file: UploadFile = File(...)) -> Any:  # noqa: B008 (FastAPI's declaration style)
+async def upload(request: Request) -> Any:
+    """A dataset from an uploaded file: spooled to disk as it arrives, read, then recorded (file and data run)."""
     from starlette.concurrency import run_in_threadpool
 
-    from tunesmith.serve.uploads import dataset_from_upload
+    from tunesmith.serve.uploads import dataset_from_upload, read_upload, safe_filename
 
     state = request.app.state
-    content = await file.read()
-    limit = int(state.project.config.serve.max_upload_mb * 2**20)
-    if not content:
-        raise TunesmithError("the uploaded file is empty", where=file.filename, fix="Pick a file with examples.")
-    if len(content) > limit:
-        raise TunesmithError(
-            f"the file is larger than the {limit} byte limit", where=file.filename, fix="Raise serve.max_upload_mb."
-        )
-    name = (file.filename or "").replace("/", "_").replace("\\", "_")[-200:]
-    if name.strip(".") == "":
-        name = "upload.jsonl"  # the name is only a label and an extension: never a path
-    row = state.store.add_file(name, "fine-tune", content)
+    _, upload = await read_upload(request, state.max_upload_bytes)
+    name = safe_filename(upload.filename)
     cfg = _project(request).config
 
     def build() -> Any:
+        import shutil
         import tempfile
 
         # the reader picks the format by the file's extension, so it reads a copy under the uploaded name
         with tempfile.TemporaryDirectory() as folder:
             named = Path(folder) / name
-            named.write_bytes(content)
+            with named.open("wb") as out:
+                shutil.copyfileobj(upload.file, out, 1024 * 1024)
+
+            def record(path: Path) -> str:
+                with path.open("rb") as handle:
+                    return str(state.store.add_file(name, "fine-tune", handle)["id"])
+
             return dataset_from_upload(
                 state.project.dir,
                 named,
                 filename=name,
-                file_id=row["id"],
+                record_file=record,
                 split=cfg.data.split,
                 tokenizer=_tokenizer(request),
             )
 
-    return await run_in_threadpool(build)
+    try:
+        return await run_in_threadpool(build)
+    finally:
+        await upload.close()
 
 
-def get_dataset(request: Request, run: str) -> Any:
+def get_dataset(request: Request, run: RunId) -> Any:
     return datasets.dataset(_project(request), run)
 
 
 def get_examples(
     request: Request,
-    run: str,
-    split: str | None = None,
-    q: str = "",
-    label: str | None = None,
-    source: str | None = None,
-    offset: int = 0,
+    run: RunId,
+    split: Name = None,
+    q: Text = "",
+    label: Name = None,
+    source: Name = None,
+    offset: Offset = 0,
     limit: int = 20,
 ) -> Any:
     return datasets.examples(
-        _project(request), run, split=split, query=q, label=label, source=source, offset=offset, limit=min(limit, 200)
+        _project(request),
+        run,
+        split=split,
+        query=q,
+        label=label,
+        source=source,
+        offset=offset,
+        limit=max(1, min(limit, 200)),
     )
 
 
-def get_rejects(request: Request, run: str, reason: str | None = None, offset: int = 0, limit: int = 50) -> Any:
-    return datasets.rejects(_project(request), run, reason=reason, offset=offset, limit=min(limit, 500))
+def get_rejects(request: Request, run: RunId, reason: Name = None, offset: Offset = 0, limit: int = 50) -> Any:
+    return datasets.rejects(_project(request), run, reason=reason, offset=offset, limit=max(1, min(limit, 500)))
 
 
-def get_mask(request: Request, run: str, id: str) -> Any:
+def get_mask(request: Request, run: RunId, id: Annotated[str, Query(max_length=500)]) -> Any:
     return datasets.loss_mask(_project(request), run, id, _tokenizer(request))
 
 
@@ -127,11 +146,11 @@ def get_knowledge(request: Request) -> Any:
     return knowledge.documents(_project(request))
 
 
-def get_chunks(request: Request, file: str) -> Any:
+def get_chunks(request: Request, file: Annotated[str, Query(max_length=1000)]) -> Any:
     return {"file": file, "chunks": knowledge.chunks(_project(request), file)}
 
 
-def get_search(request: Request, q: str, k: int = 5, mode: str = "hybrid") -> Any:
+def get_search(request: Request, q: Text, k: int = 5, mode: Annotated[str, Query(max_length=16)] = "hybrid") -> Any:
     if mode not in ("hybrid", "dense", "keyword"):
         raise TunesmithError(f"unknown search mode '{mode}'", fix="Use hybrid, dense or keyword.")
     hits = knowledge.search(_project(request), q, k=max(1, min(k, 50)), mode=mode)
@@ -145,19 +164,34 @@ def list_jobs(request: Request) -> Any:
     return {"jobs": listed, "kinds": jobs.kinds()}
 
 
-def get_form(request: Request, kind: str) -> Any:
+def get_form(request: Request, kind: Kind) -> Any:
     if kind not in forms.SECTIONS:
         raise TunesmithError(f"unknown job kind '{kind}'", fix=f"Use one of {', '.join(forms.SECTIONS)}.")
     current = _project(request)
     return {"kind": kind, "fields": forms.form(current, kind), "choices": jobs.choices(current, kind)}
 
 
-def create_job(request: Request, body: dict[str, Any] = Body(...)) -> Any:  # noqa: B008
-    kind, values, inputs = str(body.get("kind", "")), dict(body.get("values") or {}), dict(body.get("inputs") or {})
-    return jobs.create(_project(request), request.app.state.store, kind, values, inputs)
+class JobForm(BaseModel):
+    """A submitted job form: only the fields the user changed, and the runs it takes as inputs."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: str = Field(max_length=32)
+    values: dict[Annotated[str, Field(max_length=200)], Any] = Field(default_factory=dict, max_length=500)
+    inputs: dict[Annotated[str, Field(max_length=32)], Annotated[str, Field(max_length=200)] | None] = Field(
+        default_factory=dict, max_length=8
+    )
 
 
-def get_job(request: Request, task_id: str) -> Any:
+class PromoteForm(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    alias: str | None = Field(None, max_length=64, pattern=r"[A-Za-z0-9_-]+")
+
+
+def create_job(request: Request, body: JobForm) -> Any:
+    return jobs.create(_project(request), request.app.state.store, body.kind, body.values, body.inputs)
+
+
+def get_job(request: Request, task_id: TaskId) -> Any:
     state = request.app.state
     task = state.store.get_task(task_id)
     if task is None:
@@ -165,7 +199,7 @@ def get_job(request: Request, task_id: str) -> Any:
     return jobs.decorate(state.project, state.store, task, detail=True)
 
 
-def cancel_job(request: Request, task_id: str) -> Any:
+def cancel_job(request: Request, task_id: TaskId) -> Any:
     store = request.app.state.store
     task = store.get_task(task_id)
     if task is None:
@@ -181,19 +215,25 @@ def list_evaluations(request: Request) -> Any:
     return {"evaluations": evaluations.list_evaluations(current), "primary": current.config.eval.primary}
 
 
-def compare(request: Request, runs: str, metric: str | None = None) -> Any:
+def compare(request: Request, runs: Text, metric: Name = None) -> Any:
     return evaluations.compare(_project(request), [r for r in runs.split(",") if r], metric)
 
 
-def get_evaluation(request: Request, run: str) -> Any:
+def get_evaluation(request: Request, run: RunId) -> Any:
     return evaluations.evaluation(_project(request), run)
 
 
 def get_side_by_side(
-    request: Request, run: str, a: str, b: str, metric: str | None = None, offset: int = 0, limit: int = 20
+    request: Request,
+    run: RunId,
+    a: Annotated[str, Query(max_length=200)],
+    b: Annotated[str, Query(max_length=200)],
+    metric: Name = None,
+    offset: Offset = 0,
+    limit: int = 20,
 ) -> Any:
     project = _project(request)
-    return evaluations.side_by_side(project, run, a=a, b=b, metric=metric, offset=offset, limit=min(limit, 200))
+    return evaluations.side_by_side(project, run, a=a, b=b, metric=metric, offset=offset, limit=max(1, min(limit, 200)))
 
 
 # -- releases ---------------------------------------------------------------------------------------
@@ -201,12 +241,12 @@ def get_releases(request: Request) -> Any:
     return releases.releases(_project(request))
 
 
-def get_lineage(request: Request, version: str) -> Any:
+def get_lineage(request: Request, version: Version) -> Any:
     return releases.lineage(_project(request), version)
 
 
-def promote(request: Request, version: str, body: dict[str, Any] = Body(default={})) -> Any:  # noqa: B008
-    return releases.promote(_project(request), version, str(body.get("alias") or "production"))
+def promote(request: Request, version: Version, body: PromoteForm | None = None) -> Any:
+    return releases.promote(_project(request), version, (body.alias if body else None) or "production")
 
 
 def index() -> Any:

@@ -1,0 +1,419 @@
+"""Continuous batching: requests join and leave the running batch between decoding steps.
+
+The window batcher (`batcher.py`) grouped requests that arrived within a few
+milliseconds and decoded the group until its longest answer ended, so a request
+arriving a moment later waited for all of it: one 512-token answer held every
+short request behind it. Here nothing waits for anything but its turn:
+
+- a request's prompt is prefilled on its own, `prefill_chunk` tokens at a time,
+  interleaved with the decoding steps of the running batch, so a long prompt
+  delays the others by one chunk at a time, never by its whole length;
+- once prefilled it joins the running batch of its adapter (its KV cache padded
+  on the left to the batch's length; positions are per row, so the padding
+  changes no result); batches of different adapters take turns step by step;
+- a row leaves as soon as it ends (end token, stop string, token limit, or its
+  client gone: `Ticket.cancel`), its cache rows are dropped and the leading
+  cache columns no remaining row attends to are trimmed;
+- admission is first come, first served under two bounds, `max_batch` rows and
+  `max_batch_tokens` (rows times the padded length each will reach: the KV
+  memory), so a large request is never overtaken for ever and a crowd of small
+  ones never grows the cache past its budget; past `max_queue` waiting requests
+  `submit` raises `Busy` (the server's 429).
+
+Greedy answers are token for token those of `LocalGenerator.generate`
+(tests/unit/test_scheduler.py). Models whose cache is not plain per-layer
+key/value tensors (sliding-window layers) do not join a running batch: a new
+batch starts when the running one ends, which is window batching again.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tunesmith.core.deps import require
+from tunesmith.models.generation import Generation, GenerationParams
+from tunesmith.serve.adapters import AdapterCache
+
+
+class Busy(Exception):
+    """Too many requests are waiting; the client should retry later."""
+
+
+class Cancelled(Exception):
+    """The request was cancelled (its client went away, or the server is stopping)."""
+
+
+@dataclass(eq=False)
+class Ticket:
+    """One answer being generated: what the route holds to wait, stream or cancel."""
+
+    prompt_ids: list[int]
+    params: GenerationParams
+    adapter: str | None
+    adapter_path: Path | None
+    on_token: Callable[[int], None] | None = None
+    """Called from the scheduler's thread with each new token id (streaming)."""
+    future: Future[Generation] = field(default_factory=Future)
+    generated: list[int] = field(default_factory=list)
+    submitted: float = field(default_factory=time.perf_counter)
+    _cancelled: threading.Event = field(default_factory=threading.Event)
+    _cache: Any = None  # the prompt's own KV cache while it is prefilled
+    _prefilled: int = 0
+    _rng: Any = None
+
+    def cancel(self) -> None:
+        """Stop generating this answer at the next step (its client went away)."""
+        self._cancelled.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
+
+    @property
+    def span(self) -> int:
+        """The most cache positions this answer can take."""
+        return len(self.prompt_ids) + self.params.max_new_tokens
+
+
+@dataclass(eq=False)
+class _Lane:
+    """The running batch of one adapter: rows, their shared cache, and each row's next input."""
+
+    adapter: str | None
+    adapter_path: Path | None
+    tickets: list[Ticket]
+    cache: Any
+    mask: Any  # (rows, cache length): 1 where a row has a real token
+    position: Any  # (rows,): the position of each row's next input token
+    next_ids: Any  # (rows,): each row's last chosen token, the next input
+
+
+class Scheduler:
+    def __init__(
+        self,
+        cache: AdapterCache,
+        *,
+        max_batch: int = 16,
+        max_batch_tokens: int = 32768,
+        prefill_chunk: int = 256,
+        max_queue: int = 256,
+    ) -> None:
+        self.cache = cache
+        self.generator = cache.generator
+        self.max_batch = max_batch
+        self.max_batch_tokens = max_batch_tokens
+        self.prefill_chunk = prefill_chunk
+        self.max_queue = max_queue
+        self._cv = threading.Condition()
+        self._waiting: deque[Ticket] = deque()
+        self._prefilling: deque[Ticket] = deque()
+        self._lanes: dict[str | None, _Lane] = {}
+        self._stopping = False
+        self._joinable: bool | None = None
+        self.steps = 0
+        self.requests = 0
+        self.peak_rows = 0
+        self.cancelled = 0
+        self._thread = threading.Thread(target=self._loop, daemon=True, name="tunesmith-scheduler")
+        self._thread.start()
+
+    # -- the routes' side ----------------------------------------------------------------------------
+    def submit(
+        self,
+        prompt_ids: list[int],
+        params: GenerationParams,
+        adapter: str | None,
+        adapter_path: Path | None,
+        on_token: Callable[[int], None] | None = None,
+    ) -> Ticket:
+        ticket = Ticket(list(prompt_ids), params, adapter, adapter_path, on_token)
+        with self._cv:
+            if self._stopping:
+                raise Cancelled("the server is stopping")
+            if len(self._waiting) >= self.max_queue:
+                raise Busy(f"{len(self._waiting)} requests are already waiting")
+            self._waiting.append(ticket)
+            self._cv.notify()
+        return ticket
+
+    def shutdown(self, timeout: float = 5.0) -> None:
+        """Cancel everything waiting or running and stop the thread (the server's graceful shutdown)."""
+        with self._cv:
+            self._stopping = True
+            self._cv.notify()
+        self._thread.join(timeout)
+
+    def stats(self) -> dict[str, int]:
+        with self._cv:
+            return {
+                "waiting": len(self._waiting),
+                "prefilling": len(self._prefilling),
+                "running": sum(len(lane.tickets) for lane in self._lanes.values()),
+                "steps": self.steps,
+                "requests": self.requests,
+                "peak_rows": self.peak_rows,
+                "cancelled": self.cancelled,
+            }
+
+    # -- the scheduler's thread ----------------------------------------------------------------------
+    def _loop(self) -> None:
+        while True:
+            with self._cv:
+                while not (self._waiting or self._prefilling or self._lanes or self._stopping):
+                    self._cv.wait()
+                if self._stopping:
+                    break
+                self._admit()
+            try:
+                self._tick()
+            except BaseException as exc:  # a failed step fails the requests in it, never the server
+                self._fail_running(exc)
+        self._fail_running(Cancelled("the server is stopping"))
+        with self._cv:
+            for ticket in self._waiting:
+                _settle(ticket, Cancelled("the server is stopping"))
+            self._waiting.clear()
+
+    def _rows(self) -> list[Ticket]:
+        return [*self._prefilling, *(t for lane in self._lanes.values() for t in lane.tickets)]
+
+    def _admit(self) -> None:
+        """Move waiting requests to prefilling, first come first served, within the row and token budgets."""
+        while self._waiting:
+            head = self._waiting[0]
+            if head.cancelled:
+                self._waiting.popleft()
+                self.cancelled += 1
+                _settle(head, Cancelled("cancelled while waiting"))
+                continue
+            rows = self._rows()
+            if rows:
+                if len(rows) >= self.max_batch:
+                    return
+                longest = max(t.span for t in [*rows, head])
+                if (len(rows) + 1) * longest > self.max_batch_tokens:
+                    return
+                lane = self._lanes.get(head.adapter)
+                if lane is not None and not self._can_join(lane):
+                    return
+            self._prefilling.append(self._waiting.popleft())
+
+    def _can_join(self, lane: _Lane) -> bool:
+        if self._joinable is None:
+            transformers = require("transformers")
+            plain = transformers.cache_utils.DynamicLayer
+            self._joinable = all(type(layer) is plain for layer in lane.cache.layers)
+        return self._joinable
+
+    def _tick(self) -> None:
+        """One chunk of prefill, then one decoding step of every running batch."""
+        if self._prefilling:
+            self._prefill(self._prefilling[0])
+        for adapter in list(self._lanes):
+            self._step(self._lanes[adapter])
+        self.steps += 1
+
+    def _forward(self, adapter: str | None, adapter_path: Path | None, **inputs: Any) -> Any:
+        torch = require("torch")
+        from tunesmith.models.decode import _cache_argument
+
+        generator = self.generator
+        with self.cache.lock:
+            if adapter is not None and adapter_path is not None:
+                self.cache.ensure(adapter, adapter_path, keep={a for a in self._lanes if a is not None})
+            with generator._lock, generator._using(adapter), torch.inference_mode():
+                cache = inputs.pop("cache")
+                return generator.model(**inputs, **{_cache_argument(generator.model): cache, "use_cache": True})
+
+    def _prefill(self, ticket: Ticket) -> None:
+        torch = require("torch")
+        transformers = require("transformers")
+        if ticket.cancelled:
+            self._prefilling.popleft()
+            self.cancelled += 1
+            return _settle(ticket, Cancelled("cancelled"))
+        model = self.generator.model
+        device = model.device
+        if ticket._cache is None:
+            ticket._cache = transformers.DynamicCache(config=model.config)
+            if ticket.params.seed is not None:
+                ticket._rng = torch.Generator(device=device).manual_seed(ticket.params.seed % 2**63)
+        start = ticket._prefilled
+        end = min(len(ticket.prompt_ids), start + self.prefill_chunk)
+        out = self._forward(
+            ticket.adapter,
+            ticket.adapter_path,
+            input_ids=torch.tensor([ticket.prompt_ids[start:end]], device=device),
+            attention_mask=torch.ones((1, end), dtype=torch.long, device=device),
+            position_ids=torch.arange(start, end, device=device)[None, :],
+            logits_to_keep=1,
+            cache=ticket._cache,
+        )
+        ticket._prefilled = end
+        if end < len(ticket.prompt_ids):
+            return
+        self._prefilling.popleft()
+        first = _choose(out.logits[:, -1, :], [ticket])
+        if self._take(ticket, int(first[0])):
+            return
+        length = len(ticket.prompt_ids)
+        row = _Lane(
+            ticket.adapter,
+            ticket.adapter_path,
+            [ticket],
+            ticket._cache,
+            torch.ones((1, length), dtype=torch.long, device=device),
+            torch.tensor([length], device=device),
+            first.to(device),
+        )
+        ticket._cache = None
+        lane = self._lanes.get(ticket.adapter)
+        self._lanes[ticket.adapter] = row if lane is None else _merge(lane, row)
+        self.peak_rows = max(self.peak_rows, sum(len(lane.tickets) for lane in self._lanes.values()))
+
+    def _step(self, lane: _Lane) -> None:
+        torch = require("torch")
+        live = [i for i, t in enumerate(lane.tickets) if not t.cancelled]
+        if len(live) < len(lane.tickets):
+            for t in lane.tickets:
+                if t.cancelled:
+                    self.cancelled += 1
+                    _settle(t, Cancelled("cancelled"))
+            if not self._keep(lane, live):
+                return
+        mask = torch.cat([lane.mask, lane.mask.new_ones((len(lane.tickets), 1))], dim=1)
+        out = self._forward(
+            lane.adapter,
+            lane.adapter_path,
+            input_ids=lane.next_ids[:, None],
+            attention_mask=mask,
+            position_ids=lane.position[:, None],
+            cache=lane.cache,
+        )
+        lane.mask, lane.position = mask, lane.position + 1
+        chosen = _choose(out.logits[:, -1, :], lane.tickets)
+        lane.next_ids = chosen
+        keep = [
+            i
+            for i, (t, token) in enumerate(zip(lane.tickets, chosen.tolist(), strict=True))
+            if not self._take(t, token)
+        ]
+        if len(keep) < len(lane.tickets):
+            self._keep(lane, keep)
+
+    def _keep(self, lane: _Lane, rows: list[int]) -> bool:
+        """Keep only ``rows`` of a batch (dropping the others' cache) and trim the columns no row needs;
+        False when the batch is gone."""
+        torch = require("torch")
+        if not rows:
+            del self._lanes[lane.adapter]
+            return False
+        index = torch.tensor(rows, device=lane.mask.device)
+        lane.cache.batch_select_indices(index)
+        lane.tickets = [lane.tickets[i] for i in rows]
+        lane.mask, lane.position, lane.next_ids = lane.mask[index], lane.position[index], lane.next_ids[index]
+        used = lane.mask.any(dim=0).nonzero()
+        first = int(used[0]) if len(used) else 0
+        if first > 0:  # every remaining row starts later: the leading columns are padding for all of them
+            for layer in lane.cache.layers:
+                layer.keys, layer.values = layer.keys[:, :, first:], layer.values[:, :, first:]
+            lane.mask = lane.mask[:, first:]
+        return True
+
+    def _take(self, ticket: Ticket, token: int) -> bool:
+        """Record a new token; settle the ticket and return True when its answer is complete."""
+        ticket.generated.append(token)
+        if ticket.on_token is not None:
+            ticket.on_token(token)
+        params = ticket.params
+        done = token in self._eos() or len(ticket.generated) >= params.max_new_tokens
+        if not done and params.stop:
+            tail = self.generator.tokenizer.decode(
+                ticket.generated[-(max(len(s) for s in params.stop) + 8) :], skip_special_tokens=True
+            )
+            done = any(s in tail for s in params.stop)
+        if done:
+            text, tokens, finish = self.generator._finish(ticket.generated, params)
+            self.requests += 1
+            _settle(
+                ticket,
+                Generation(
+                    text=text,
+                    prompt_tokens=len(ticket.prompt_ids),
+                    completion_tokens=tokens,
+                    finish_reason=finish,
+                    latency_s=time.perf_counter() - ticket.submitted,
+                ),
+            )
+        return done
+
+    def _eos(self) -> set[int]:
+        if not hasattr(self, "_eos_ids"):
+            self._eos_ids = set(self.generator.stop_token_ids())
+        return self._eos_ids
+
+    def _fail_running(self, exc: BaseException) -> None:
+        for ticket in self._rows():
+            _settle(ticket, exc)
+        self._prefilling.clear()
+        self._lanes.clear()
+
+
+def _settle(ticket: Ticket, outcome: Generation | BaseException) -> None:
+    if ticket.future.done():
+        return
+    if isinstance(outcome, BaseException):
+        ticket.future.set_exception(outcome)
+    else:
+        ticket.future.set_result(outcome)
+    if ticket.on_token is not None:
+        ticket.on_token(-1)  # the end: a streaming route stops waiting for tokens
+
+
+def _merge(lane: _Lane, row: _Lane) -> _Lane:
+    """``row`` joins ``lane``: both caches padded on the left to the longer one, then stacked."""
+    torch = require("torch")
+    functional = torch.nn.functional
+    length = max(lane.mask.shape[1], row.mask.shape[1])
+
+    def pad_kv(tensor: Any, to: int) -> Any:
+        return functional.pad(tensor, (0, 0, to - tensor.shape[2], 0))
+
+    for mine, theirs in zip(lane.cache.layers, row.cache.layers, strict=True):
+        mine.keys = torch.cat([pad_kv(mine.keys, length), pad_kv(theirs.keys, length)])
+        mine.values = torch.cat([pad_kv(mine.values, length), pad_kv(theirs.values, length)])
+    lane.mask = torch.cat(
+        [
+            functional.pad(lane.mask, (length - lane.mask.shape[1], 0)),
+            functional.pad(row.mask, (length - row.mask.shape[1], 0)),
+        ]
+    )
+    lane.position = torch.cat([lane.position, row.position])
+    lane.next_ids = torch.cat([lane.next_ids, row.next_ids])
+    lane.tickets = lane.tickets + row.tickets
+    return lane
+
+
+def _choose(logits: Any, tickets: list[Ticket]) -> Any:
+    """Each row's next token: greedy at temperature 0, else nucleus sampling from the row's own generator
+    (seeded per request, so a seed gives the same answer whatever else is in the batch)."""
+    torch = require("torch")
+    chosen = logits.argmax(-1)
+    for row, ticket in enumerate(tickets):
+        params = ticket.params
+        if params.greedy:
+            continue
+        probs = torch.softmax(logits[row].float() / params.temperature, dim=-1)
+        if params.top_p < 1.0:
+            sorted_probs, order = probs.sort(descending=True)
+            outside = sorted_probs.cumsum(-1) - sorted_probs > params.top_p
+            probs = torch.zeros_like(probs).scatter(-1, order, sorted_probs.masked_fill(outside, 0.0))
+        chosen[row] = torch.multinomial(probs / probs.sum(), 1, generator=ticket._rng).squeeze(-1)
+    return chosen
