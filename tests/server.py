@@ -20,8 +20,9 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, project: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(self, project: Path, env: dict[str, str] | None = None, args: tuple[str, ...] = ()) -> None:
         self.project = project
+        self.args = args
         self.port = free_port()
         self.env = {**os.environ, "NO_COLOR": "1", **(env or {})}
         self.process: subprocess.Popen[bytes] | None = None
@@ -30,7 +31,7 @@ class Server:
     def start(self) -> None:
         self.log = (self.project / f"server-{time.time():.0f}.log").open("wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "tunesmith", "serve", "--port", str(self.port)],
+            [sys.executable, "-m", "tunesmith", "serve", "--port", str(self.port), *self.args],
             cwd=self.project,
             env=self.env,
             stdout=self.log,

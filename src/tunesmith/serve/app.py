@@ -81,7 +81,6 @@ def create_app(
             allow_methods=["GET", "POST", "DELETE"],
             allow_headers=["Authorization", "Content-Type"],
         )
-    app.middleware("http")(authenticate)
     bind = bind or cfg.serve.host
     everywhere = bind in ("0.0.0.0", "::") and not cfg.serve.allowed_hosts  # behind keys, reached by any name
     app.add_middleware(
@@ -90,6 +89,7 @@ def create_app(
         cors_origins=cfg.serve.cors_origins,
         max_json_bytes=cfg.serve.max_request_kb * 1024,
         max_upload_bytes=app.state.max_upload_bytes,
+        authorized=key_check(app.state),
     )
     app.add_exception_handler(OpenAIError, openai_error)
     app.add_exception_handler(TunesmithError, tunesmith_error)
@@ -106,20 +106,21 @@ def create_app(
     return app
 
 
-async def authenticate(request: Request, call_next: Any) -> Any:
-    from fastapi.responses import JSONResponse
+def key_check(state: Any) -> Any:
+    """Whether a request may pass: with any key known (or keys required), a request to a guarded path must carry
+    one as `Authorization: Bearer KEY` (the scheme case-insensitive, RFC 7235); compared by SHA-256 digest."""
 
-    state = request.app.state
-    if request.url.path.startswith(GUARDED) and request.method != "OPTIONS":
+    def authorized(path: str, method: str, authorization: str) -> bool:
+        if not path.startswith(GUARDED) or method == "OPTIONS":
+            return True
         known = state.key_hashes()
-        if known or state.require_keys:
-            scheme, _, token = request.headers.get("authorization", "").strip().partition(" ")
-            token = token.strip() if scheme.lower() == "bearer" else ""  # the scheme is case-insensitive (RFC 7235)
-            digest = hashlib.sha256(token.encode()).hexdigest()
-            if not any(secrets.compare_digest(digest, known_digest) for known_digest in known):
-                body = error_body("Incorrect API key provided.", code="invalid_api_key")
-                return JSONResponse(body, status_code=401)
-    return await call_next(request)
+        if not known and not state.require_keys:
+            return True
+        scheme, _, token = authorization.strip().partition(" ")
+        digest = hashlib.sha256((token.strip() if scheme.lower() == "bearer" else "").encode()).hexdigest()
+        return any(secrets.compare_digest(digest, known_digest) for known_digest in known)
+
+    return authorized
 
 
 async def openai_error(request: Request, exc: Exception) -> Any:
@@ -172,7 +173,7 @@ async def invalid_request(request: Request, exc: Exception) -> Any:
     first = exc.errors()[0]  # type: ignore[attr-defined]
     param = ".".join(str(p) for p in first["loc"] if p != "body")[:200]
     if first.get("type") == "json_invalid":
-        message = "The body is not valid JSON."
+        message, param = "The body is not valid JSON.", ""
     else:
         message = f"{param}: {first['msg']}"[:500]
     body = error_body(message, param=param or None)

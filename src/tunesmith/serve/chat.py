@@ -293,6 +293,13 @@ def embeddings(request: Request, body: EmbeddingRequest) -> Any:
         raise OpenAIError(
             400, "input must be a string or a non-empty list of strings (token arrays are not accepted).", param="input"
         )
+    limit = request.app.state.project.config.serve.max_embedding_inputs
+    if len(texts) > limit:
+        raise OpenAIError(
+            400,
+            f"Too many inputs: {len(texts)}; at most {limit} per request (serve.max_embedding_inputs).",
+            param="input",
+        )
     embedder = load_embedder(knowledge.embedder_spec)
     if body.dimensions is not None and body.dimensions != embedder.dim:
         raise OpenAIError(400, f"this embedder has {embedder.dim} dimensions.", param="dimensions")

@@ -15,6 +15,9 @@ before anything is parsed or allocated:
   at once), chunked or not; JSON bodies are read here, within the bound, and
   handed on; uploads are counted as the route streams them to disk
   (`BodyTooLarge` is raised into the route's reading).
+- **Keys**: with API keys, a request to a private path without a valid one gets 401
+  (`serve.app.key_check`). A pure ASGI middleware, not Starlette's
+  `BaseHTTPMiddleware`, so a route still hears its client disconnect.
 - **Headers**: a Content-Security-Policy allowing only this server's own
   scripts, styles and connections, `X-Frame-Options: DENY`,
   `X-Content-Type-Options: nosniff`, `Referrer-Policy: no-referrer`.
@@ -72,12 +75,14 @@ class Guard:
         cors_origins: Iterable[str],
         max_json_bytes: int,
         max_upload_bytes: int,
+        authorized: Callable[[str, str, str], bool] | None = None,
     ) -> None:
         self.app = app
         self.hosts = hosts  # None: any host (a server bound to all interfaces behind keys, without allowed_hosts)
         self.cors_origins = {o.rstrip("/").lower() for o in cors_origins}
         self.max_json_bytes = max_json_bytes
         self.max_upload_bytes = max_upload_bytes
+        self.authorized = authorized
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -88,6 +93,8 @@ class Guard:
         if self.hosts is not None and host not in self.hosts:
             return await _refuse(send, 400, f"Invalid host header '{host[:100]}'.", "invalid_host")
         method = scope["method"]
+        if self.authorized is not None and not self.authorized(scope["path"], method, headers.get("authorization", "")):
+            return await _refuse(send, 401, "Incorrect API key provided.", "invalid_api_key")
         origin = headers.get("origin")
         if method in STATE_CHANGING and origin is not None and not self._same_or_allowed(origin, headers, scope):
             return await _refuse(
@@ -102,7 +109,7 @@ class Guard:
         limit = self.max_upload_bytes + 64 * 1024 if upload else self.max_json_bytes  # multipart framing
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
-            return await _too_large(send, limit, upload)
+            return await _too_large(send, self.max_upload_bytes if upload else limit, upload)
         if upload:
             return await self.app(scope, _counting(receive, limit), send)
         body = bytearray()

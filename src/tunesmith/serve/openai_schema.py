@@ -4,12 +4,31 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 # a seed is a signed 64-bit integer, as OpenAI's API documents it
 INT64 = 2**63
 ModelName = Annotated[str, Field(min_length=1, max_length=256)]
-StopString = Annotated[str, Field(max_length=256)]
+
+
+def _valid_text(value: Any, depth: int = 0) -> Any:
+    """Every string in a request must be encodable text (JSON's `\\ud800` escapes decode to lone surrogates that
+    tokenizers cannot take), and no value nested deeper than 32 levels."""
+    if depth > 32:
+        raise ValueError("the request is nested more than 32 levels deep")
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("text contains an unpaired surrogate (invalid Unicode)") from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _valid_text(key, depth + 1)
+            _valid_text(item, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            _valid_text(item, depth + 1)
+    return value
 
 
 class ChatMessage(BaseModel):
@@ -42,12 +61,27 @@ class ChatRequest(BaseModel):
     top_p: float | None = Field(None, gt=0, le=1)
     max_tokens: int | None = Field(None, ge=1, le=2**31 - 1)
     max_completion_tokens: int | None = Field(None, ge=1, le=2**31 - 1)
-    stop: StopString | Annotated[list[StopString], Field(max_length=4)] | None = None
-    """Up to 4 sequences, as OpenAI's API allows: each costs a check at every generated token."""
+    stop: str | list[str] | None = None
+    """Up to 4 sequences of at most 256 characters, as OpenAI's API allows: each costs a check at every token."""
     n: int = Field(1, ge=1, le=16)
     seed: int | None = Field(None, ge=-INT64, le=INT64 - 1)
     stream: bool = False
     tunesmith: TunesmithOptions | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _text(cls, value: Any) -> Any:
+        return _valid_text(value)
+
+    @field_validator("stop")
+    @classmethod
+    def _bounded_stop(cls, value: str | list[str] | None) -> str | list[str] | None:
+        sequences = [value] if isinstance(value, str) else value or []
+        if len(sequences) > 4:
+            raise ValueError(f"at most 4 stop sequences are allowed, got {len(sequences)}")
+        if any(len(s) > 256 for s in sequences):
+            raise ValueError("a stop sequence may have at most 256 characters")
+        return value
 
 
 class EmbeddingRequest(BaseModel):
@@ -55,6 +89,12 @@ class EmbeddingRequest(BaseModel):
     model: ModelName
     input: str | list[str] | list[int] | list[list[int]]
     encoding_format: Literal["float", "base64"] = "float"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _text(cls, value: Any) -> Any:
+        return _valid_text(value)
+
     dimensions: int | None = Field(None, ge=1)
 
 

@@ -48,13 +48,15 @@ async def read_upload(request: Any, limit: int) -> tuple[dict[str, str], Any]:
     from tunesmith.serve.guard import BodyTooLarge
     from tunesmith.serve.openai_schema import OpenAIError
 
+    too_large = OpenAIError(413, f"File too large: the limit is {limit} bytes.", param="file", code="file_too_large")
     try:
         form = await request.form(max_files=1, max_fields=16, max_part_size=64 * 1024)
     except BodyTooLarge:
-        raise OpenAIError(
-            413, f"File too large: the limit is {limit} bytes.", param="file", code="file_too_large"
-        ) from None
+        raise too_large from None
     except Exception as exc:  # python-multipart's and Starlette's parse errors, a client gone mid-body
+        # Starlette reads the body in a task group: the limit's exception may come wrapped in a group
+        if isinstance(exc, ExceptionGroup) and exc.subgroup(BodyTooLarge) is not None:
+            raise too_large from None
         detail = str(getattr(exc, "message", None) or exc or type(exc).__name__)[:200]
         raise OpenAIError(400, f"The upload is not a complete multipart form: {detail}", param="file") from None
     upload = form.get("file")

@@ -50,7 +50,19 @@ def _tokenizer(request: Request) -> Any:
 def _not_found(what: str) -> Any:
     from fastapi.responses import JSONResponse
 
-    return JSONResponse({"error": {"message": f"no {what}", "text": f"no {what}"}}, 404)
+    message = f"no {what}"
+    return JSONResponse(
+        {
+            "error": {
+                "message": message,
+                "type": "invalid_request_error",
+                "param": None,
+                "code": "not_found",
+                "text": message,
+            }
+        },
+        404,
+    )
 
 
 # -- overview ---------------------------------------------------------------------------------------
@@ -284,7 +296,18 @@ ROUTES: list[tuple[str, str, Any]] = [
 def _problem(exc: TunesmithError) -> Any:
     from fastapi.responses import JSONResponse
 
-    body = {"error": {"message": exc.what, "where": exc.where, "fix": exc.fix, "text": exc.render()}}
+    # OpenAI's error object (message, type, param, code) plus the page's where / fix / text
+    body = {
+        "error": {
+            "message": exc.what,
+            "type": "invalid_request_error",
+            "param": exc.where,
+            "code": type(exc).__name__,
+            "where": exc.where,
+            "fix": exc.fix,
+            "text": exc.render(),
+        }
+    }
     return JSONResponse(body, status_code=400)
 
 
