@@ -42,8 +42,9 @@ class ServeConfig(StrictModel):
     max_batch_tokens: int = Field(32768, ge=256)
     """KV-cache budget of the running batch, in tokens: rows times the longest prompt plus `max_tokens` among
     them. A request that does not fit waits (first come, first served)."""
-    prefill_chunk: int = Field(256, ge=16, le=8192)
-    """Prompt tokens prefilled per scheduling step; a long prompt delays running answers by one chunk at a time."""
+    prefill_chunk: int = Field(512, ge=16, le=8192)
+    """Prompt tokens prefilled per scheduling step (short prompts together, a long one in pieces of this size):
+    a waiting prompt delays the running answers by at most this much prefill at a time."""
     max_queue: int = Field(256, ge=1)
     """Requests allowed to wait for a slot; past this a request gets 429 and should retry."""
     max_context: int | None = Field(None, ge=16)

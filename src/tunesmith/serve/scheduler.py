@@ -5,9 +5,10 @@ milliseconds and decoded the group until its longest answer ended, so a request
 arriving a moment later waited for all of it: one 512-token answer held every
 short request behind it. Here nothing waits for anything but its turn:
 
-- a request's prompt is prefilled on its own, `prefill_chunk` tokens at a time,
-  interleaved with the decoding steps of the running batch, so a long prompt
-  delays the others by one chunk at a time, never by its whole length;
+- waiting prompts are prefilled between the decoding steps of the running
+  batch, at most `prefill_chunk` tokens per step: short prompts together
+  (left-padded), a long one alone in pieces of that size, so a long prompt
+  delays the others by one piece at a time, never by its whole length;
 - once prefilled it joins the running batch of its adapter (its KV cache padded
   on the left to the batch's length; positions are per row, so the padding
   changes no result); batches of different adapters take turns step by step;
@@ -102,7 +103,7 @@ class Scheduler:
         *,
         max_batch: int = 16,
         max_batch_tokens: int = 32768,
-        prefill_chunk: int = 256,
+        prefill_chunk: int = 512,
         max_queue: int = 256,
     ) -> None:
         self.cache = cache
@@ -213,9 +214,16 @@ class Scheduler:
         return self._joinable
 
     def _tick(self) -> None:
-        """One chunk of prefill, then one decoding step of every running batch."""
+        """One round of prefill (within `prefill_chunk` tokens), then one decoding step of every running batch."""
+        while self._prefilling and self._prefilling[0].cancelled:
+            self.cancelled += 1
+            _settle(self._prefilling.popleft(), Cancelled("cancelled"))
         if self._prefilling:
-            self._prefill(self._prefilling[0])
+            head = self._prefilling[0]
+            if head._prefilled or len(head.prompt_ids) > self.prefill_chunk:
+                self._prefill_chunk(head)
+            else:
+                self._prefill_group()
         for adapter in list(self._lanes):
             self._step(self._lanes[adapter])
         self.steps += 1
@@ -232,19 +240,20 @@ class Scheduler:
                 cache = inputs.pop("cache")
                 return generator.model(**inputs, **{_cache_argument(generator.model): cache, "use_cache": True})
 
-    def _prefill(self, ticket: Ticket) -> None:
+    def _seed(self, ticket: Ticket) -> None:
+        torch = require("torch")
+        if ticket.params.seed is not None and ticket._rng is None:
+            ticket._rng = torch.Generator(device=self.generator.model.device).manual_seed(ticket.params.seed % 2**63)
+
+    def _prefill_chunk(self, ticket: Ticket) -> None:
+        """The next `prefill_chunk` tokens of a long prompt, on its own cache; it joins when the prompt is done."""
         torch = require("torch")
         transformers = require("transformers")
-        if ticket.cancelled:
-            self._prefilling.popleft()
-            self.cancelled += 1
-            return _settle(ticket, Cancelled("cancelled"))
         model = self.generator.model
         device = model.device
         if ticket._cache is None:
             ticket._cache = transformers.DynamicCache(config=model.config)
-            if ticket.params.seed is not None:
-                ticket._rng = torch.Generator(device=device).manual_seed(ticket.params.seed % 2**63)
+            self._seed(ticket)
         start = ticket._prefilled
         end = min(len(ticket.prompt_ids), start + self.prefill_chunk)
         out = self._forward(
@@ -260,22 +269,65 @@ class Scheduler:
         if end < len(ticket.prompt_ids):
             return
         self._prefilling.popleft()
-        first = _choose(out.logits[:, -1, :], [ticket])
-        if self._take(ticket, int(first[0])):
-            return
         length = len(ticket.prompt_ids)
-        row = _Lane(
-            ticket.adapter,
-            ticket.adapter_path,
-            [ticket],
-            ticket._cache,
-            torch.ones((1, length), dtype=torch.long, device=device),
-            torch.tensor([length], device=device),
-            first.to(device),
-        )
+        mask = torch.ones((1, length), dtype=torch.long, device=device)
+        self._join([ticket], ticket._cache, mask, out.logits[:, -1, :])
         ticket._cache = None
-        lane = self._lanes.get(ticket.adapter)
-        self._lanes[ticket.adapter] = row if lane is None else _merge(lane, row)
+
+    def _prefill_group(self) -> None:
+        """Short prompts of one adapter prefilled together, left-padded, within `prefill_chunk` padded tokens."""
+        torch = require("torch")
+        transformers = require("transformers")
+        head = self._prefilling[0]
+        group: list[Ticket] = []
+        for ticket in self._prefilling:
+            width = max(len(t.prompt_ids) for t in [*group, ticket])
+            fits = (len(group) + 1) * width <= self.prefill_chunk
+            if ticket._prefilled or ticket.adapter != head.adapter or (group and not fits):
+                break
+            group.append(ticket)
+        for _ in group:
+            self._prefilling.popleft()
+        model = self.generator.model
+        device = model.device
+        width = max(len(t.prompt_ids) for t in group)
+        ids = torch.full((len(group), width), self.generator.tokenizer.pad_token_id or 0, dtype=torch.long)
+        mask = torch.zeros((len(group), width), dtype=torch.long)
+        for row, ticket in enumerate(group):
+            self._seed(ticket)
+            ids[row, width - len(ticket.prompt_ids) :] = torch.tensor(ticket.prompt_ids)
+            mask[row, width - len(ticket.prompt_ids) :] = 1
+        ids, mask = ids.to(device), mask.to(device)
+        cache = transformers.DynamicCache(config=model.config)
+        out = self._forward(
+            head.adapter,
+            head.adapter_path,
+            input_ids=ids,
+            attention_mask=mask,
+            position_ids=(mask.cumsum(-1) - 1).clamp(min=0),
+            logits_to_keep=1,
+            cache=cache,
+        )
+        self._join(group, cache, mask, out.logits[:, -1, :])
+
+    def _join(self, tickets: list[Ticket], cache: Any, mask: Any, logits: Any) -> None:
+        """Prefilled rows take their first token and join their adapter's running batch (those already done
+        leave at once)."""
+        first = _choose(logits, tickets)
+        row = _Lane(
+            tickets[0].adapter,
+            tickets[0].adapter_path,
+            tickets,
+            cache,
+            mask,
+            mask.sum(dim=1),  # each row's next position: its real length
+            first,
+        )
+        keep = [i for i, (t, token) in enumerate(zip(tickets, first.tolist(), strict=True)) if not self._take(t, token)]
+        if not self._keep(row, keep, registered=False):
+            return
+        lane = self._lanes.get(row.adapter)
+        self._lanes[row.adapter] = row if lane is None else _merge(lane, row)
         self.peak_rows = max(self.peak_rows, sum(len(lane.tickets) for lane in self._lanes.values()))
 
     def _step(self, lane: _Lane) -> None:
@@ -308,13 +360,16 @@ class Scheduler:
         if len(keep) < len(lane.tickets):
             self._keep(lane, keep)
 
-    def _keep(self, lane: _Lane, rows: list[int]) -> bool:
+    def _keep(self, lane: _Lane, rows: list[int], *, registered: bool = True) -> bool:
         """Keep only ``rows`` of a batch (dropping the others' cache) and trim the columns no row needs;
         False when the batch is gone."""
         torch = require("torch")
         if not rows:
-            del self._lanes[lane.adapter]
+            if registered:
+                del self._lanes[lane.adapter]
             return False
+        if len(rows) == len(lane.tickets) and not registered:
+            return True
         index = torch.tensor(rows, device=lane.mask.device)
         lane.cache.batch_select_indices(index)
         lane.tickets = [lane.tickets[i] for i in rows]
