@@ -111,7 +111,13 @@ def hostile_requests() -> list[dict[str, Any]]:
 
 
 async def run_load(
-    url: str, model: str, prompts: list[str], duration: float, clients: int, hostile_clients: int = 4
+    url: str,
+    model: str,
+    prompts: list[str],
+    duration: float,
+    clients: int,
+    hostile_clients: int = 4,
+    grace: float = 60,
 ) -> dict[str, Any]:
     import httpx
 
@@ -192,14 +198,20 @@ async def run_load(
     limits = httpx.Limits(max_connections=clients + 16, max_keepalive_connections=clients + 16)
     async with httpx.AsyncClient(timeout=httpx.Timeout(900), limits=limits) as client:
         started = time.monotonic()
-        await asyncio.gather(
-            *(well_formed(client, rng.randrange(10**9)) for _ in range(clients)),
-            *(attacker(client, i) for i in range(hostile_clients)),
-            canary_client(client),
-        )
+        tasks = [
+            *(asyncio.create_task(well_formed(client, rng.randrange(10**9))) for _ in range(clients)),
+            *(asyncio.create_task(attacker(client, i)) for i in range(hostile_clients)),
+            asyncio.create_task(canary_client(client)),
+        ]
+        # requests still unanswered `grace` seconds after the end are counted and abandoned (a client gives up)
+        _, pending = await asyncio.wait(tasks, timeout=duration + grace)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
         elapsed = time.monotonic() - started
     return {
         "requests": len(latencies),
+        "unanswered_at_end": len(pending),
         "errors": len(errors),
         "error_samples": sorted(set(errors))[:5],
         "p50_ms": percentile(latencies, 0.50),
@@ -237,6 +249,7 @@ def main() -> None:
                 result["server_peak_rss_mb"] = peak_rss_mb(server.pid)
                 result["server"] = httpx.get(f"{url}/health").json().get("scheduler")
                 results[scheduler] = result
+                print(json.dumps({scheduler: result}), file=sys.stderr, flush=True)
             finally:
                 os.killpg(server.pid, signal.SIGTERM)
                 server.wait(60)

@@ -166,6 +166,8 @@ def test_upload_train_chat_evaluate_promote(server: dict) -> None:
         page.set_default_timeout(120_000)
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
+        # the pages run under a strict Content-Security-Policy: anything it refuses is a bug of the page
+        page.on("console", lambda m: errors.append(m.text) if "Content Security Policy" in m.text else None)
 
         def shot(name: str) -> None:
             page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
