@@ -45,6 +45,9 @@ class ServeConfig(StrictModel):
     prefill_chunk: int = Field(512, ge=16, le=8192)
     """Prompt tokens prefilled per scheduling step (short prompts together, a long one in pieces of this size):
     a waiting prompt delays the running answers by at most this much prefill at a time."""
+    max_wait_s: float = Field(30, gt=0)
+    """Waiting requests are admitted smallest first (prompt plus `max_tokens`); one that has waited this long
+    goes first, whatever its size."""
     max_queue: int = Field(256, ge=1)
     """Requests allowed to wait for a slot; past this a request gets 429 and should retry."""
     max_context: int | None = Field(None, ge=16)

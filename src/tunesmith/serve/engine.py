@@ -61,6 +61,7 @@ class Engine:
                     max_batch_tokens=cfg.max_batch_tokens,
                     prefill_chunk=cfg.prefill_chunk,
                     max_queue=cfg.max_queue,
+                    max_wait_s=cfg.max_wait_s,
                 )
             return self._scheduler
 

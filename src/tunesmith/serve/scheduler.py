@@ -15,11 +15,12 @@ short request behind it. Here nothing waits for anything but its turn:
 - a row leaves as soon as it ends (end token, stop string, token limit, or its
   client gone: `Ticket.cancel`), its cache rows are dropped and the leading
   cache columns no remaining row attends to are trimmed;
-- admission is first come, first served under two bounds, `max_batch` rows and
-  `max_batch_tokens` (rows times the padded length each will reach: the KV
-  memory), so a large request is never overtaken for ever and a crowd of small
-  ones never grows the cache past its budget; past `max_queue` waiting requests
-  `submit` raises `Busy` (the server's 429).
+- admission takes the smallest waiting request first (prompt plus `max_tokens`)
+  unless the oldest has waited `max_wait_s`, under two bounds, `max_batch` rows
+  and `max_batch_tokens` (rows times the padded length each will reach: the KV
+  memory): a short request is not queued behind a crowd of long ones, a long one
+  is never overtaken for ever, and the cache never grows past its budget; past
+  `max_queue` waiting requests `submit` raises `Busy` (the server's 429).
 
 Greedy answers are token for token those of `LocalGenerator.generate`
 (tests/unit/test_scheduler.py). Models whose cache is not plain per-layer
@@ -105,6 +106,7 @@ class Scheduler:
         max_batch_tokens: int = 32768,
         prefill_chunk: int = 512,
         max_queue: int = 256,
+        max_wait_s: float = 30.0,
     ) -> None:
         self.cache = cache
         self.generator = cache.generator
@@ -112,12 +114,14 @@ class Scheduler:
         self.max_batch_tokens = max_batch_tokens
         self.prefill_chunk = prefill_chunk
         self.max_queue = max_queue
+        self.max_wait_s = max_wait_s
         self._cv = threading.Condition()
         self._waiting: deque[Ticket] = deque()
         self._prefilling: deque[Ticket] = deque()
         self._lanes: dict[str | None, _Lane] = {}
         self._stopping = False
         self._joinable: bool | None = None
+        self._long_turn = False
         self.steps = 0
         self.requests = 0
         self.peak_rows = 0
@@ -185,15 +189,25 @@ class Scheduler:
     def _rows(self) -> list[Ticket]:
         return [*self._prefilling, *(t for lane in self._lanes.values() for t in lane.tickets)]
 
+    def _next(self) -> Ticket:
+        """The waiting request to admit next: the smallest (prompt plus `max_tokens`), so a crowd of long
+        requests cannot hold a short one back; but one that has waited `max_wait_s` goes first, so a long
+        one is never overtaken for ever."""
+        head = self._waiting[0]
+        if time.perf_counter() - head.submitted >= self.max_wait_s:
+            return head
+        return min(self._waiting, key=lambda t: (t.span, t.submitted))
+
     def _admit(self) -> None:
-        """Move waiting requests to prefilling, first come first served, within the row and token budgets."""
+        """Move waiting requests to prefilling, within the row and token budgets."""
         while self._waiting:
-            head = self._waiting[0]
-            if head.cancelled:
-                self._waiting.popleft()
+            for ticket in [t for t in self._waiting if t.cancelled]:
+                self._waiting.remove(ticket)
                 self.cancelled += 1
-                _settle(head, Cancelled("cancelled while waiting"))
-                continue
+                _settle(ticket, Cancelled("cancelled while waiting"))
+            if not self._waiting:
+                return
+            head = self._next()
             rows = self._rows()
             if rows:
                 if len(rows) >= self.max_batch:
@@ -204,7 +218,8 @@ class Scheduler:
                 lane = self._lanes.get(head.adapter)
                 if lane is not None and not self._can_join(lane):
                     return
-            self._prefilling.append(self._waiting.popleft())
+            self._waiting.remove(head)
+            self._prefilling.append(head)
 
     def _can_join(self, lane: _Lane) -> bool:
         if self._joinable is None:
@@ -218,12 +233,14 @@ class Scheduler:
         while self._prefilling and self._prefilling[0].cancelled:
             self.cancelled += 1
             _settle(self._prefilling.popleft(), Cancelled("cancelled"))
-        if self._prefilling:
-            head = self._prefilling[0]
-            if head._prefilled or len(head.prompt_ids) > self.prefill_chunk:
-                self._prefill_chunk(head)
-            else:
-                self._prefill_group()
+        long = [t for t in self._prefilling if t._prefilled or len(t.prompt_ids) > self.prefill_chunk]
+        short = len(long) < len(self._prefilling)
+        # long prompts (in pieces) and short ones (together) take turns, so neither waits for the other
+        if long and (not short or self._long_turn):
+            self._prefill_chunk(long[0])
+        elif short:
+            self._prefill_group()
+        self._long_turn = not self._long_turn
         for adapter in list(self._lanes):
             self._step(self._lanes[adapter])
         self.steps += 1
@@ -268,7 +285,7 @@ class Scheduler:
         ticket._prefilled = end
         if end < len(ticket.prompt_ids):
             return
-        self._prefilling.popleft()
+        self._prefilling.remove(ticket)
         length = len(ticket.prompt_ids)
         mask = torch.ones((1, length), dtype=torch.long, device=device)
         self._join([ticket], ticket._cache, mask, out.logits[:, -1, :])
@@ -278,16 +295,16 @@ class Scheduler:
         """Short prompts of one adapter prefilled together, left-padded, within `prefill_chunk` padded tokens."""
         torch = require("torch")
         transformers = require("transformers")
-        head = self._prefilling[0]
+        short = [t for t in self._prefilling if not t._prefilled and len(t.prompt_ids) <= self.prefill_chunk]
+        head = short[0]
         group: list[Ticket] = []
-        for ticket in self._prefilling:
+        for ticket in short:
             width = max(len(t.prompt_ids) for t in [*group, ticket])
-            fits = (len(group) + 1) * width <= self.prefill_chunk
-            if ticket._prefilled or ticket.adapter != head.adapter or (group and not fits):
+            if ticket.adapter != head.adapter or (group and (len(group) + 1) * width > self.prefill_chunk):
                 break
             group.append(ticket)
-        for _ in group:
-            self._prefilling.popleft()
+        for ticket in group:
+            self._prefilling.remove(ticket)
         model = self.generator.model
         device = model.device
         width = max(len(t.prompt_ids) for t in group)
