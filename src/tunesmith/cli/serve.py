@@ -23,6 +23,18 @@ def _worker_dies_with_server() -> None:
         pass
 
 
+def _leave_if_threads_linger() -> None:
+    """A request still generating in a worker thread after the graceful period (window batching decodes a batch
+    to its end and cannot be cut mid-way) would keep the process alive after uvicorn has stopped: leave now."""
+    import sys
+    import threading
+
+    if any(t.is_alive() and not t.daemon and t is not threading.main_thread() for t in threading.enumerate()):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
+
+
 def _is_loopback(host: str) -> bool:
     if host in ("localhost",):
         return True
@@ -118,6 +130,7 @@ def register(app: typer.Typer) -> None:
                     child.wait(cfg.shutdown_timeout_s)
                 except subprocess.TimeoutExpired:
                     child.kill()
+            _leave_if_threads_linger()
 
     @app.command("worker")
     def worker_command(project: ProjectOpt = Path("."), debug: DebugOpt = False) -> None:
