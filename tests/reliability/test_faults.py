@@ -26,6 +26,19 @@ from tests.reliability.conftest import make_project
 from tests.server import Server
 
 
+def _tunesmith(project: Path, *args: str, quiet: bool = False) -> subprocess.Popen[str]:
+    """A `tunesmith` command in its own process group (so `kill -9` takes all of it)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "tunesmith", *args],
+        cwd=project,
+        env={**os.environ, "NO_COLOR": "1"},
+        stdout=subprocess.DEVNULL if quiet else subprocess.PIPE,
+        stderr=subprocess.DEVNULL if quiet else subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
 def _slow_upload(url: str, errors: list[BaseException]) -> None:
     boundary = "slowboundary"
 
@@ -83,14 +96,7 @@ def test_kill_9_during_a_data_build_leaves_it_unfinished_and_a_rebuild_whole(tmp
     (project / "tunesmith.yaml").write_text(
         config + "data:\n  golden: {path: data/golden.jsonl, input_field: ticket, output_field: reply, id_field: id}\n"
     )
-    build = subprocess.Popen(
-        [sys.executable, "-m", "tunesmith", "data", "build", "--json"],
-        cwd=project,
-        env={**os.environ, "NO_COLOR": "1"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    build = _tunesmith(project, "data", "build", "--json", quiet=True)
     deadline = time.time() + 120
     while not list((project / "runs").glob("*/run.json")):
         assert time.time() < deadline and build.poll() is None, "the build ended before it could be killed"
@@ -147,14 +153,7 @@ def test_a_full_disk_while_checkpointing_loses_no_good_checkpoint(tmp_path: Path
             split=load_project(project).config.data.split,
         )
         args = ["--data", data["run"], "--set", "train.max_steps=40", "--set", "train.save_steps=4", "--json"]
-        training = subprocess.Popen(
-            [sys.executable, "-m", "tunesmith", "train", *args],
-            cwd=project,
-            env={**os.environ, "NO_COLOR": "1"},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        training = _tunesmith(project, "train", *args)
         deadline = time.time() + 300
         while not list(runs.glob("*/checkpoints/checkpoint-4/COMPLETE")):
             assert time.time() < deadline and training.poll() is None, training.communicate()[1][-2000:]

@@ -121,6 +121,14 @@ async def _wait(request: Request, tickets: list[Ticket]) -> list[Generation] | N
         raise OpenAIError(503, "The server is shutting down.", type_="server_error", code="shutting_down") from None
 
 
+def _usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
+    return {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+    }
+
+
 def _chunker(model: ServedModel, completion_id: str, created: int) -> Any:
     def event(choices: list[dict[str, Any]], **extra: Any) -> str:
         payload = {
@@ -163,12 +171,7 @@ async def _stream_tickets(
             )
         prompt_tokens = outputs[0].prompt_tokens
         completion_tokens = sum(o.completion_tokens for o in outputs.values())
-        usage = {
-            "prompt_tokens": prompt_tokens,
-            "completion_tokens": completion_tokens,
-            "total_tokens": prompt_tokens + completion_tokens,
-        }
-        yield event([], usage=usage, tunesmith=extension)
+        yield event([], usage=_usage(prompt_tokens, completion_tokens), tunesmith=extension)
         yield "data: [DONE]\n\n"
     finally:
         for ticket in tickets:
@@ -194,11 +197,7 @@ def _completion(
             }
             for i, o in enumerate(outputs)
         ],
-        "usage": {
-            "prompt_tokens": outputs[0].prompt_tokens,
-            "completion_tokens": completion_tokens,
-            "total_tokens": outputs[0].prompt_tokens + completion_tokens,
-        },
+        "usage": _usage(outputs[0].prompt_tokens, completion_tokens),
         "tunesmith": extension,
     }
 
@@ -218,7 +217,8 @@ def _window(
     if body.stream:
         from fastapi.responses import StreamingResponse
 
-        events = _stream(batcher.cache, messages, params, model, completion_id, created, extension, body.n)
+        event = _chunker(model, completion_id, created)
+        events = _stream(batcher.cache, messages, params, model, event, extension, body.n)
         return StreamingResponse(events, media_type="text/event-stream")
     futures = [batcher.submit(messages, params, model.adapter, model.adapter_path) for _ in range(body.n)]
     return _completion([f.result() for f in futures], model, completion_id, created, extension)
@@ -327,22 +327,11 @@ def _stream(
     messages: list[dict[str, Any]],
     params: GenerationParams,
     model: ServedModel,
-    completion_id: str,
-    created: int,
+    event: Any,
     extension: dict[str, Any],
     n: int,
 ) -> Iterator[str]:
-    def event(choices: list[dict[str, Any]], **extra: Any) -> str:
-        payload = {
-            "id": completion_id,
-            "object": "chat.completion.chunk",
-            "created": created,
-            "model": model.id,
-            "choices": choices,
-            **extra,
-        }
-        return f"data: {json.dumps(payload)}\n\n"
-
+    """Window batching's streaming: one stream at a time, holding the model for its whole answer."""
     prompt_tokens = completion_tokens = 0
     for index in range(n):
         yield event([{"index": index, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}])
@@ -361,11 +350,7 @@ def _stream(
         yield event([{"index": index, "delta": {}, "finish_reason": finish}])
     yield event(
         [],
-        usage={
-            "prompt_tokens": prompt_tokens,
-            "completion_tokens": completion_tokens,
-            "total_tokens": prompt_tokens + completion_tokens,
-        },
+        usage=_usage(prompt_tokens, completion_tokens),
         tunesmith=extension,
     )
     yield "data: [DONE]\n\n"
