@@ -247,12 +247,19 @@ def main() -> None:
                 model = httpx.get(f"{url}/v1/models").json()["data"][0]["id"]
                 result = asyncio.run(run_load(url, model, tickets, args.duration, args.clients, args.hostile))
                 result["server_peak_rss_mb"] = peak_rss_mb(server.pid)
-                result["server"] = httpx.get(f"{url}/health").json().get("scheduler")
+                try:  # window batching can leave no thread free to answer even this
+                    result["server"] = httpx.get(f"{url}/health", timeout=30).json().get("scheduler")
+                except httpx.HTTPError as exc:
+                    result["server"] = f"no answer to /health: {type(exc).__name__}"
                 results[scheduler] = result
                 print(json.dumps({scheduler: result}), file=sys.stderr, flush=True)
             finally:
                 os.killpg(server.pid, signal.SIGTERM)
-                server.wait(60)
+                try:
+                    server.wait(60)
+                except subprocess.TimeoutExpired:
+                    os.killpg(server.pid, signal.SIGKILL)
+                    server.wait(30)
     out: dict[str, Any] = {
         "machine": f"{os.cpu_count()} CPU cores",
         "duration_s": args.duration,

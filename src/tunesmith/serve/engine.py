@@ -59,11 +59,17 @@ class Engine:
                     self._adapter_cache(),
                     max_batch=cfg.max_batch,
                     max_batch_tokens=cfg.max_batch_tokens,
-                    prefill_chunk=cfg.prefill_chunk,
+                    prefill_chunk=self._prefill_chunk(),
                     max_queue=cfg.max_queue,
                     max_wait_s=cfg.max_wait_s,
                 )
             return self._scheduler
+
+    def _prefill_chunk(self) -> int:
+        setting = self.project.config.serve.prefill_chunk
+        if setting != "auto":
+            return int(setting)
+        return 2048 if self.catalog.generator().model.device.type == "cuda" else 128
 
     def tokenizer(self) -> Any:
         """The base model's tokenizer (with its chat template), for counting a request before it is queued."""
