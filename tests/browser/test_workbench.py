@@ -137,13 +137,22 @@ def _start_job(page, kind: str, inputs: dict[str, str], values: dict[str, object
     return page.url.rsplit("/", 1)[-1]
 
 
+def _until(page, check, timeout_ms: int) -> None:  # type: ignore[no-untyped-def]
+    """Poll ``check`` from Python: Playwright's `wait_for_function` evaluates its predicate with `eval`, which the
+    workbench's Content-Security-Policy (rightly) refuses."""
+    deadline = time.monotonic() + timeout_ms / 1000
+    while not check():
+        assert time.monotonic() < deadline, "timed out waiting for the page"
+        page.wait_for_timeout(200)
+
+
 def _wait_status(page, status: str, timeout: int = JOB_TIMEOUT_MS) -> None:  # type: ignore[no-untyped-def]
     """Until the job page shows ``status`` or a final one; then it must be ``status``."""
-    page.wait_for_function(
-        """s => { const b = document.querySelector('main p .badge');
-                  return b && [s, 'succeeded', 'failed', 'cancelled'].includes(b.textContent); }""",
-        arg=status,
-        timeout=timeout,
+    badge = page.locator("main p .badge").first
+    _until(
+        page,
+        lambda: badge.count() > 0 and badge.text_content() in (status, "succeeded", "failed", "cancelled"),
+        timeout,
     )
     shown = page.locator("main p .badge").first.text_content()
     assert shown == status, page.locator("main").inner_text()[:3000]
@@ -205,7 +214,7 @@ def test_upload_train_chat_evaluate_promote(server: dict) -> None:
         page.get_by_label("Search", exact=True).fill("refund")
         page.get_by_role("button", name="Filter").click()
         # the filtered list, not the unfiltered one the page loaded first (a stale answer never overwrites it)
-        page.wait_for_function("document.querySelector('#examples p').textContent.includes('match “refund”')")
+        page.locator("#examples p", has_text="match “refund”").first.wait_for()
         first = page.locator("details.example").first
         first.locator("summary").click()
         first.get_by_role("button", name="Show loss mask").click()
@@ -234,12 +243,15 @@ def test_upload_train_chat_evaluate_promote(server: dict) -> None:
             {"train.max_steps": 8, "train.batch_size": 2, "train.stop_check": 0, "train.eval_steps": 4},
         )
         # the curve draws while the job runs, a point per logged step (on a fast machine the job may end first)
-        page.wait_for_function(
-            """() => { const b = document.querySelector('main p .badge');
-                       return b && (b.textContent === 'succeeded' || b.textContent === 'failed' ||
-                         (b.textContent === 'running' && document.querySelectorAll('figure.chart circle').length >= 2)); }""",
-            timeout=JOB_TIMEOUT_MS,
-        )
+        badge = page.locator("main p .badge").first
+
+        def drawn_or_done() -> bool:
+            shown = badge.text_content() if badge.count() else None
+            return shown in ("succeeded", "failed") or (
+                shown == "running" and page.locator("figure.chart circle").count() >= 2
+            )
+
+        _until(page, drawn_or_done, JOB_TIMEOUT_MS)
         shot("05-train-live")
         # the server answers the other pages while the worker trains
         other = browser.new_page()
@@ -272,20 +284,21 @@ def test_upload_train_chat_evaluate_promote(server: dict) -> None:
         page.get_by_label("Max new tokens").fill("40")
         page.get_by_label("Prompt", exact=False).fill("Hi, I returned my boots last week. When will I get my refund?")
         page.get_by_label("Prompt", exact=False).press("Control+Enter")
-        page.wait_for_function(
-            "[...document.querySelectorAll('.pane .meta')].filter(m => m.textContent.includes('completion tokens')).length === 3",
-            timeout=180_000,
-        )
+        _until(page, lambda: page.locator(".pane .meta", has_text="completion tokens").count() == 3, 180_000)
         assert page.locator(".pane").nth(2).locator(".citations li").count() > 0
         assert page.locator(".pane").nth(0).locator(".citations li").count() == 0
         first_prompt_tokens = _prompt_tokens(page)
         # a follow-up goes with the conversation so far: each pane's transcript holds both exchanges
         page.get_by_label("Prompt", exact=False).fill("Thanks! Can I exchange them for a bigger size instead?")
         page.get_by_role("button", name="Send to all").click()
-        page.wait_for_function(
-            "[...document.querySelectorAll('.pane .transcript')].every(t => t.children.length === 4) && "
-            "[...document.querySelectorAll('.pane')].every(p => !p.hasAttribute('aria-busy'))",
-            timeout=180_000,
+        transcripts = page.locator(".pane .transcript")
+        _until(
+            page,
+            lambda: (
+                all(transcripts.nth(i).locator(":scope > *").count() == 4 for i in range(transcripts.count()))
+                and page.locator(".pane[aria-busy]").count() == 0
+            ),
+            180_000,
         )
         assert all(later > first for later, first in zip(_prompt_tokens(page), first_prompt_tokens, strict=True))
         shot("07-playground")

@@ -196,7 +196,7 @@ class JobForm(BaseModel):
 
 class PromoteForm(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    alias: str | None = Field(None, max_length=64, pattern=r"[A-Za-z0-9_-]+")
+    alias: str | None = Field(None, max_length=64, pattern=r"[A-Za-z0-9_-]*")
 
 
 def create_job(request: Request, body: JobForm) -> Any:
