@@ -377,3 +377,44 @@ def test_hostile_request_gets_a_4xx_and_the_server_keeps_answering(
     assert isinstance(error["message"], str) and error["message"] and isinstance(error["type"], str)
     assert "Traceback" not in response.text
     assert canary(reliability_server.url).status_code == 200
+
+
+def _files(url: str) -> list[dict[str, Any]]:
+    return list(httpx.get(f"{url}{FILES}").json()["data"])
+
+
+def test_a_hostile_file_name_becomes_a_label_and_an_unreadable_upload_records_nothing(
+    reliability_server: Server,
+) -> None:
+    url = reliability_server.url
+    before = len(_files(url))
+    rows = (reliability_server.project / "train.jsonl").read_bytes()
+    # a raw NUL byte and 200 emoji in the name (the client library would escape them; a hostile one does not)
+    name = b"a\x00b\xe2\x80\xae" + "😀".encode() * 200 + b".jsonl"
+    body = (
+        f"--{BOUNDARY}\r\n".encode()
+        + b'Content-Disposition: form-data; name="file"; filename="'
+        + name
+        + b'"\r\n\r\n'
+        + rows
+        + f"\r\n--{BOUNDARY}--\r\n".encode()
+    )
+    headers = {"content-type": f"multipart/form-data; boundary={BOUNDARY}"}
+    response = httpx.post(f"{url}{UI}/datasets/upload", content=body, headers=headers, timeout=120)
+    assert response.status_code == 200, response.text[:500]
+    files = _files(url)
+    assert len(files) == before + 1
+    label = files[0]["filename"]
+    assert "\x00" not in label and "\u202e" not in label and label.endswith(".jsonl") and len(label.encode()) <= 120
+    # a body cut off before its end: refused, nothing recorded
+    truncated = multipart(("file", "more.jsonl", rows), close=False)
+    refused = httpx.post(f"{url}{UI}/datasets/upload", timeout=60, **truncated)
+    assert refused.status_code == 400 and "Traceback" not in refused.text, refused.text[:500]
+    assert len(_files(url)) == before + 1
+    # bytes that are not text at all: read, every row rejected with its reason (nothing dropped silently)
+    garbage = httpx.post(
+        f"{url}{UI}/datasets/upload", timeout=60, **multipart(("file", "tool.exe", b"MZ\x90\x00" * 100))
+    )
+    assert garbage.status_code == 200 and garbage.json()["status"] == "failed"
+    assert "invalid UTF-8" in " ".join(garbage.json()["problems"])
+    assert canary(url).status_code == 200
