@@ -33,17 +33,23 @@ class AdapterCache:
         if name in self._loaded:
             self._loaded.move_to_end(name)
             return
+        self.trim(keep or set(), room=adapter_bytes(path))
         size = adapter_bytes(path)
-        while sum(self._loaded.values()) + size > self.budget:
-            victim = next((a for a in self._loaded if a not in (keep or set())), None)
+        self.generator.add_adapter(name, path)
+        self._loaded[name] = size
+        self.loads += 1
+
+    def trim(self, keep: set[str], room: int = 0) -> None:
+        """Evict least recently used adapters not in ``keep`` until ``room`` more bytes fit the budget (never the
+        last one loaded). Batches of several adapters running at once may hold more than the budget while they
+        run; the scheduler trims back when one ends."""
+        while sum(self._loaded.values()) + room > self.budget:
+            victim = next((a for a in self._loaded if a not in keep), None)
             if victim is None or len(self.generator.adapters) < 2:
                 break
             del self._loaded[victim]
             self.generator.remove_adapter(victim)
             self.evictions += 1
-        self.generator.add_adapter(name, path)
-        self._loaded[name] = size
-        self.loads += 1
 
     def stats(self) -> dict[str, object]:
         return {

@@ -245,6 +245,10 @@ class Scheduler:
             self._step(self._lanes[adapter])
         self.steps += 1
 
+    def _busy_adapters(self) -> set[str]:
+        """Adapters a running batch or a half-prefilled prompt uses: never evicted."""
+        return {t.adapter for t in self._rows() if t.adapter is not None}
+
     def _forward(self, adapter: str | None, adapter_path: Path | None, **inputs: Any) -> Any:
         torch = require("torch")
         from tunesmith.models.decode import _cache_argument
@@ -252,7 +256,7 @@ class Scheduler:
         generator = self.generator
         with self.cache.lock:
             if adapter is not None and adapter_path is not None:
-                self.cache.ensure(adapter, adapter_path, keep={a for a in self._lanes if a is not None})
+                self.cache.ensure(adapter, adapter_path, keep=self._busy_adapters())
             with generator._lock, generator._using(adapter), torch.inference_mode():
                 cache = inputs.pop("cache")
                 return generator.model(**inputs, **{_cache_argument(generator.model): cache, "use_cache": True})
@@ -384,6 +388,8 @@ class Scheduler:
         if not rows:
             if registered:
                 del self._lanes[lane.adapter]
+                with self.cache.lock:  # the adapter it used may now leave, if the budget needs the room
+                    self.cache.trim(self._busy_adapters())
             return False
         if len(rows) == len(lane.tickets) and not registered:
             return True
