@@ -1,10 +1,21 @@
-"""Benchmark: batched generation (tunesmith's LocalGenerator) against one-at-a-time `model.generate`.
+"""Benchmark: tunesmith's local generation against today's batched path and one-at-a-time `model.generate`.
 
-Same 64 prompts (the example project's tickets), same bundled model, greedy decoding, in one process.
-Prints one JSON object: output tokens per second for both, the speedup, and whether every greedy output
-is identical.
+The workload is a stage's: the example project's baseline template "style-guide+few-shot" (the style
+guide as system prompt, two past tickets with their replies, then the ticket), on the bundled model,
+greedy, up to 200 new tokens, as `tunesmith baseline` sends it. Three paths in one process:
 
-    python bench/generate.py [--prompts 64] [--max-new-tokens 96]
+- continuous (the default): one running batch that waiting prompts join as answers end, prompt
+  prefixes the group shares prefilled once, a KV cache that grows in place;
+- batched: the earlier path (`decoding: batched`): batches of `batch_size` decoded until their longest
+  answer ends, transformers' own cache;
+- one by one: `model.generate` per prompt (a subset: it is slow), no padding at all.
+
+Prints one JSON object: output tokens/s of each, `speedup_vs_batched`, `speedup_vs_one_by_one`,
+`identical_greedy` (every answer of the three paths the same text), and `compute_fraction` (FLOPs per
+generated token, 2 x parameters, against the measured fp32 matmul peak; `..._with_prompts` also counts
+every prompt token as if it were run in full).
+
+    python bench/generate.py [--prompts 64] [--max-new-tokens 200] [--batch-size 64] [--one-by-one 8]
 """
 
 from __future__ import annotations
@@ -14,51 +25,40 @@ import json
 import time
 from pathlib import Path
 
+from flops import matmul_peak_gflops
+
 REPO = Path(__file__).resolve().parents[1]
+EXAMPLE = REPO / "examples" / "northwind-support"
 
 
-def prompts(n: int) -> list[list[dict[str, str]]]:
-    rows = [
-        json.loads(line) for line in (REPO / "examples/northwind-support/data/golden.jsonl").read_text().splitlines()
+def chats(n: int, template: str) -> list[list[dict[str, str]]]:
+    import yaml
+
+    from tunesmith.data.instruction import render_template
+
+    rows = [json.loads(line) for line in (EXAMPLE / "data/golden.jsonl").read_text().splitlines()]
+    project = yaml.safe_load((EXAMPLE / "tunesmith.yaml").read_text())
+    chosen = next(t for t in project["baseline"]["templates"] if t["name"] == template)
+    shots = [(r["ticket"], r["reply"]) for r in rows[: chosen.get("shots", 0)]]
+    asked = rows[len(shots) : len(shots) + n]
+    return [
+        render_template(system=chosen["system"], user="{input}", input_text=r["ticket"], shots=shots) for r in asked
     ]
-    system = "You are Northwind Outfitters' customer support assistant."
-    return [[{"role": "system", "content": system}, {"role": "user", "content": r["ticket"]}] for r in rows[:n]]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--prompts", type=int, default=64)
-    parser.add_argument("--max-new-tokens", type=int, default=96)
-    parser.add_argument("--batch-size", type=int, default=32)
-    args = parser.parse_args()
-
+def one_by_one(generator, chats_, max_new_tokens: int) -> tuple[list[str], int, float]:
     import torch
 
-    from tunesmith.models.generation import GenerationParams
-    from tunesmith.models.local import LocalGenerator
-    from tunesmith.models.resolve import DEFAULT_MODEL
-    from tunesmith.models.spec import LocalModelRef
-
-    chats = prompts(args.prompts)
-    generator = LocalGenerator.load(LocalModelRef(id=DEFAULT_MODEL, batch_size=args.batch_size), REPO)
-    params = GenerationParams(max_new_tokens=args.max_new_tokens)
-
-    started = time.perf_counter()
-    batched = generator.generate(chats, params)
-    batched_s = time.perf_counter() - started
-    batched_tokens = sum(g.completion_tokens for g in batched)
-
-    # the obvious alternative: one prompt at a time through model.generate, no padding at all
     model, tok = generator.model, generator.tokenizer
     eos = generator.stop_token_ids()
-    single_texts, single_tokens = [], 0
+    texts, tokens = [], 0
     started = time.perf_counter()
-    for chat in chats:
+    for chat in chats_:
         ids = tok(generator.render(chat), return_tensors="pt", add_special_tokens=False)
         with torch.inference_mode():
             out = model.generate(
                 **ids,
-                max_new_tokens=args.max_new_tokens,
+                max_new_tokens=max_new_tokens,
                 do_sample=False,
                 eos_token_id=eos,
                 pad_token_id=tok.pad_token_id,
@@ -68,23 +68,76 @@ def main() -> None:
             )
         new = out[0, ids["input_ids"].shape[1] :].tolist()
         cut = next((i for i, t in enumerate(new) if t in eos), len(new))
-        single_tokens += cut + (1 if cut < len(new) else 0)
-        single_texts.append(tok.decode(new[:cut], skip_special_tokens=True).strip())
-    single_s = time.perf_counter() - started
+        tokens += cut + (1 if cut < len(new) else 0)
+        texts.append(tok.decode(new[:cut], skip_special_tokens=True).strip())
+    return texts, tokens, time.perf_counter() - started
 
-    identical = [b.text == s for b, s in zip(batched, single_texts, strict=True)]
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--prompts", type=int, default=64)
+    parser.add_argument("--max-new-tokens", type=int, default=200)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--one-by-one", type=int, default=8, help="prompts run one at a time (a subset)")
+    parser.add_argument("--template", default="style-guide+few-shot")
+    args = parser.parse_args()
+
+    import torch
+
+    from tunesmith.models.generation import GenerationParams
+    from tunesmith.models.local import LocalGenerator
+    from tunesmith.models.resolve import DEFAULT_MODEL
+    from tunesmith.models.spec import LocalModelRef
+
+    asked = chats(args.prompts, args.template)
+    generator = LocalGenerator.load(LocalModelRef(id=DEFAULT_MODEL, batch_size=args.batch_size), REPO)
+    params = GenerationParams(max_new_tokens=args.max_new_tokens)
+    prompt_tokens = [generator.count_tokens(generator.render(c)) for c in asked]
+
+    runs = {}
+    for mode in ("batched", "continuous"):
+        generator.decoding = mode
+        started = time.perf_counter()
+        out = generator.generate(asked, params)
+        seconds = time.perf_counter() - started
+        tokens = sum(g.completion_tokens for g in out)
+        runs[mode] = {"texts": [g.text for g in out], "tokens": tokens, "seconds": seconds}
+    single_texts, single_tokens, single_s = one_by_one(generator, asked[: args.one_by_one], args.max_new_tokens)
+
+    def rate(run: dict) -> float:
+        return run["tokens"] / run["seconds"]
+
+    continuous, batched = runs["continuous"], runs["batched"]
+    single_rate = single_tokens / single_s
+    same = [a == b for a, b in zip(continuous["texts"], batched["texts"], strict=True)]
+    same_single = [a == b for a, b in zip(continuous["texts"], single_texts, strict=False)]
+    peak = matmul_peak_gflops()
+    n_params = sum(p.numel() for p in generator.model.parameters())
+    flops_per_token = 2 * n_params
+    prompt_share = sum(prompt_tokens) / continuous["tokens"]
     result = {
-        "prompts": len(chats),
-        "max_new_tokens": args.max_new_tokens,
+        "workload": f"baseline template {args.template!r}, {len(asked)} prompts, greedy, max {args.max_new_tokens}",
+        "prompt_tokens_mean": round(sum(prompt_tokens) / len(prompt_tokens), 1),
         "batch_size": args.batch_size,
-        "batched_tokens_per_s": round(batched_tokens / batched_s, 1),
-        "one_by_one_tokens_per_s": round(single_tokens / single_s, 1),
-        "batched_s": round(batched_s, 1),
-        "one_by_one_s": round(single_s, 1),
-        "speedup": round((batched_tokens / batched_s) / (single_tokens / single_s), 2),
-        "identical_greedy": all(identical),
-        "identical_count": sum(identical),
         "threads": torch.get_num_threads(),
+        "continuous_tokens_per_s": round(rate(continuous), 1),
+        "batched_tokens_per_s": round(rate(batched), 1),
+        "one_by_one_tokens_per_s": round(single_rate, 1),
+        "continuous_s": round(continuous["seconds"], 1),
+        "batched_s": round(batched["seconds"], 1),
+        "one_by_one_s": round(single_s, 1),
+        "one_by_one_prompts": len(single_texts),
+        "output_tokens": continuous["tokens"],
+        "speedup_vs_batched": round(rate(continuous) / rate(batched), 2),
+        "speedup_vs_one_by_one": round(rate(continuous) / single_rate, 2),
+        "identical_greedy": all(same) and all(same_single),
+        "identical_vs_batched": f"{sum(same)}/{len(same)}",
+        "identical_vs_one_by_one": f"{sum(same_single)}/{len(same_single)}",
+        "matmul_peak_gflops": round(peak, 1),
+        "compute_fraction": round(rate(continuous) * flops_per_token / (peak * 1e9), 3),
+        "compute_fraction_with_prompts": round(
+            rate(continuous) * (1 + prompt_share) * flops_per_token / (peak * 1e9), 3
+        ),
     }
     print(json.dumps(result, indent=2))
 

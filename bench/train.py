@@ -25,8 +25,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from flops import matmul_peak_gflops
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "northwind-support"
@@ -52,20 +53,6 @@ def tokenized_split(data_dir: Path, split: str, max_length: int) -> list[dict]:
         if len(t.input_ids) <= max_length and t.trained_tokens:
             rows.append({"input_ids": t.input_ids, "labels": t.labels})
     return rows
-
-
-def matmul_peak_gflops(size: int = 2048, repeats: int = 10) -> float:
-    import torch
-
-    a, b = torch.randn(size, size), torch.randn(size, size)
-    for _ in range(2):
-        a @ b
-    best = float("inf")
-    for _ in range(repeats):
-        started = time.perf_counter()
-        a @ b
-        best = min(best, time.perf_counter() - started)
-    return 2 * size**3 / best / 1e9
 
 
 def trl_worker(args: argparse.Namespace) -> None:

@@ -54,3 +54,66 @@ def test_score_is_the_reference_loss(generator: LocalGenerator) -> None:
     assert nll == pytest.approx(expected, rel=1e-3)  # same loss; float summation order differs
     unlikely = generator.score([CHATS[0]], ["Zebra quantum marmalade."])[0]
     assert unlikely > nll
+
+
+def test_continuous_decoding_with_joins_and_a_shared_prefix_answers_as_batched(
+    generator: LocalGenerator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tunesmith.models import kvcache
+
+    system = (
+        "You are the support assistant of a shop that sells tents, boots and camping stoves. "
+        "Answer in one or two friendly sentences and sign with the shop's name."
+    )
+    questions = [
+        "Do you ship to Canada?",
+        "My boots leak after a week of use in the rain, what can I do about it?",
+        "Hi",
+        "Which stove is lightest?",
+        "Can I return a tent I used once on a weekend trip if a pole broke on the first night?",
+    ]
+    chats = [[{"role": "system", "content": system}, {"role": "user", "content": q}] for q in questions]
+    params = GenerationParams(max_new_tokens=20)
+    shared = []
+    real_repeated = kvcache.repeated
+    monkeypatch.setattr(kvcache, "repeated", lambda *a: shared.append(a[2]) or real_repeated(*a))
+    monkeypatch.setattr(generator, "batch_size", 2)  # two rows: answers end and the next prompts join
+    continuous = generator.generate(chats, params)
+    monkeypatch.setattr(generator, "decoding", "batched")
+    batched = generator.generate(chats, params)
+    assert shared, "the system prompt the prompts share was not prefilled once"
+    assert [c.text for c in continuous] == [b.text for b in batched]
+    assert [c.finish_reason for c in continuous] == [b.finish_reason for b in batched]
+    assert [c.completion_tokens for c in continuous] == [b.completion_tokens for b in batched]
+    assert [c.prompt_tokens for c in continuous] == [b.prompt_tokens for b in batched]
+
+
+def test_the_growing_cache_holds_what_transformers_cache_holds() -> None:
+    import transformers
+
+    from tunesmith.models import kvcache
+
+    config = transformers.LlamaConfig(
+        vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2
+    )
+    model = transformers.LlamaForCausalLM(config)
+    growing, plain = kvcache.new_cache(model), transformers.DynamicCache(config=config)
+    assert kvcache.editable(growing) and kvcache.editable(plain)
+    torch.manual_seed(0)
+    for n in (5, 1, 1, 70, 1, 130):  # past the first buffer's room, twice
+        keys, values = torch.randn(3, 2, n, 8), torch.randn(3, 2, n, 8)
+        for layer in (0, 1):
+            got, want = growing.update(keys, values, layer), plain.update(keys, values, layer)
+            assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1])
+    kvcache.drop_front(growing, 4)
+    kvcache.drop_front(plain, 4)
+    growing.batch_select_indices(torch.tensor([2, 0]))
+    plain.batch_select_indices(torch.tensor([2, 0]))
+    other = transformers.DynamicCache(config=config)
+    for layer in (0, 1):
+        other.update(torch.randn(1, 2, 9, 8), torch.randn(1, 2, 9, 8), layer)
+    kvcache.stack(growing, other, growing.get_seq_length(0))
+    kvcache.stack(plain, other, plain.get_seq_length(0))
+    keys = torch.randn(3, 2, 1, 8)
+    got, want = growing.update(keys, keys, 0), plain.update(keys, keys, 0)
+    assert torch.equal(got[0], want[0]) and growing.get_seq_length(0) == plain.get_seq_length(0) == 205

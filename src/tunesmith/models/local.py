@@ -71,11 +71,14 @@ def load_causal_lm(ref: LocalModelRef, base_dir: Path, *, device: str | None = N
 class LocalGenerator:
     """A local causal LM (optionally with LoRA adapters) behind the generation interface."""
 
-    def __init__(self, model: Any, tokenizer: Any, *, name: str, batch_size: int = 16) -> None:
+    def __init__(
+        self, model: Any, tokenizer: Any, *, name: str, batch_size: int = 16, decoding: str = "continuous"
+    ) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.name = name
         self.batch_size = batch_size
+        self.decoding = decoding
         self.adapters: dict[str, str] = {}
         peft_config = getattr(model, "peft_config", None)
         if isinstance(peft_config, dict):
@@ -92,7 +95,7 @@ class LocalGenerator:
     @classmethod
     def load(cls, ref: LocalModelRef, base_dir: Path) -> LocalGenerator:
         model, tokenizer, _ = load_causal_lm(ref, base_dir)
-        return cls(model, tokenizer, name=ref.display_name, batch_size=ref.batch_size)
+        return cls(model, tokenizer, name=ref.display_name, batch_size=ref.batch_size, decoding=ref.decoding)
 
     # -- adapters ---------------------------------------------------------------
     def add_adapter(self, name: str, path: Path | str) -> None:
@@ -152,6 +155,8 @@ class LocalGenerator:
         """Continue raw texts (already rendered, or cut mid-message as the PII probe does), longest first."""
         if adapter is not None and adapter not in self.adapters:
             raise ModelSourceError(f"adapter '{adapter}' is not loaded", fix=f"Loaded: {sorted(self.adapters)}")
+        if self.decoding == "continuous":
+            return self._generate_continuous(texts, params, adapter, on_progress)
         lengths = [self.count_tokens(t) for t in texts]
         order = sorted(range(len(texts)), key=lambda i: -lengths[i])
         results: list[Generation | None] = [None] * len(texts)
@@ -263,6 +268,56 @@ class LocalGenerator:
         tokens = cut + (1 if cut < len(new) else 0)
         return text.strip(), tokens, finish
 
+    def _stop_check(self, params: GenerationParams) -> Any:
+        """``stopped(row, ids)`` for the decoders when stop strings are set, else None."""
+        if not params.stop:
+            return None
+        tok, longest = self.tokenizer, max(len(s) for s in params.stop)
+
+        def stopped(row: int, ids: list[int]) -> bool:
+            # only the last few tokens can complete a stop string
+            tail = tok.decode(ids[-(longest + 8) :], skip_special_tokens=True)
+            return any(s in tail for s in params.stop)
+
+        return stopped
+
+    def _generate_continuous(
+        self, texts: list[str], params: GenerationParams, adapter: str | None, on_progress: Any
+    ) -> list[Generation]:
+        from tunesmith.models.decode import decode_continuous
+
+        torch = require("torch")
+        prompts = [self.tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
+        started = time.perf_counter()
+        ended = [0.0] * len(texts)
+
+        def done(index: int) -> None:
+            ended[index] = time.perf_counter() - started
+            if on_progress is not None:
+                on_progress(1)
+
+        with self._lock, self._using(adapter):
+            if params.seed is not None:
+                torch.manual_seed(params.seed)
+            new_ids = decode_continuous(
+                self.model,
+                prompts,
+                pad_id=self.tokenizer.pad_token_id or 0,
+                max_new_tokens=params.max_new_tokens,
+                eos_ids=set(self.stop_token_ids()),
+                temperature=params.temperature,
+                top_p=params.top_p,
+                stopped=self._stop_check(params),
+                max_rows=self.batch_size,
+                prefill_tokens=2048,
+                on_done=done,
+            )
+        results = []
+        for prompt, ids, latency in zip(prompts, new_ids, ended, strict=True):
+            text, tokens, finish = self._finish(ids, params)
+            results.append(Generation(text, len(prompt), tokens, finish, latency))
+        return results
+
     def _generate_batch(self, texts: list[str], params: GenerationParams, adapter: str | None) -> list[Generation]:
         from tunesmith.models.decode import decode
 
@@ -270,14 +325,6 @@ class LocalGenerator:
         tok = self.tokenizer
         tok.padding_side = "left"
         enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.model.device)
-        stopped = None
-        if params.stop:
-
-            def stopped(row: int, ids: list[int]) -> bool:
-                # only the last few tokens can complete a stop string
-                tail = tok.decode(ids[-(max(len(s) for s in params.stop) + 8) :], skip_special_tokens=True)
-                return any(s in tail for s in params.stop)
-
         with self._lock, self._using(adapter):
             if params.seed is not None:
                 torch.manual_seed(params.seed)
@@ -290,7 +337,8 @@ class LocalGenerator:
                 eos_ids=set(self.stop_token_ids()),
                 temperature=params.temperature,
                 top_p=params.top_p,
-                stopped=stopped,
+                stopped=self._stop_check(params),
+                plain_cache=True,  # the earlier path as it was, for comparison (bench/generate.py)
             )
             elapsed = time.perf_counter() - started
         results = []

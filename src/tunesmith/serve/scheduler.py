@@ -40,6 +40,8 @@ from pathlib import Path
 from typing import Any
 
 from tunesmith.core.deps import require
+from tunesmith.models import kvcache
+from tunesmith.models.batch import RunningBatch, left_padded
 from tunesmith.models.generation import Generation, GenerationParams
 from tunesmith.serve.adapters import AdapterCache
 
@@ -86,15 +88,12 @@ class Ticket:
 
 @dataclass(eq=False)
 class _Lane:
-    """The running batch of one adapter: rows, their shared cache, and each row's next input."""
+    """The running batch of one adapter: its rows' tickets and the batch itself."""
 
     adapter: str | None
     adapter_path: Path | None
     tickets: list[Ticket]
-    cache: Any
-    mask: Any  # (rows, cache length): 1 where a row has a real token
-    position: Any  # (rows,): the position of each row's next input token
-    next_ids: Any  # (rows,): each row's last chosen token, the next input
+    batch: RunningBatch
 
 
 class Scheduler:
@@ -223,9 +222,7 @@ class Scheduler:
 
     def _can_join(self, lane: _Lane) -> bool:
         if self._joinable is None:
-            transformers = require("transformers")
-            plain = transformers.cache_utils.DynamicLayer
-            self._joinable = all(type(layer) is plain for layer in lane.cache.layers)
+            self._joinable = kvcache.editable(lane.batch.cache)
         return self._joinable
 
     def _tick(self) -> None:
@@ -269,11 +266,10 @@ class Scheduler:
     def _prefill_chunk(self, ticket: Ticket) -> None:
         """The next `prefill_chunk` tokens of a long prompt, on its own cache; it joins when the prompt is done."""
         torch = require("torch")
-        transformers = require("transformers")
         model = self.generator.model
         device = model.device
         if ticket._cache is None:
-            ticket._cache = transformers.DynamicCache(config=model.config)
+            ticket._cache = kvcache.new_cache(model)
             self._seed(ticket)
         start = ticket._prefilled
         end = min(len(ticket.prompt_ids), start + self.prefill_chunk)
@@ -297,8 +293,6 @@ class Scheduler:
 
     def _prefill_group(self) -> None:
         """Short prompts of one adapter prefilled together, left-padded, within `prefill_chunk` padded tokens."""
-        torch = require("torch")
-        transformers = require("transformers")
         short = [t for t in self._prefilling if not t._prefilled and len(t.prompt_ids) <= self.prefill_chunk]
         head = short[0]
         group: list[Ticket] = []
@@ -309,50 +303,35 @@ class Scheduler:
             group.append(ticket)
         for ticket in group:
             self._prefilling.remove(ticket)
-        model = self.generator.model
-        device = model.device
-        width = max(len(t.prompt_ids) for t in group)
-        ids = torch.full((len(group), width), self.generator.tokenizer.pad_token_id or 0, dtype=torch.long)
-        mask = torch.zeros((len(group), width), dtype=torch.long)
-        for row, ticket in enumerate(group):
             self._seed(ticket)
-            ids[row, width - len(ticket.prompt_ids) :] = torch.tensor(ticket.prompt_ids)
-            mask[row, width - len(ticket.prompt_ids) :] = 1
-        ids, mask = ids.to(device), mask.to(device)
-        cache = transformers.DynamicCache(config=model.config)
-        out = self._forward(
-            head.adapter,
-            head.adapter_path,
-            input_ids=ids,
-            attention_mask=mask,
-            position_ids=(mask.cumsum(-1) - 1).clamp(min=0),
-            logits_to_keep=1,
-            cache=cache,
-        )
-        self._join(group, cache, mask, out.logits[:, -1, :])
+        model = self.generator.model
+        inputs = left_padded([t.prompt_ids for t in group], self.generator.tokenizer.pad_token_id or 0, model.device)
+        cache = kvcache.new_cache(model)
+        out = self._forward(head.adapter, head.adapter_path, **inputs, logits_to_keep=1, cache=cache)
+        self._join(group, cache, inputs["attention_mask"], out.logits[:, -1, :])
 
     def _join(self, tickets: list[Ticket], cache: Any, mask: Any, logits: Any) -> None:
         """Prefilled rows take their first token and join their adapter's running batch (those already done
         leave at once)."""
         first = _choose(logits, tickets)
-        row = _Lane(
+        joining = _Lane(
             tickets[0].adapter,
             tickets[0].adapter_path,
             tickets,
-            cache,
-            mask,
-            mask.sum(dim=1),  # each row's next position: its real length
-            first,
+            RunningBatch(cache, mask, mask.sum(dim=1), first),  # each row's next position: its real length
         )
         keep = [i for i, (t, token) in enumerate(zip(tickets, first.tolist(), strict=True)) if not self._take(t, token)]
-        if not self._keep(row, keep, registered=False):
+        if not self._keep(joining, keep, registered=False):
             return
-        lane = self._lanes.get(row.adapter)
-        self._lanes[row.adapter] = row if lane is None else _merge(lane, row)
+        lane = self._lanes.get(joining.adapter)
+        if lane is None:
+            self._lanes[joining.adapter] = joining
+        else:
+            lane.batch.absorb(joining.batch)
+            lane.tickets = lane.tickets + joining.tickets
         self.peak_rows = max(self.peak_rows, sum(len(lane.tickets) for lane in self._lanes.values()))
 
     def _step(self, lane: _Lane) -> None:
-        torch = require("torch")
         live = [i for i, t in enumerate(lane.tickets) if not t.cancelled]
         if len(live) < len(lane.tickets):
             for t in lane.tickets:
@@ -361,18 +340,10 @@ class Scheduler:
                     _settle(t, Cancelled("cancelled"))
             if not self._keep(lane, live):
                 return
-        mask = torch.cat([lane.mask, lane.mask.new_ones((len(lane.tickets), 1))], dim=1)
-        out = self._forward(
-            lane.adapter,
-            lane.adapter_path,
-            input_ids=lane.next_ids[:, None],
-            attention_mask=mask,
-            position_ids=lane.position[:, None],
-            cache=lane.cache,
-        )
-        lane.mask, lane.position = mask, lane.position + 1
+        inputs = lane.batch.step_inputs()
+        out = self._forward(lane.adapter, lane.adapter_path, **inputs)
         chosen = _choose(out.logits[:, -1, :], lane.tickets)
-        lane.next_ids = chosen
+        lane.batch.advance(inputs, chosen)
         keep = [
             i
             for i, (t, token) in enumerate(zip(lane.tickets, chosen.tolist(), strict=True))
@@ -382,27 +353,16 @@ class Scheduler:
             self._keep(lane, keep)
 
     def _keep(self, lane: _Lane, rows: list[int], *, registered: bool = True) -> bool:
-        """Keep only ``rows`` of a batch (dropping the others' cache) and trim the columns no row needs;
+        """Keep only ``rows`` of a batch (dropping the others' cache and the columns no row needs);
         False when the batch is gone."""
-        torch = require("torch")
         if not rows:
             if registered:
                 del self._lanes[lane.adapter]
                 with self.cache.lock:  # the adapter it used may now leave, if the budget needs the room
                     self.cache.trim(self._busy_adapters())
             return False
-        if len(rows) == len(lane.tickets) and not registered:
-            return True
-        index = torch.tensor(rows, device=lane.mask.device)
-        lane.cache.batch_select_indices(index)
+        lane.batch.keep(rows)
         lane.tickets = [lane.tickets[i] for i in rows]
-        lane.mask, lane.position, lane.next_ids = lane.mask[index], lane.position[index], lane.next_ids[index]
-        used = lane.mask.any(dim=0).nonzero()
-        first = int(used[0]) if len(used) else 0
-        if first > 0:  # every remaining row starts later: the leading columns are padding for all of them
-            for layer in lane.cache.layers:
-                layer.keys, layer.values = layer.keys[:, :, first:], layer.values[:, :, first:]
-            lane.mask = lane.mask[:, first:]
         return True
 
     def _take(self, ticket: Ticket, token: int) -> bool:
@@ -453,30 +413,6 @@ def _settle(ticket: Ticket, outcome: Generation | BaseException) -> None:
         ticket.future.set_result(outcome)
     if ticket.on_token is not None:
         ticket.on_token(-1)  # the end: a streaming route stops waiting for tokens
-
-
-def _merge(lane: _Lane, row: _Lane) -> _Lane:
-    """``row`` joins ``lane``: both caches padded on the left to the longer one, then stacked."""
-    torch = require("torch")
-    functional = torch.nn.functional
-    length = max(lane.mask.shape[1], row.mask.shape[1])
-
-    def pad_kv(tensor: Any, to: int) -> Any:
-        return functional.pad(tensor, (0, 0, to - tensor.shape[2], 0))
-
-    for mine, theirs in zip(lane.cache.layers, row.cache.layers, strict=True):
-        mine.keys = torch.cat([pad_kv(mine.keys, length), pad_kv(theirs.keys, length)])
-        mine.values = torch.cat([pad_kv(mine.values, length), pad_kv(theirs.values, length)])
-    lane.mask = torch.cat(
-        [
-            functional.pad(lane.mask, (length - lane.mask.shape[1], 0)),
-            functional.pad(row.mask, (length - row.mask.shape[1], 0)),
-        ]
-    )
-    lane.position = torch.cat([lane.position, row.position])
-    lane.next_ids = torch.cat([lane.next_ids, row.next_ids])
-    lane.tickets = lane.tickets + row.tickets
-    return lane
 
 
 def _choose(logits: Any, tickets: list[Ticket]) -> Any:
