@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from tunesmith.core import cpu
 from tunesmith.core.deps import require
 from tunesmith.models import kvcache
 from tunesmith.models.batch import RunningBatch, left_padded
@@ -146,6 +147,7 @@ def decode_continuous(
                 continue  # fill the free rows before the next step
             if batch is None:
                 continue
+            cpu.rebalance()  # another process may have started or stopped computing
             inputs = batch.step_inputs()
             out = forward(inputs)
             chosen = _choose(out.logits[:, -1, :], temperature, top_p)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tunesmith.core import cpu
 from tunesmith.core.deps import require
 from tunesmith.core.errors import ModelSourceError
 from tunesmith.models.device import pick_device, pick_dtype
@@ -296,7 +297,7 @@ class LocalGenerator:
             if on_progress is not None:
                 on_progress(1)
 
-        with self._lock, self._using(adapter):
+        with self._lock, self._using(adapter), cpu.computing():
             if params.seed is not None:
                 torch.manual_seed(params.seed)
             new_ids = decode_continuous(
@@ -325,7 +326,7 @@ class LocalGenerator:
         tok = self.tokenizer
         tok.padding_side = "left"
         enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.model.device)
-        with self._lock, self._using(adapter):
+        with self._lock, self._using(adapter), cpu.computing():
             if params.seed is not None:
                 torch.manual_seed(params.seed)
             started = time.perf_counter()

@@ -30,6 +30,7 @@ batch starts when the running one ends, which is window batching again.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections import deque
@@ -39,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tunesmith.core import cpu
 from tunesmith.core.deps import require
 from tunesmith.models import kvcache
 from tunesmith.models.batch import RunningBatch, left_padded
@@ -168,17 +170,26 @@ class Scheduler:
 
     # -- the scheduler's thread ----------------------------------------------------------------------
     def _loop(self) -> None:
+        lease = contextlib.ExitStack()  # this process's share of the cores, held while there is work
+        held = False
         while True:
             with self._cv:
                 while not (self._waiting or self._prefilling or self._lanes or self._stopping):
+                    lease.close()
+                    held = False
                     self._cv.wait()
                 if self._stopping:
                     break
                 self._admit()
+            if not held:
+                lease.enter_context(cpu.computing())
+                held = True
+            cpu.rebalance()
             try:
                 self._tick()
             except BaseException as exc:  # a failed step fails the requests in it, never the server
                 self._fail_running(exc)
+        lease.close()
         self._fail_running(Cancelled("the server is stopping"))
         with self._cv:
             for ticket in self._waiting:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from tunesmith.core import cpu
 from tunesmith.core.rundir import RunDir
 
 
@@ -24,6 +25,7 @@ def make_reporting_callback(run_dir: RunDir, update: Any) -> Any:
             update(state.global_step, total=state.max_steps)
 
         def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            cpu.rebalance()  # another process may have started or stopped computing
             elapsed = time.perf_counter() - self.started
             tokens = (state.num_input_tokens_seen or 0) - self.tokens_at_start
             update(1, info=f"{tokens / max(elapsed, 1e-9):,.0f} tok/s")

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tunesmith.core import cpu
 from tunesmith.core.deps import require
 from tunesmith.core.errors import DataError
 from tunesmith.core.jsonl import read_jsonl, write_jsonl
@@ -176,7 +177,8 @@ def fit(
             trainer.add_callback(make_final_evaluation_callback())
         for callback in extra_callbacks or []:
             trainer.add_callback(callback)
-        trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+        with cpu.computing():  # share the cores with other tunesmith processes computing now
+            trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
 
 
 def run(
