@@ -275,8 +275,14 @@ def test_export_merges_and_writes_a_gguf_that_reads_back(project: Path) -> None:
     generated = [r for r in rows if "eval_rouge_l" in r]
     assert [r["step"] for r in generated] == [1, 2] and all(0 <= r["eval_rouge_l"] <= 1 for r in generated)
     assert all(0 <= r["eval_stop_rate"] <= 1 for r in generated)
-    result = run_cli("export", str(adapter.parent), "-p", str(project), "--gguf", "--gguf-dtype", "f32", "--json")
+    result = run_cli(
+        "export", str(adapter.parent), "-p", str(project), "--gguf", "--gguf-dtype", "f32", "--ollama", "--json"
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout)
     assert report["identical"] == report["prompts"] and report["max_logit_diff"] < 1e-3
     assert report["gguf"]["max_logit_diff"] < 1e-2 and report["gguf"]["tokenizer_round_trip"]
+    # the Modelfile sits next to the GGUF, in the model's chat format (SmolLM2: ChatML), stopping at its end of turn
+    modelfile = Path(report["modelfile"]).read_text()
+    assert modelfile.startswith("FROM ./model-f32.gguf\n") and "<|im_start|>assistant" in modelfile
+    assert 'PARAMETER stop "<|im_end|>"' in modelfile

@@ -92,6 +92,9 @@ def register(app: typer.Typer) -> None:
         project: ProjectOpt = Path("."),
         gguf: Annotated[bool, typer.Option(help="Also write a GGUF file (llama-family architectures).")] = False,
         gguf_dtype: Annotated[str, typer.Option(help="GGUF tensor type: f32 or f16.")] = "f16",
+        ollama: Annotated[
+            bool, typer.Option(help="Also write an Ollama Modelfile (chat template, stop tokens) next to the GGUF.")
+        ] = False,
         json_: JsonOpt = False,
         debug: DebugOpt = False,
     ) -> None:
@@ -105,7 +108,15 @@ def register(app: typer.Typer) -> None:
 
         loaded = load(project, None)
         train_run = resolve_run(loaded.dir, run, "train")
-        result = export_run(train_run, loaded.config.base_model, loaded.dir, gguf=gguf, gguf_dtype=gguf_dtype)
+        result = export_run(
+            train_run,
+            loaded.config.base_model,
+            loaded.dir,
+            gguf=gguf,
+            gguf_dtype=gguf_dtype,
+            ollama=ollama,
+            system_prompt=loaded.config.system_prompt or None,
+        )
         if json_:
             sys.stdout.write(json.dumps(result, indent=2) + "\n")
             return
@@ -119,6 +130,8 @@ def register(app: typer.Typer) -> None:
                 f"GGUF: {g['path']} ({g['size_mib']:.1f} MiB, {g['tensors']} tensors; read back with "
                 f"transformers: max logit difference {g['max_logit_diff']:.2e})"
             )
+        if "modelfile" in result:
+            console.print(f"Ollama: {result['modelfile']}  (ollama create NAME -f {result['modelfile']})")
 
 
 def _train_settings(

@@ -34,13 +34,82 @@ class StreamPiece:
     completion_tokens: int = 0
 
 
-def load_tokenizer(path: str, *, revision: str | None = None, trust_remote_code: bool = False) -> Any:
+def load_tokenizer(
+    path: str,
+    *,
+    revision: str | None = None,
+    trust_remote_code: bool = False,
+    chat_template: str | None = None,
+) -> Any:
+    """The tokenizer at ``path`` with a chat template: its own, or ``chat_template`` (Jinja text) in its place.
+
+    Every stage renders chats through the template (training masks, generation, serving), so a model
+    without one is refused here with the fix, never rendered some other way."""
     transformers = require("transformers")
     quiet_libraries()
     tokenizer = transformers.AutoTokenizer.from_pretrained(path, revision=revision, trust_remote_code=trust_remote_code)
+    if chat_template:
+        tokenizer.chat_template = chat_template
+    if not getattr(tokenizer, "chat_template", None):
+        raise ModelSourceError(
+            "the model's tokenizer has no chat template, so chats cannot be rendered the way it expects",
+            where=path,
+            fix="Use the model's instruction-tuned variant (its tokenizer carries the template), or set "
+            "`chat_template:` under the model in tunesmith.yaml to the template (Jinja text, or a .jinja file "
+            "in the project), e.g. the template of the model family it was trained from.",
+        )
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
+
+
+def tokenizer_for(ref: LocalModelRef, base_dir: Path) -> Any:
+    """The tokenizer of a model reference, with the project's `chat_template` when it sets one."""
+    return load_tokenizer(
+        local_path(ref, base_dir),
+        revision=ref.revision,
+        trust_remote_code=ref.trust_remote_code,
+        chat_template=chat_template_text(ref, base_dir),
+    )
+
+
+def chat_template_text(ref: LocalModelRef, base_dir: Path) -> str | None:
+    """`chat_template` as Jinja text: inline, or read from a `.jinja` file inside the project."""
+    value = ref.chat_template
+    if not value or "{" in value:
+        return value
+    path = (base_dir / value).resolve()
+    if not path.is_relative_to(base_dir.resolve()) or not path.is_file():
+        raise ModelSourceError(
+            f"chat_template file '{value}' is not a file inside the project",
+            fix="Give Jinja text inline, or the path of a .jinja file relative to tunesmith.yaml.",
+        )
+    return path.read_text(encoding="utf-8")
+
+
+def end_of_turn_ids(tokenizer: Any) -> list[int]:
+    """The special tokens the chat template writes right after an assistant's message (`<|eot_id|>`,
+    `<|im_end|>`, `<end_of_turn>`, `<|end|>`, `</s>`, ...): the tokens that end an answer, whatever the
+    tokenizer calls its end-of-sequence token."""
+    marker = "Zq7xWv"
+    chat = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": marker}]
+    try:
+        text = str(tokenizer.apply_chat_template(chat, tokenize=False))
+    except Exception:  # a template that refuses this shape has nothing to tell us here
+        return []
+    after = text[text.rfind(marker) + len(marker) :] if marker in text else ""
+    special = set(tokenizer.all_special_ids) | {
+        int(i) for i, t in getattr(tokenizer, "added_tokens_decoder", {}).items() if getattr(t, "special", False)
+    }
+    ids = []
+    for token in tokenizer(after, add_special_tokens=False)["input_ids"]:
+        if token not in special:
+            if ids:
+                break
+            continue  # a space or newline before the end token
+        ids.append(int(token))
+        break
+    return ids
 
 
 def load_causal_lm(ref: LocalModelRef, base_dir: Path, *, device: str | None = None) -> tuple[Any, Any, str]:
@@ -51,7 +120,7 @@ def load_causal_lm(ref: LocalModelRef, base_dir: Path, *, device: str | None = N
     device = device or pick_device(ref.device)
     dtype = pick_dtype(device, ref.dtype)
     try:
-        tokenizer = load_tokenizer(path, revision=ref.revision, trust_remote_code=ref.trust_remote_code)
+        tokenizer = tokenizer_for(ref, base_dir)
         model = transformers.AutoModelForCausalLM.from_pretrained(
             path,
             dtype=dtype,
@@ -87,6 +156,8 @@ class LocalGenerator:
             self.adapters = {name: "" for name in peft_config}
         # One forward pass at a time: the server calls in from several threads.
         self._lock = threading.Lock()
+        self._end_of_turn: list[int] | None = None
+        self._editable: bool | None = None
         if not getattr(tokenizer, "chat_template", None):
             raise ModelSourceError(
                 f"model '{name}' has no chat template",
@@ -156,7 +227,7 @@ class LocalGenerator:
         """Continue raw texts (already rendered, or cut mid-message as the PII probe does), longest first."""
         if adapter is not None and adapter not in self.adapters:
             raise ModelSourceError(f"adapter '{adapter}' is not loaded", fix=f"Loaded: {sorted(self.adapters)}")
-        if self.decoding == "continuous":
+        if self.decoding == "continuous" and self._joinable():
             return self._generate_continuous(texts, params, adapter, on_progress)
         lengths = [self.count_tokens(t) for t in texts]
         order = sorted(range(len(texts)), key=lambda i: -lengths[i])
@@ -268,6 +339,15 @@ class LocalGenerator:
         # the end-of-turn token counts as generated, as OpenAI-compatible servers count it
         tokens = cut + (1 if cut < len(new) else 0)
         return text.strip(), tokens, finish
+
+    def _joinable(self) -> bool:
+        """Whether rows can join a running batch: not for caches with sliding-window layers (Gemma 2 and 3,
+        some Mistral and Qwen settings), which decode batch by batch instead."""
+        if self._editable is None:
+            from tunesmith.models import kvcache
+
+            self._editable = kvcache.editable(kvcache.new_cache(self.model))
+        return self._editable
 
     def _stop_check(self, params: GenerationParams) -> Any:
         """``stopped(row, ids)`` for the decoders when stop strings are set, else None."""
@@ -415,4 +495,7 @@ class LocalGenerator:
             ids.update(int(i) for i in config_eos)
         if self.tokenizer.eos_token_id is not None:
             ids.add(int(self.tokenizer.eos_token_id))
+        if self._end_of_turn is None:
+            self._end_of_turn = end_of_turn_ids(self.tokenizer)
+        ids.update(self._end_of_turn)
         return sorted(ids)

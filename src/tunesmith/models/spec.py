@@ -50,6 +50,9 @@ class LocalModelRef(StrictModel):
     `batched`: one batch at a time until its longest answer ends (the earlier path, kept for comparison)."""
     trust_remote_code: bool = False
     """Run Python code shipped with a hub model. Off unless you trust its authors."""
+    chat_template: str | None = None
+    """A chat template (Jinja text, or a .jinja file in the project) for a model whose tokenizer has none,
+    or to replace its own."""
     cost_per_hour: float = Field(0.0, ge=0)
     """What the machine serving this model costs per hour (for cost-per-request estimates)."""
 

@@ -78,10 +78,9 @@ class Engine:
                 if self.project.config.serve.backend == "local":
                     self._tokenizer = self.catalog.generator().tokenizer
                 else:
-                    from tunesmith.models.local import load_tokenizer
-                    from tunesmith.models.resolve import local_path
+                    from tunesmith.models.local import tokenizer_for
 
-                    self._tokenizer = load_tokenizer(local_path(self.project.config.base_model, self.project.dir))
+                    self._tokenizer = tokenizer_for(self.project.config.base_model, self.project.dir)
             return self._tokenizer
 
     def context_length(self) -> int:

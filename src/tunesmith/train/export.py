@@ -40,8 +40,16 @@ def _logits(model: Any, tokenizer: Any) -> Any:
 
 
 def export_run(
-    run: RunDir, base: LocalModelRef, project_dir: Path, *, gguf: bool = False, gguf_dtype: str = "f16"
+    run: RunDir,
+    base: LocalModelRef,
+    project_dir: Path,
+    *,
+    gguf: bool = False,
+    gguf_dtype: str = "f16",
+    ollama: bool = False,
+    system_prompt: str | None = None,
 ) -> dict[str, Any]:
+    """Merge, save and verify; ``gguf`` also writes a GGUF file, ``ollama`` a Modelfile beside it."""
     peft = require("peft")
     transformers = require("transformers")
     adapter = adapter_of(run)
@@ -87,7 +95,7 @@ def export_run(
         "max_logit_diff": diff,
         "no_modules_to_save": not json.loads((adapter / "adapter_config.json").read_text()).get("modules_to_save"),
     }
-    if gguf:
+    if gguf or ollama:
         from tunesmith.train.gguf_export import write_gguf
 
         path = run.path("export", f"model-{gguf_dtype}.gguf")
@@ -100,5 +108,10 @@ def export_run(
         back_tok = transformers.AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
         info["tokenizer_round_trip"] = back_tok.encode("Hello Northwind!") == reloaded_tok.encode("Hello Northwind!")
         result["gguf"] = info
+        if ollama:
+            from tunesmith.train.ollama import write_modelfile
+
+            stops = reloaded_tok.convert_ids_to_tokens(plain.stop_token_ids())
+            result["modelfile"] = str(write_modelfile(path, reloaded_tok, stops, system_prompt))
     atomic_write_json(run.path("export", "export.json"), result)
     return result

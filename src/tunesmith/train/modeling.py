@@ -8,7 +8,7 @@ from typing import Any
 from tunesmith.core.deps import require
 from tunesmith.core.errors import ModelSourceError
 from tunesmith.models.device import pick_device, pick_dtype
-from tunesmith.models.local import load_causal_lm, load_tokenizer
+from tunesmith.models.local import load_causal_lm, tokenizer_for
 from tunesmith.models.quiet import quiet_libraries
 from tunesmith.models.resolve import local_path
 from tunesmith.models.spec import LocalModelRef
@@ -60,8 +60,7 @@ def load_for_training(ref: LocalModelRef, base_dir: Path, recipe: str) -> tuple[
     )
     peft = require("peft")
     model = peft.prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
-    tokenizer = load_tokenizer(path, revision=ref.revision, trust_remote_code=ref.trust_remote_code)
-    return model, tokenizer, path
+    return model, tokenizer_for(ref, base_dir), path
 
 
 def lora_config(

@@ -41,10 +41,9 @@ def _tokenizer(request: Request) -> Any:
     loaded = request.app.state.project
     if loaded.config.serve.backend == "local":
         return request.app.state.catalog.generator().tokenizer
-    from tunesmith.models.local import load_tokenizer
-    from tunesmith.models.resolve import local_path
+    from tunesmith.models.local import tokenizer_for
 
-    return load_tokenizer(local_path(loaded.config.base_model, loaded.dir))
+    return tokenizer_for(loaded.config.base_model, loaded.dir)
 
 
 def _not_found(what: str) -> Any:

@@ -1,0 +1,153 @@
+"""Every common model family end to end on a tiny random model with its real chat format.
+
+For each family: the loss mask covers the assistant's reply and its end-of-turn token and nothing else;
+the end-of-turn token stops generation even where the tokenizer's eos is another token; all-linear LoRA
+adapts every linear layer of the family's decoder (and not the output layer); training steps lower the
+loss until the model answers with the reply; the merged model gives the adapter's logits and answers;
+the answer stops at the end of turn.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.families import FAMILIES, Family, build_family_model
+from tunesmith.core.errors import ModelSourceError
+from tunesmith.data.template import tokenize_chat
+from tunesmith.models.generation import GenerationParams
+from tunesmith.models.local import LocalGenerator, load_causal_lm, load_tokenizer
+from tunesmith.models.spec import LocalModelRef
+from tunesmith.train.modeling import lora_config
+
+CHAT = [
+    {"role": "system", "content": "You answer for Northwind."},
+    {"role": "user", "content": "Do you ship to Canada?"},
+    {"role": "assistant", "content": "Yes, in five days."},
+]
+
+
+@pytest.fixture(scope="module")
+def family_dir(tmp_path_factory: pytest.TempPathFactory, bundled_model_dir: str):  # type: ignore[no-untyped-def]
+    root = tmp_path_factory.mktemp("families")
+    return lambda family: build_family_model(family, root / family.name, bundled_model_dir)
+
+
+@pytest.mark.parametrize("family", FAMILIES, ids=lambda f: f.name)
+def test_family_masks_trains_merges_and_stops(family: Family, family_dir, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import peft
+
+    folder = family_dir(family)
+    model, tokenizer, _ = load_causal_lm(LocalModelRef(id=str(folder), device="cpu"), tmp_path)
+    end = tokenizer.convert_tokens_to_ids(family.end_of_turn)
+
+    # the loss mask: the reply and its end-of-turn token (then only what the template closes the turn with:
+    # a newline, Phi-3's end of text), nothing of the prompt
+    rendered = tokenize_chat(tokenizer, CHAT)
+    trained = [t for t in rendered.labels if t != -100]
+    cut = trained.index(end)
+    assert tokenizer.decode(trained[:cut]).strip() == CHAT[-1]["content"]
+    assert tokenizer.decode(trained[cut + 1 :], skip_special_tokens=True).strip() == ""
+
+    # the end of turn stops generation, whatever the tokenizer calls eos
+    generator = LocalGenerator(model, tokenizer, name=family.name)
+    assert end in generator.stop_token_ids()
+
+    # all-linear: every linear layer of the decoder, not the output layer
+    adapted = peft.get_peft_model(
+        model, lora_config("sft-lora", r=16, alpha=32, dropout=0.0, target_modules="all-linear")
+    )
+    targets = {name.rsplit(".", 1)[-1] for name, module in adapted.named_modules() if hasattr(module, "lora_A")}
+    assert targets == set(family.linear)
+
+    # training steps lower the loss until the model says the reply
+    ids = torch.tensor([rendered.input_ids])
+    labels = torch.tensor([rendered.labels])
+    optimizer = torch.optim.AdamW([p for p in adapted.parameters() if p.requires_grad], lr=1e-2)
+    losses = []
+    for _ in range(80):
+        loss = adapted(input_ids=ids, labels=labels).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        losses.append(loss.item())
+        if loss.item() < 0.05:
+            break
+    assert losses[-1] < losses[0] / 20
+    adapted.eval()
+    prompt = CHAT[:-1]
+    tuned = LocalGenerator(adapted, tokenizer, name=family.name)
+    answer = tuned.generate([prompt], GenerationParams(max_new_tokens=24), adapter="default")[0]
+    assert answer.text == CHAT[-1]["content"] and answer.finish_reason == "stop"
+
+    # the merge gives the adapter's logits and answers
+    with torch.inference_mode():
+        expected = adapted(input_ids=ids).logits
+    merged = adapted.merge_and_unload()
+    with torch.inference_mode():
+        got = merged(input_ids=ids).logits
+    assert torch.allclose(got, expected, atol=1e-4)
+    again = LocalGenerator(merged, tokenizer, name=family.name).generate([prompt], GenerationParams(max_new_tokens=24))
+    assert again[0].text == answer.text and again[0].finish_reason == "stop"
+
+
+def test_a_model_without_a_chat_template_is_refused_with_the_fix(family_dir, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import shutil
+
+    folder = tmp_path / "plain"
+    shutil.copytree(family_dir(FAMILIES[0]), folder)
+    for name in ("chat_template.jinja",):
+        (folder / name).unlink(missing_ok=True)
+    config = folder / "tokenizer_config.json"
+    import json
+
+    settings = json.loads(config.read_text())
+    settings.pop("chat_template", None)
+    config.write_text(json.dumps(settings))
+    with pytest.raises(ModelSourceError) as caught:
+        load_tokenizer(str(folder))
+    assert "no chat template" in caught.value.what and "chat_template:" in (caught.value.fix or "")
+    # the project file's template is used instead
+    (tmp_path / "chatml.jinja").write_text(FAMILIES[2].template)
+    ref = LocalModelRef(id=str(folder), chat_template="chatml.jinja", device="cpu")
+    _, tokenizer, _ = load_causal_lm(ref, tmp_path)
+    assert tokenizer.apply_chat_template(CHAT[1:2], tokenize=False).startswith("<|im_start|>user\n")
+    outside = LocalModelRef(id=str(folder), chat_template="../escape.jinja", device="cpu")
+    with pytest.raises(ModelSourceError, match="inside the project"):
+        load_causal_lm(outside, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("family", "expected"),
+    [
+        (f, n)
+        for f, n in zip(FAMILIES, ["llama3", "chatml", "chatml", "gemma", "gemma", "mistral", "phi3"], strict=True)
+    ],
+    ids=lambda v: v.name if isinstance(v, Family) else v,
+)
+def test_the_ollama_modelfile_follows_the_family_chat_format(
+    family: Family, expected: str, family_dir, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    from tunesmith.train.ollama import chat_format, write_modelfile
+
+    tokenizer = load_tokenizer(str(family_dir(family)))
+    assert chat_format(tokenizer) == expected
+    gguf = tmp_path / "model-f16.gguf"
+    path = write_modelfile(gguf, tokenizer, [family.end_of_turn], 'Say "hi".')
+    text = path.read_text()
+    assert text.startswith("FROM ./model-f16.gguf\n")
+    assert f'PARAMETER stop "{family.end_of_turn}"' in text
+    assert 'SYSTEM """Say "hi"."""' in text
+
+
+def test_an_unknown_chat_format_is_refused_with_the_fix(family_dir) -> None:  # type: ignore[no-untyped-def]
+    from tunesmith.core.errors import StageError
+    from tunesmith.train.ollama import chat_format
+
+    tokenizer = load_tokenizer(str(family_dir(FAMILIES[0])))
+    tokenizer.chat_template = "{% for m in messages %}### {{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
+    with pytest.raises(StageError) as caught:
+        chat_format(tokenizer)
+    assert "TEMPLATE by hand" in (caught.value.fix or "")
