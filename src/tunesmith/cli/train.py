@@ -201,6 +201,17 @@ def _plan(loaded: Any, data_ref: str | None, fit_memory: str | None) -> dict[str
         f"estimated duration {plan['minutes']:.1f} min at ~{plan['tokens_per_s']:.0f} tokens/s; peak memory "
         f"~{plan['peak_gib']:.2f} GiB ({', '.join(f'{k} {v / 2**30:.2f}' for k, v in plan['breakdown'].items())})"
     )
+    memory = plan["device_memory_gib"]
+    if memory:
+        verdict = (
+            "fits" if plan["fits"] else "[red]does not fit[/] (try --fit-memory, sft-qlora, or a lower max_length)"
+        )
+        console.print(f"{plan['device']} memory {memory:.0f} GiB: the run {verdict}")
+    kernels = plan["kernels"]
+    console.print(
+        "kernels: "
+        + "; ".join(f"{key} {kernels[key]} ({kernels['reasons'][key]})" for key in kernels if key != "reasons")
+    )
     console.print(f"[dim]{plan['assumptions']}[/]")
     return plan
 

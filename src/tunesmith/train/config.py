@@ -78,7 +78,14 @@ class TrainConfig(StrictModel):
     seed: int = 42
     """Seed for adapter initialisation, data order and dropout."""
     activation_checkpointing: bool | Literal["auto"] = "auto"
-    """Recompute activations in backward to save memory (auto: off, or on when --fit-memory needs it)."""
+    """Recompute activations in backward to save memory (auto: on a GPU when the memory estimate does not fit
+    without it, or when --fit-memory needs it; off on a CPU)."""
+    attention: Literal["auto", "sdpa", "eager", "flash_attention_2", "flash_attention_3"] = "auto"
+    """Attention kernel (auto: FlashAttention-2 on a CUDA GPU where flash-attn is installed, else SDPA)."""
+    padding_free: bool | Literal["auto"] = "auto"
+    """Concatenate a micro batch's examples instead of padding them (auto: with a varlen attention kernel)."""
+    liger: bool | Literal["auto"] = "auto"
+    """Liger's fused Triton kernels (auto: on a CUDA GPU where liger-kernel is installed)."""
     beta: float = Field(0.1, gt=0)
     """dpo/kto: how strongly the policy is held to the reference; rlhf: the KL penalty coefficient."""
     replay: ReplayConfig | None = Field(default_factory=ReplayConfig)

@@ -92,6 +92,7 @@ def estimate(
     gflops: float | None = None,
     quantized: bool = False,
     checkpointing: bool = False,
+    attention_scores: bool = True,
 ) -> Estimate:
     """``tokens``: all tokens the run processes (examples x epochs); ``trained_tokens``: those with loss."""
     rate = gflops if gflops is not None else machine_gflops(device)
@@ -101,7 +102,9 @@ def estimate(
         tokens_per_s *= RECOMPUTE_SLOWDOWN
     seconds = tokens / tokens_per_s
     s, b, h, a = seq_len, micro_batch, hidden, heads
-    per_layer = s * b * h * (34 + 5 * a * s / h) * bytes_per_value / 2 * ACTIVATION_FACTOR
+    # the 5as/h term is the attention score matrices, which fused kernels (flash, memory-efficient) never hold
+    scores = 5 * a * s / h if attention_scores else 0.0
+    per_layer = s * b * h * (34 + scores) * bytes_per_value / 2 * ACTIVATION_FACTOR
     if checkpointing:
         activations = int(layers * s * b * h * bytes_per_value + per_layer)
     else:
@@ -170,28 +173,46 @@ def estimate_run(
     trainable = n_params if full else layers * hp.lora_r * (4 * 2 * hidden + 3 * (hidden + inter))
     if cfg.recipe == "sft-dora":
         trainable += layers * (4 * hidden + 3 * (hidden + inter))  # DoRA's magnitude vectors
+    from tunesmith.train import kernels
+
     dtype = pick_dtype(device, ref.dtype)
     steps_per_epoch = max(1, -(-len(lengths) // hp.batch_size))
     tokens = int(sum(lengths) * hp.max_steps / steps_per_epoch)
+    gpu = device.startswith("cuda")
+    chosen = kernels.plan(cfg, device=device, half_precision=dtype.itemsize == 2)
+
+    def run_estimate(checkpointing: bool) -> Estimate:
+        return estimate(
+            n_params=n_params,
+            trainable_params=trainable,
+            full=full,
+            tokens=tokens,
+            trained_tokens=int(sum(trained) / len(trained) * micro),
+            layers=layers,
+            hidden=hidden,
+            heads=config.num_attention_heads,
+            vocab=config.vocab_size,
+            micro_batch=micro,
+            # padding-free: a micro batch holds its examples' tokens; padded: each is as long as the longest
+            seq_len=round(sum(lengths) / len(lengths)) if chosen.padding_free else max(lengths),
+            bytes_per_value=dtype.itemsize,
+            device=device,
+            quantized=cfg.recipe == "sft-qlora",
+            checkpointing=checkpointing,
+            # the CPU calibration (ACTIVATION_FACTOR) was measured with the score term; GPU kernels drop it
+            attention_scores=not gpu or chosen.attention == "eager",
+        )
+
+    memory = kernels.device_memory(device)
+    reason = "set in the project"
     if checkpointing is None:
-        checkpointing = cfg.activation_checkpointing is True
-    result = estimate(
-        n_params=n_params,
-        trainable_params=trainable,
-        full=full,
-        tokens=tokens,
-        trained_tokens=int(sum(trained) / len(trained) * micro),
-        layers=layers,
-        hidden=hidden,
-        heads=config.num_attention_heads,
-        vocab=config.vocab_size,
-        micro_batch=micro,
-        seq_len=max(lengths),
-        bytes_per_value=dtype.itemsize,
-        device=device,
-        quantized=cfg.recipe == "sft-qlora",
-        checkpointing=checkpointing,
-    )
+        if cfg.activation_checkpointing == "auto":
+            checkpointing, reason = kernels.decide_checkpointing(
+                gpu, lambda on: run_estimate(on).peak_bytes, memory if gpu else None
+            )
+        else:
+            checkpointing = cfg.activation_checkpointing is True
+    result = run_estimate(checkpointing)
     return {
         "minutes": result.seconds / 60,
         "tokens_per_s": result.tokens_per_s,
@@ -207,6 +228,16 @@ def estimate_run(
         "micro_batch_size": micro,
         "activation_checkpointing": checkpointing,
         "grad_accumulation": max(1, -(-hp.batch_size // micro)),
+        "device": device,
+        "device_memory_gib": memory / 2**30 if memory else None,
+        "fits": memory is None or result.peak_bytes <= kernels.FIT_SHARE * memory,
+        "kernels": {
+            "attention": chosen.attention,
+            "padding_free": chosen.padding_free,
+            "liger": chosen.liger,
+            "activation_checkpointing": checkpointing,
+            "reasons": {**chosen.reasons, "activation_checkpointing": reason},
+        },
     }
 
 

@@ -102,16 +102,19 @@ def training_arguments(
     *,
     has_eval: bool,
     config_class: Any,
+    checkpointing: bool | None = None,
     **extra: Any,
 ) -> Any:
-    """The Trainer arguments every recipe shares: schedule, precision, checkpoints, evaluation, logging."""
+    """The Trainer arguments every recipe shares: schedule, precision, checkpoints, evaluation, logging;
+    ``checkpointing`` as the kernel plan decided (else as the project sets it)."""
     torch = require("torch")
     for tracker in cfg.report_to:  # a missing tracker fails with its pip line, not deep in transformers
         require(tracker, purpose=f"train.report_to: {tracker}")
     early = cfg.early_stopping_patience is not None and has_eval
     # keep the best checkpoint (by validation loss) unless asked for the last; early stopping needs it too
     best = has_eval and (cfg.keep == "best" or early)
-    checkpointing = cfg.activation_checkpointing is True
+    if checkpointing is None:
+        checkpointing = cfg.activation_checkpointing is True
     kwargs: dict[str, Any] = dict(
         output_dir=str(run_dir.path(CHECKPOINTS_DIR)),
         max_steps=hp.max_steps,
@@ -211,7 +214,19 @@ def run(
     hp = defaults.resolve(
         cfg, n_examples=len(train_rows), n_params=n_params, device=next(model.parameters()).device.type
     )
-    announce(hp, run_dir, train=len(train_rows), val=len(val_rows), n_params=n_params, replay=replay_info)
+    kernels = kernel_plan(cfg, model, base, project_dir, hp.micro_batch_size, train_rows)
+    announce(
+        hp,
+        run_dir,
+        train=len(train_rows),
+        val=len(val_rows),
+        n_params=n_params,
+        replay=replay_info,
+        kernels=kernels.as_dict(),
+    )
+    for key, reason in kernels.reasons.items():
+        value = kernels.attention if key == "attention" else getattr(kernels, key.replace("activation_", ""))
+        note(f"  {key} = {value}  ({reason})")
 
     args = training_arguments(
         cfg,
@@ -220,8 +235,12 @@ def run(
         model,
         has_eval=bool(val_rows),
         config_class=trl.SFTConfig,
+        checkpointing=kernels.checkpointing,
         max_length=None,
-        train_sampling_strategy="group_by_length",
+        padding_free=kernels.padding_free,
+        use_liger_kernel=kernels.liger,
+        # padded batches: similar lengths together; padding-free: any order wastes nothing
+        train_sampling_strategy="random" if kernels.padding_free else "group_by_length",
     )
     peft_config = lora_config(
         cfg.recipe, r=hp.lora_r, alpha=hp.lora_alpha, dropout=cfg.lora_dropout, target_modules=cfg.target_modules
@@ -260,6 +279,36 @@ def run(
         hyperparameters={k: v for k, v in vars(hp).items() if k != "reasons"},
         extra=extra_summary,
     )
+
+
+def kernel_plan(
+    cfg: TrainConfig, model: Any, base: LocalModelRef, project_dir: Path, micro_batch: int, rows: list[dict[str, Any]]
+) -> Any:
+    """The run's kernel choices (train/kernels.py), applied to the model's attention implementation."""
+    torch = require("torch")
+    from tunesmith.train import kernels
+    from tunesmith.train.estimate import estimate_run
+
+    device = next(model.parameters()).device.type
+    lengths = [len(r["input_ids"]) for r in rows]
+    trained = [sum(1 for t in r["labels"] if t != -100) for r in rows]
+
+    def peak(checkpointing: bool) -> int:
+        found = estimate_run(
+            cfg, base, project_dir, lengths, trained, micro_batch=micro_batch, checkpointing=checkpointing
+        )
+        return int(found["peak_bytes"])
+
+    plan = kernels.plan(
+        cfg,
+        device=device,
+        half_precision=getattr(model, "dtype", None) in (torch.bfloat16, torch.float16),
+        peak_bytes=peak,
+        device_bytes=kernels.device_memory(device) if device == "cuda" else None,
+    )
+    if getattr(model.config, "_attn_implementation", None) != plan.attention:
+        model.set_attn_implementation(plan.attention)
+    return plan
 
 
 def read_splits(data_dir: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

@@ -21,6 +21,17 @@ from tunesmith.core.deps import require
 from tunesmith.models.loss import trained_token_loss
 
 
+# padding-free batches carry positions (and, for varlen kernels, the sequence boundaries) instead of a mask
+BATCH_KEYS = ("attention_mask", "position_ids", "cu_seq_lens_q", "cu_seq_lens_k", "max_length_q", "max_length_k")
+
+
+def trained_loss_sum(decoder: Any, head: Any, inputs: dict[str, Any]) -> tuple[Any, int]:
+    """(summed cross-entropy, trained tokens) of a collated batch, padded or padding-free."""
+    kwargs = {k: inputs[k] for k in BATCH_KEYS if k in inputs}
+    hidden = decoder(input_ids=inputs["input_ids"], use_cache=False, **kwargs).last_hidden_state
+    return trained_token_loss(hidden, inputs["labels"], head)
+
+
 def make_trainer_class() -> Any:
     trl = require("trl")
 
@@ -49,9 +60,7 @@ def make_trainer_class() -> Any:
                     model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch
                 )
             decoder, head = parts
-            kwargs = {k: inputs[k] for k in ("attention_mask", "position_ids") if k in inputs}
-            hidden = decoder(input_ids=inputs["input_ids"], use_cache=False, **kwargs).last_hidden_state
-            loss_sum, count = trained_token_loss(hidden, inputs["labels"], head)
+            loss_sum, count = trained_loss_sum(decoder, head, inputs)
             # Normalize like the Trainer expects: by the items of the whole accumulated batch when it
             # counted them (then it does not rescale for accumulation), else by this micro batch.
             denominator = num_items_in_batch if num_items_in_batch is not None else max(count, 1)
