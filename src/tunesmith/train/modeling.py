@@ -28,8 +28,14 @@ def quantization_unavailable(device: str) -> str | None:
 
 
 def load_for_training(ref: LocalModelRef, base_dir: Path, recipe: str) -> tuple[Any, Any, str]:
-    """(model, tokenizer, resolved path): fp32 on CPU, bf16 on capable GPUs, NF4 4-bit for sft-qlora."""
+    """(model, tokenizer, resolved path): fp32 on CPU, bf16 on capable GPUs, NF4 4-bit for sft-qlora.
+
+    Full fine-tuning on a GPU keeps fp32 master weights and computes in bf16 (the Trainer's autocast):
+    in pure bf16 an update smaller than 1/256 of its weight rounds away, which small learning rates
+    make the common case. Adapters train in fp32 over a bf16 base (PEFT keeps adapter weights fp32)."""
     if recipe != "sft-qlora":
+        if recipe == "sft-full" and ref.dtype == "auto" and pick_device(ref.device).startswith("cuda"):
+            ref = ref.model_copy(update={"dtype": "float32"})
         model, tokenizer, path = load_causal_lm(ref, base_dir)
         model.train()
         return model, tokenizer, path

@@ -134,7 +134,7 @@ def training_arguments(
         seed=cfg.seed,
         data_seed=cfg.seed,
         # fp32 on CPU: bf16 matmuls there are ~3x slower. bf16 where the GPU supports it.
-        bf16=getattr(model, "dtype", None) == torch.bfloat16,
+        bf16=bf16_compute(model),
         fp16=False,
         activation_checkpointing=checkpointing,
         report_to=list(cfg.report_to),
@@ -279,6 +279,16 @@ def run(
         hyperparameters={k: v for k, v in vars(hp).items() if k != "reasons"},
         extra=extra_summary,
     )
+
+
+def bf16_compute(model: Any) -> bool:
+    """Compute in bf16: a bf16 model, or fp32 master weights on a GPU that has bf16 (mixed precision)."""
+    torch = require("torch")
+    dtype = getattr(model, "dtype", None)
+    if dtype == torch.bfloat16:
+        return True
+    device = next(model.parameters()).device
+    return dtype == torch.float32 and device.type == "cuda" and torch.cuda.is_bf16_supported()
 
 
 def kernel_plan(

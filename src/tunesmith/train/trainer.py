@@ -20,7 +20,6 @@ from typing import Any
 from tunesmith.core.deps import require
 from tunesmith.models.loss import trained_token_loss
 
-
 # padding-free batches carry positions (and, for varlen kernels, the sequence boundaries) instead of a mask
 BATCH_KEYS = ("attention_mask", "position_ids", "cu_seq_lens_q", "cu_seq_lens_k", "max_length_q", "max_length_k")
 
