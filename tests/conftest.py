@@ -81,6 +81,20 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory, bundled_model_dir: str)
     return build_tiny_model(tmp_path_factory.mktemp("models") / "tiny-smollm2", bundled_model_dir)
 
 
+@pytest.fixture()
+def jobs_db_url(postgres_url: str) -> str:
+    """A fresh, empty database on the session's PostgreSQL server (a job store's tables start empty)."""
+    import secrets
+
+    import psycopg
+
+    name = f"jobs_{secrets.token_hex(6)}"
+    with psycopg.connect(postgres_url, autocommit=True) as connection:
+        connection.execute(f"CREATE DATABASE {name}")
+    base, _, query = postgres_url.partition("?")
+    return base.rsplit("/", 1)[0] + "/" + name + (f"?{query}" if query else "")
+
+
 @pytest.fixture(scope="session")
 def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real PostgreSQL server with pgvector (the `pgserver` wheel), started for the session."""

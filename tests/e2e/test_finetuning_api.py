@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import signal
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -304,4 +308,57 @@ def test_api_keys_are_required_and_stored_hashed(tmp_path: Path, tiny_model: Pat
         )
         assert big.status_code in (400, 413)
     finally:
+        server.stop()
+
+
+def _worker(project: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    log = (project / f"worker-{time.time():.3f}.log").open("wb")
+    return subprocess.Popen(
+        [sys.executable, "-m", "tunesmith", "worker", "--project", str(project)],
+        env={**os.environ, **env},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own group: killed with its training child, as a machine going down
+    )
+
+
+def test_workers_on_a_postgres_store_take_over_a_dead_workers_job(
+    tmp_path: Path, tiny_model: Path, jobs_db_url: str
+) -> None:
+    import openai
+
+    project = _project(tmp_path, tiny_model, steps=20, save_steps=4)
+    with (project / "tunesmith.yaml").open("a") as f:
+        f.write("  jobs_url_env: TS_JOBS_URL\n  worker_stale_s: 3\n")
+    env = {"TS_JOBS_URL": jobs_db_url}
+    server = Server(project, env=env, args=("--no-worker",))
+    server.start()
+    workers = [_worker(project, env)]
+    try:
+        client = openai.OpenAI(base_url=f"{server.url}/v1", api_key="local")
+        uploaded = client.files.create(file=(project / "train.jsonl").open("rb"), purpose="fine-tune")
+        job = client.fine_tuning.jobs.create(model=BASE, training_file=uploaded.id)
+        deadline = time.time() + 300
+        while not client.fine_tuning.jobs.checkpoints.list(job.id).data:
+            assert time.time() < deadline and workers[0].poll() is None
+            time.sleep(0.3)
+        workers.append(_worker(project, env))  # a second machine's worker, while the first is training
+        os.killpg(workers[0].pid, signal.SIGKILL)  # the first machine goes down mid-run
+        workers[0].wait(30)
+        done = _wait(client, job.id, {"succeeded", "failed"})
+        assert done.status == "succeeded", done.error
+        events = client.fine_tuning.jobs.list_events(job.id, limit=200).data
+        assert any(e.message.startswith("Resuming from the last checkpoint") for e in events)
+        steps = [c.step_number for c in client.fine_tuning.jobs.checkpoints.list(job.id).data]
+        assert steps == [20, 16, 12, 8, 4]
+        # the job lives in PostgreSQL, not in the project's SQLite file
+        import psycopg
+
+        with psycopg.connect(jobs_db_url) as connection:
+            row = connection.execute("SELECT status, attempts FROM jobs WHERE id = %s", (job.id,)).fetchone()
+        assert row[0] == "succeeded" and row[1] >= 3  # validated, trained, taken over
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                os.killpg(worker.pid, signal.SIGKILL)
         server.stop()

@@ -178,10 +178,10 @@ def test_a_full_disk_while_checkpointing_loses_no_good_checkpoint(tmp_path: Path
         subprocess.run(["umount", "-l", str(runs)], capture_output=True)
 
 
-def _claim_all(folder: str, out: str, ready: Any, go: Any) -> None:
+def _claim_all(folder: str, url: str | None, out: str, ready: Any, go: Any) -> None:
     from tunesmith.serve.jobstore import JobStore
 
-    store = JobStore(Path(folder))
+    store = JobStore(Path(folder), url)
     ready.release()
     go.wait(60)  # both workers start claiming at the same moment
     claimed = []
@@ -191,15 +191,19 @@ def _claim_all(folder: str, out: str, ready: Any, go: Any) -> None:
     Path(out).write_text("\n".join(claimed))
 
 
-def test_two_workers_on_one_store_never_take_the_same_job(tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_two_workers_on_one_store_never_take_the_same_job(
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> None:
     from tunesmith.serve.jobstore import JobStore
 
-    store = JobStore(tmp_path / "store")
+    url = request.getfixturevalue("jobs_db_url") if backend == "postgres" else None
+    store = JobStore(tmp_path / "store", url)
     queued = {store.create_task("kb", "Index", ["kb", "ingest"], {})["id"] for _ in range(300)}
     context = multiprocessing.get_context("spawn")
     outs = [tmp_path / f"worker-{i}.txt" for i in range(2)]
     ready, go = context.Semaphore(0), context.Event()
-    workers = [context.Process(target=_claim_all, args=(str(tmp_path / "store"), str(o), ready, go)) for o in outs]
+    workers = [context.Process(target=_claim_all, args=(str(tmp_path / "store"), url, str(o), ready, go)) for o in outs]
     for worker in workers:
         worker.start()
     for _ in workers:

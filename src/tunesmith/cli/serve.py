@@ -73,18 +73,18 @@ def register(app: typer.Typer) -> None:
         from tunesmith.core.deps import require
         from tunesmith.core.errors import ConfigError
         from tunesmith.serve.app import create_app, state_dir
-        from tunesmith.serve.jobstore import JobStore
+        from tunesmith.serve.jobstore import open_store
 
         loaded = load(project, set_)
         cfg = loaded.config.serve
         if create_key:
-            key = JobStore(state_dir(loaded.dir)).add_key(create_key)
+            key = open_store(state_dir(loaded.dir), cfg.jobs_url_env).add_key(create_key)
             console.print("New API key (shown once; only its SHA-256 is stored):", highlight=False)
             sys.stdout.write(key + "\n")
             return
         bind = host or cfg.host
         keys = [k.strip() for k in os.environ.get(cfg.api_keys_env, "").split(",") if k.strip()]
-        stored = JobStore(state_dir(loaded.dir)).key_hashes()
+        stored = open_store(state_dir(loaded.dir), cfg.jobs_url_env).key_hashes()
         if not _is_loopback(bind) and not keys and not stored:
             raise ConfigError(
                 f"refusing to serve on {bind} without API keys",
@@ -141,10 +141,12 @@ def register(app: typer.Typer) -> None:
         import sys
 
         from tunesmith.serve.app import state_dir
-        from tunesmith.serve.jobstore import JobStore
+        from tunesmith.serve.jobstore import open_store
         from tunesmith.serve.worker import Worker
 
         loaded = load(project, None)
         # SIGTERM from the server: leave like Ctrl-C (the training child dies with us, its job is resumed later)
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-        Worker(loaded.dir, JobStore(state_dir(loaded.dir))).run_forever()
+        serve_cfg = loaded.config.serve
+        store = open_store(state_dir(loaded.dir), serve_cfg.jobs_url_env, serve_cfg.worker_stale_s)
+        Worker(loaded.dir, store).run_forever()

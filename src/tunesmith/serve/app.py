@@ -21,7 +21,7 @@ from tunesmith.models.pool import ModelPool
 from tunesmith.project import LoadedProject
 from tunesmith.serve.catalog import ModelCatalog
 from tunesmith.serve.engine import Engine
-from tunesmith.serve.jobstore import JobStore
+from tunesmith.serve.jobstore import open_store
 from tunesmith.serve.openai_schema import OpenAIError, error_body
 
 # the paths whose answers are private: the API and the web workbench's data (its pages and assets are public),
@@ -52,7 +52,7 @@ def create_app(
     from tunesmith.serve.guard import Guard, allowed_hosts
 
     cfg = project.config
-    store = JobStore(state_dir(project.dir))
+    store = open_store(state_dir(project.dir), cfg.serve.jobs_url_env, cfg.serve.worker_stale_s)
     catalog = ModelCatalog(project, pool or ModelPool(project.dir), store)
     engine = Engine(project, catalog)
 

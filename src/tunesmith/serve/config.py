@@ -61,6 +61,12 @@ class ServeConfig(StrictModel):
     """Most inputs in one embeddings request (OpenAI's limit)."""
     shutdown_timeout_s: float = Field(10, gt=0, le=600)
     """On SIGTERM or Ctrl-C: how long running requests get to finish before they are cancelled."""
+    jobs_url_env: str | None = None
+    """The environment variable holding a PostgreSQL URL for the fine-tuning and stage job store, for workers
+    on several machines (default: SQLite in the project). The project folder must then be shared by them."""
+    worker_stale_s: float = Field(60.0, ge=2, le=3600)
+    """PostgreSQL job store: a job whose worker sent no heartbeat for this long (workers beat several times a
+    second while training) goes back in line and resumes from its last checkpoint on another worker."""
     allowed_hosts: list[str] = Field(default_factory=list)
     """Host names the server answers to besides loopback names and the bound address (a reverse proxy's
     name); any other `Host` header is refused, which stops DNS-rebinding pages reaching a local server."""

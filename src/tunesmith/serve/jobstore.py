@@ -7,9 +7,16 @@ identical run folders.
 
 SQLite in WAL mode, one file in the project (``.tunesmith/serve/state.db``): the
 API process and the worker process read and write it at once, and a restart of
-either loses nothing. File contents live beside it under ids the server made
+either loses nothing. For a team whose workers run on other machines, the same
+tables live in PostgreSQL (`serve.jobs_url_env` names the variable holding its
+URL): a job is claimed with `SELECT ... FOR UPDATE SKIP LOCKED`, so two workers
+never take the same one, and a worker's job whose heartbeat stops for
+`serve.worker_stale_s` seconds goes back in line and resumes from its last checkpoint on
+another worker (process ids mean nothing across machines). File contents live
+beside the project (``.tunesmith/serve/files``) under ids the server made
 (``file-<hex>``), never under names a client chose, so an id can never reach
-outside the folder.
+outside the folder; with several machines the project folder is shared (NFS, a
+mounted volume) so every worker reads the files and writes the run folders.
 """
 
 from __future__ import annotations
@@ -56,7 +63,7 @@ CREATE TABLE IF NOT EXISTS checkpoints (
 CREATE TABLE IF NOT EXISTS tasks (
   id TEXT PRIMARY KEY, kind TEXT NOT NULL, title TEXT NOT NULL, args TEXT NOT NULL, settings TEXT NOT NULL,
   status TEXT NOT NULL, created_at REAL NOT NULL, started_at REAL, finished_at REAL, worker_pid INTEGER,
-  pid INTEGER, run TEXT, error TEXT, result TEXT, cancel_requested INTEGER NOT NULL DEFAULT 0
+  pid INTEGER, run TEXT, error TEXT, result TEXT, cancel_requested INTEGER NOT NULL DEFAULT 0, heartbeat REAL
 );
 CREATE TABLE IF NOT EXISTS api_keys (
   sha256 TEXT PRIMARY KEY, name TEXT NOT NULL, created_at INTEGER NOT NULL
@@ -68,30 +75,74 @@ def new_id(prefix: str) -> str:
     return f"{prefix}-{secrets.token_hex(12)}"
 
 
+def _postgres_schema() -> str:
+    """The same tables in PostgreSQL's types; `seq` orders rows where SQLite uses its rowid."""
+    schema = _SCHEMA.replace("seq INTEGER PRIMARY KEY AUTOINCREMENT", "seq BIGSERIAL PRIMARY KEY")
+    schema = schema.replace(" REAL", " DOUBLE PRECISION").replace(" INTEGER", " BIGINT")
+    schema = schema.replace("CREATE TABLE IF NOT EXISTS jobs (", "CREATE TABLE IF NOT EXISTS jobs (\n  seq BIGSERIAL,")
+    return schema.replace("CREATE TABLE IF NOT EXISTS tasks (", "CREATE TABLE IF NOT EXISTS tasks (\n  seq BIGSERIAL,")
+
+
 class JobStore:
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, url: str | None = None, *, stale_s: float = 60.0) -> None:
         self.folder = folder
+        self.stale_s = stale_s
         self.files_dir = folder / "files"
         self.files_dir.mkdir(parents=True, exist_ok=True)
-        self.path = folder / "state.db"
+        self.url = url
+        self.postgres = url is not None
+        self.path = folder / "state.db" if url is None else _redacted(url)
         self._local = threading.local()
-        self._db().executescript(_SCHEMA)  # idempotent; executescript manages its own transaction
+        if self.postgres:
+            with self._tx() as db:
+                db.execute("SELECT pg_advisory_xact_lock(7412)")  # workers starting together create tables once
+                for statement in _postgres_schema().split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+        else:
+            self._db().executescript(_SCHEMA)  # idempotent; executescript manages its own transaction
+            columns = {row["name"] for row in self._db().execute("PRAGMA table_info(tasks)")}
+            if "heartbeat" not in columns:  # a store made before heartbeats
+                self._db().execute("ALTER TABLE tasks ADD COLUMN heartbeat REAL")
 
-    def _db(self) -> sqlite3.Connection:
+    def _db(self) -> Any:
         db = getattr(self._local, "db", None)
         if db is None:
-            # one connection per thread; WAL lets the worker write while the API reads
-            db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=True)
-            db.row_factory = sqlite3.Row
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            db.execute("PRAGMA busy_timeout=30000")
+            db = self._connect_postgres() if self.postgres else self._connect_sqlite()
             self._local.db = db
         return db
 
+    def _connect_sqlite(self) -> sqlite3.Connection:
+        # one connection per thread; WAL lets the worker write while the API reads
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=True)
+        db.row_factory = sqlite3.Row
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA busy_timeout=30000")
+        return db
+
+    def _connect_postgres(self) -> Any:
+        from tunesmith.core.deps import require
+        from tunesmith.core.errors import ConfigError
+
+        psycopg = require("psycopg", purpose="the PostgreSQL job store")
+        try:
+            connection = psycopg.connect(self.url, autocommit=True, row_factory=psycopg.rows.dict_row)
+        except psycopg.OperationalError as exc:
+            raise ConfigError(
+                f"cannot reach the job store's PostgreSQL at {_redacted(self.url or '')}: {str(exc).strip()[:300]}",
+                where="serve.jobs_url_env",
+                fix="Check the URL in the variable serve.jobs_url_env names, and that the server accepts connections.",
+            ) from None
+        return _PostgresConnection(connection)
+
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
+    def _tx(self) -> Iterator[Any]:
         db = self._db()
+        if self.postgres:
+            with db.transaction():
+                yield db
+            return
         db.execute("BEGIN IMMEDIATE")
         try:
             yield db
@@ -191,8 +242,8 @@ class JobStore:
         """Steps whose training loss has an event already."""
         rows = self._db().execute("SELECT data FROM events WHERE job_id = ? AND type = 'metrics'", (job_id,))
         steps = set()
-        for (data,) in rows:
-            value = json.loads(data or "{}")
+        for row in rows:
+            value = json.loads(row["data"] or "{}")
             if "train_loss" in value and isinstance(value.get("step"), int):
                 steps.add(value["step"])
         return steps
@@ -228,7 +279,7 @@ class JobStore:
         with self._tx() as db:
             row = db.execute(
                 f"SELECT id FROM jobs WHERE status IN ({marks}) AND worker_pid IS NULL "
-                "ORDER BY created_at, rowid LIMIT 1",
+                f"ORDER BY created_at, rowid LIMIT 1{self._skip_locked}",
                 statuses,
             ).fetchone()
             if row is None:
@@ -239,17 +290,31 @@ class JobStore:
             )
         return self.get_job(row["id"])
 
+    @property
+    def _skip_locked(self) -> str:
+        """PostgreSQL: a row another worker is claiming is passed over, not waited for (SQLite's claims are
+        serialized by BEGIN IMMEDIATE)."""
+        return " FOR UPDATE SKIP LOCKED" if self.postgres else ""
+
+    def _dead(self, row: Any, alive: Any) -> bool:
+        """Whether the worker holding a row died: its process is gone (SQLite: one machine), or its heartbeat
+        stopped (PostgreSQL: workers on several machines, where a process id says nothing)."""
+        if self.postgres:
+            return row["heartbeat"] is None or time.time() - float(row["heartbeat"]) > self.stale_s
+        return not alive(int(row["worker_pid"]))
+
     def release_orphans(self, alive: Any) -> list[str]:
         """Jobs left `running` or `validating_files` by a worker that died: back in line for a worker."""
         orphans = []
         for row in (
             self._db()
             .execute(
-                "SELECT id, worker_pid FROM jobs WHERE status IN ('running', 'validating_files') AND worker_pid IS NOT NULL"
+                "SELECT id, worker_pid, heartbeat FROM jobs "
+                "WHERE status IN ('running', 'validating_files') AND worker_pid IS NOT NULL"
             )
             .fetchall()
         ):
-            if not alive(int(row["worker_pid"])):
+            if self._dead(row, alive):
                 orphans.append(row["id"])
         for job_id in orphans:
             self.update_job(job_id, worker_pid=None)
@@ -335,13 +400,15 @@ class JobStore:
     def claim_task(self, pid: int) -> dict[str, Any] | None:
         with self._tx() as db:
             row = db.execute(
-                "SELECT id FROM tasks WHERE status = 'queued' AND worker_pid IS NULL ORDER BY created_at, rowid LIMIT 1"
+                "SELECT id FROM tasks WHERE status = 'queued' AND worker_pid IS NULL "
+                f"ORDER BY created_at, rowid LIMIT 1{self._skip_locked}"
             ).fetchone()
             if row is None:
                 return None
+            now = time.time()
             db.execute(
-                "UPDATE tasks SET worker_pid = ?, status = 'running', started_at = ? WHERE id = ?",
-                (pid, time.time(), row["id"]),
+                "UPDATE tasks SET worker_pid = ?, status = 'running', started_at = ?, heartbeat = ? WHERE id = ?",
+                (pid, now, now, row["id"]),
             )
         return self.get_task(row["id"])
 
@@ -358,7 +425,7 @@ class JobStore:
     def orphan_tasks(self, alive: Any) -> list[dict[str, Any]]:
         """Running stage jobs whose worker died."""
         rows = self._db().execute("SELECT * FROM tasks WHERE status = 'running' AND worker_pid IS NOT NULL").fetchall()
-        return [_task(r) for r in rows if not alive(int(r["worker_pid"]))]
+        return [_task(r) for r in rows if self._dead(r, alive)]
 
     # -- API keys (only their SHA-256 is stored) ----------------------------------------------
     def add_key(self, name: str) -> str:
@@ -376,18 +443,60 @@ class JobStore:
         return {r["sha256"] for r in self._db().execute("SELECT sha256 FROM api_keys")}
 
 
-def _job(row: sqlite3.Row) -> dict[str, Any]:
+def _job(row: Any) -> dict[str, Any]:
     job = dict(row)
+    job.pop("seq", None)
     for key in ("method", "hyperparameters", "metadata", "error", "result_files"):
         if job.get(key) is not None:
             job[key] = json.loads(job[key])
     return job
 
 
-def _task(row: sqlite3.Row) -> dict[str, Any]:
+def _task(row: Any) -> dict[str, Any]:
     task = dict(row)
+    task.pop("seq", None)
     for key in ("args", "settings", "result"):
         if task.get(key) is not None:
             task[key] = json.loads(task[key])
     task["cancel_requested"] = bool(task["cancel_requested"])
     return task
+
+
+class _PostgresConnection:
+    """A psycopg connection that takes the store's SQLite-flavoured statements: `?` marks, `INSERT OR IGNORE`,
+    `rowid` (the `seq` column here)."""
+
+    def __init__(self, connection: Any) -> None:
+        self.connection = connection
+
+    def execute(self, sql: str, params: Any = ()) -> Any:
+        sql = sql.replace("?", "%s").replace("rowid", "seq")
+        if sql.startswith("INSERT OR IGNORE"):
+            sql = sql.replace("INSERT OR IGNORE", "INSERT", 1) + " ON CONFLICT DO NOTHING"
+        return self.connection.execute(sql, params)
+
+    def transaction(self) -> Any:
+        return self.connection.transaction()
+
+
+def _redacted(url: str) -> str:
+    """The URL without its password, for messages and logs."""
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
+
+
+def open_store(folder: Path, jobs_url_env: str | None, stale_s: float = 60.0) -> JobStore:
+    """The project's job store: SQLite in ``folder``, or PostgreSQL at the URL the named variable holds."""
+    import os
+
+    from tunesmith.core.errors import ConfigError
+
+    if not jobs_url_env:
+        return JobStore(folder)
+    url = os.environ.get(jobs_url_env, "").strip()
+    if not url:
+        raise ConfigError(
+            f"serve.jobs_url_env names the variable {jobs_url_env}, which is not set",
+            where="serve.jobs_url_env",
+            fix=f"export {jobs_url_env}=postgresql://user:password@host:5432/db, or remove serve.jobs_url_env.",
+        )
+    return JobStore(folder, url, stale_s=stale_s)

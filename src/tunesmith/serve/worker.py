@@ -189,7 +189,7 @@ class Worker:
         found: dict[str, str | None] = {"run": task.get("run")}
 
         def watch(pid: int) -> None:
-            self.store.update_task(task["id"], pid=pid)
+            self.store.update_task(task["id"], pid=pid, heartbeat=time.time())
             if found["run"] is None:
                 found["run"] = self._run_of(pid, task["kind"])
                 if found["run"] is not None:
