@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests.tiny_model import TINY as TINY_SHAPE
+
 LLAMA3 = (
     "{{ bos_token }}{% for m in messages %}"
     "{{ '<|start_header_id|>' + m['role'] + '<|end_header_id|>\\n\\n' + m['content'] | trim + '<|eot_id|>' }}"
@@ -69,6 +71,8 @@ class Family:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+GEMMA_SPECIALS = ("<bos>", "<eos>", "<start_of_turn>", "<end_of_turn>")
+
 FAMILIES = [
     Family(
         "llama3",
@@ -81,23 +85,10 @@ FAMILIES = [
     ),
     Family("qwen2.5", "Qwen2Config", CHATML_QWEN25, "<|im_end|>", ("<|im_start|>", "<|im_end|>", "<|endoftext|>")),
     Family("qwen3", "Qwen3Config", CHATML, "<|im_end|>", ("<|im_start|>", "<|im_end|>", "<|endoftext|>")),
-    Family(
-        "gemma2",
-        "Gemma2Config",
-        GEMMA,
-        "<end_of_turn>",
-        ("<bos>", "<eos>", "<start_of_turn>", "<end_of_turn>"),
-        bos="<bos>",
-        eos="<eos>",
-    ),
-    Family(
-        "gemma3",
-        "Gemma3TextConfig",
-        GEMMA,
-        "<end_of_turn>",
-        ("<bos>", "<eos>", "<start_of_turn>", "<end_of_turn>"),
-        bos="<bos>",
-        eos="<eos>",
+    # Gemma 2 and 3: the same turns and tokens (the tokenizer's eos is <eos>, turns end with <end_of_turn>)
+    *(
+        Family(name, config, GEMMA, "<end_of_turn>", GEMMA_SPECIALS, bos="<bos>", eos="<eos>")
+        for name, config in (("gemma2", "Gemma2Config"), ("gemma3", "Gemma3TextConfig"))
     ),
     Family("mistral", "MistralConfig", MISTRAL, "</s>", ("<s>", "</s>"), bos="<s>"),
     Family(
@@ -112,15 +103,8 @@ FAMILIES = [
     ),
 ]
 
-TINY = {
-    "hidden_size": 64,
-    "intermediate_size": 128,
-    "num_hidden_layers": 2,
-    "num_attention_heads": 4,
-    "num_key_value_heads": 2,
-    "head_dim": 16,
-    "max_position_embeddings": 1024,
-}
+TINY = {**TINY_SHAPE, "head_dim": TINY_SHAPE["hidden_size"] // TINY_SHAPE["num_attention_heads"]}
+"""The bundled model's tiny shape (tests/tiny_model.py), head size explicit for every family's config."""
 
 
 def build_family_model(family: Family, folder: Path, bundled_model_dir: str, *, seed: int = 0) -> Path:

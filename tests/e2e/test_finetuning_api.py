@@ -239,6 +239,17 @@ def test_openai_client_session(served: tuple[Server, Path], tmp_path: Path) -> N
     print("\n".join(transcript))
 
 
+def _job_with_a_checkpoint(client, project: Path, alive):  # type: ignore[no-untyped-def]
+    """Upload the examples, start a job and wait until it has saved its first checkpoint (it is mid-run)."""
+    uploaded = client.files.create(file=(project / "train.jsonl").open("rb"), purpose="fine-tune")
+    job = client.fine_tuning.jobs.create(model=BASE, training_file=uploaded.id)
+    deadline = time.time() + 300
+    while not client.fine_tuning.jobs.checkpoints.list(job.id).data:
+        assert time.time() < deadline and alive()
+        time.sleep(0.3)
+    return uploaded, job
+
+
 def test_restart_during_a_job_resumes_it(tmp_path: Path, tiny_model: Path) -> None:
     import openai
 
@@ -248,12 +259,7 @@ def test_restart_during_a_job_resumes_it(tmp_path: Path, tiny_model: Path) -> No
     server.start()
     try:
         client = openai.OpenAI(base_url=f"{server.url}/v1", api_key="local")
-        uploaded = client.files.create(file=(project / "train.jsonl").open("rb"), purpose="fine-tune")
-        job = client.fine_tuning.jobs.create(model=BASE, training_file=uploaded.id)
-        deadline = time.time() + 300
-        while not client.fine_tuning.jobs.checkpoints.list(job.id).data:
-            assert time.time() < deadline
-            time.sleep(0.3)
+        uploaded, job = _job_with_a_checkpoint(client, project, lambda: True)
         server.kill()  # server, worker and training child, mid-run
         server.start()
         client = openai.OpenAI(base_url=f"{server.url}/v1", api_key="local")
@@ -336,12 +342,7 @@ def test_workers_on_a_postgres_store_take_over_a_dead_workers_job(
     workers = [_worker(project, env)]
     try:
         client = openai.OpenAI(base_url=f"{server.url}/v1", api_key="local")
-        uploaded = client.files.create(file=(project / "train.jsonl").open("rb"), purpose="fine-tune")
-        job = client.fine_tuning.jobs.create(model=BASE, training_file=uploaded.id)
-        deadline = time.time() + 300
-        while not client.fine_tuning.jobs.checkpoints.list(job.id).data:
-            assert time.time() < deadline and workers[0].poll() is None
-            time.sleep(0.3)
+        _, job = _job_with_a_checkpoint(client, project, lambda: workers[0].poll() is None)
         workers.append(_worker(project, env))  # a second machine's worker, while the first is training
         os.killpg(workers[0].pid, signal.SIGKILL)  # the first machine goes down mid-run
         workers[0].wait(30)

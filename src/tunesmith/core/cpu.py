@@ -30,6 +30,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from tunesmith.core.rundir import pid_alive
+
 RECHECK_S = 1.0
 _counter = itertools.count()
 _checked = 0.0
@@ -71,7 +73,7 @@ def computing_processes() -> int:
             if not pid_text.isdigit():
                 continue
             pid = int(pid_text)
-            if pid == os.getpid() or _alive(pid):
+            if pid_alive(pid):
                 pids.add(pid)
             else:
                 with contextlib.suppress(OSError):
@@ -117,13 +119,3 @@ def computing() -> Iterator[None]:
             with contextlib.suppress(OSError):
                 path.unlink()
         rebalance(force=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

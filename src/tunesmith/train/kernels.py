@@ -16,8 +16,8 @@ hyperparameters are), and can be set in the project instead (`train.attention`, 
   Liger's fused cross-entropy would bring.
 - Activation checkpointing: on a GPU, on only when the memory estimate without it does not fit the
   device and with it does; on a CPU off (memory is rarely the limit, recomputing costs ~1/3 more work).
-- torch.compile: off. Examples vary in length, so a compiled step recompiles for new shapes; it has not
-  measured faster for these runs.
+- torch.compile: off. Examples vary in length, so a compiled step would recompile for each new shape
+  (or need padding to fixed buckets); whether it pays for LoRA steps has not been measured yet.
 """
 
 from __future__ import annotations
@@ -120,7 +120,7 @@ def plan(
         checkpointing, reasons["activation_checkpointing"] = decide_checkpointing(gpu, peak_bytes, device_bytes)
     else:
         reasons["activation_checkpointing"] = "set in the project"
-    reasons["compile"] = "off: examples vary in length, so compiled steps recompile; not measured faster"
+    reasons["compile"] = "off: examples vary in length, so a compiled step would recompile per shape (not measured yet)"
     return KernelPlan(attention, bool(padding_free), bool(liger), bool(checkpointing), False, reasons)
 
 
