@@ -28,12 +28,33 @@ import time
 from typing import Any
 
 SHAPES = {
-    "1b": dict(hidden_size=2048, intermediate_size=8192, num_hidden_layers=16, num_attention_heads=32,
-               num_key_value_heads=8, vocab_size=128256, tie_word_embeddings=True),
-    "8b": dict(hidden_size=4096, intermediate_size=14336, num_hidden_layers=32, num_attention_heads=32,
-               num_key_value_heads=8, vocab_size=128256, tie_word_embeddings=False),
-    "tiny": dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-                 num_key_value_heads=2, vocab_size=2048, tie_word_embeddings=True),
+    "1b": dict(
+        hidden_size=2048,
+        intermediate_size=8192,
+        num_hidden_layers=16,
+        num_attention_heads=32,
+        num_key_value_heads=8,
+        vocab_size=128256,
+        tie_word_embeddings=True,
+    ),
+    "8b": dict(
+        hidden_size=4096,
+        intermediate_size=14336,
+        num_hidden_layers=32,
+        num_attention_heads=32,
+        num_key_value_heads=8,
+        vocab_size=128256,
+        tie_word_embeddings=False,
+    ),
+    "tiny": dict(
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        vocab_size=2048,
+        tie_word_embeddings=True,
+    ),
 }
 # dense bf16 peak per GPU (spec sheets, without sparsity)
 PEAK_TFLOPS = {"H200": 989.4, "H100": 989.4, "A100": 312.0, "L40S": 362.1, "A10": 125.0, "L4": 121.0}
@@ -124,18 +145,39 @@ def train(side: str, shape: str, data: list[dict], *, steps: int, warmup: int, d
     # full fine-tuning keeps fp32 master weights and computes in bf16 (train/modeling.py)
     model = build(shape, device, torch.float32 if full else half)
     tok = tokenizer(SHAPES[shape]["vocab_size"])
-    lora = None if full else peft.LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, target_modules="all-linear",
-                                            task_type="CAUSAL_LM")
-    common = dict(output_dir=f"/tmp/tunesmith-gpu-bench-{side}", max_steps=steps, per_device_train_batch_size=4,
-                  learning_rate=1e-4 if not full else 1e-5, logging_steps=1, save_strategy="no", report_to=[],
-                  disable_tqdm=True, bf16=gpu, max_length=None, seed=0, data_seed=0,
-                  include_num_input_tokens_seen="non_padding", dataloader_num_workers=0)
+    lora = (
+        None
+        if full
+        else peft.LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, target_modules="all-linear", task_type="CAUSAL_LM")
+    )
+    common = dict(
+        output_dir=f"/tmp/tunesmith-gpu-bench-{side}",
+        max_steps=steps,
+        per_device_train_batch_size=4,
+        learning_rate=1e-4 if not full else 1e-5,
+        logging_steps=1,
+        save_strategy="no",
+        report_to=[],
+        disable_tqdm=True,
+        bf16=gpu,
+        max_length=None,
+        seed=0,
+        data_seed=0,
+        include_num_input_tokens_seen="non_padding",
+        dataloader_num_workers=0,
+    )
     timer = Timer(warmup)
     reasons = {}
     if side == "trl":
         args = trl.SFTConfig(**common)
-        trainer = trl.SFTTrainer(model=model, args=args, train_dataset=datasets.Dataset.from_list(data),
-                                 processing_class=tok, peft_config=lora, callbacks=[timer.callback])
+        trainer = trl.SFTTrainer(
+            model=model,
+            args=args,
+            train_dataset=datasets.Dataset.from_list(data),
+            processing_class=tok,
+            peft_config=lora,
+            callbacks=[timer.callback],
+        )
     else:
         from tunesmith.train import kernels
         from tunesmith.train.config import TrainConfig
@@ -145,19 +187,35 @@ def train(side: str, shape: str, data: list[dict], *, steps: int, warmup: int, d
         reasons = plan.reasons
         if model.config._attn_implementation != plan.attention:
             model.set_attn_implementation(plan.attention)
-        args = trl.SFTConfig(**common, padding_free=plan.padding_free, use_liger_kernel=plan.liger,
-                             gradient_checkpointing=plan.checkpointing,
-                             train_sampling_strategy="random" if plan.padding_free else "group_by_length")
-        trainer = make_trainer_class()(model=model, args=args, train_dataset=datasets.Dataset.from_list(data),
-                                       processing_class=tok, peft_config=lora, callbacks=[timer.callback])
+        args = trl.SFTConfig(
+            **common,
+            padding_free=plan.padding_free,
+            use_liger_kernel=plan.liger,
+            gradient_checkpointing=plan.checkpointing,
+            train_sampling_strategy="random" if plan.padding_free else "group_by_length",
+        )
+        trainer = make_trainer_class()(
+            model=model,
+            args=args,
+            train_dataset=datasets.Dataset.from_list(data),
+            processing_class=tok,
+            peft_config=lora,
+            callbacks=[timer.callback],
+        )
     if gpu:
         torch.cuda.reset_peak_memory_stats()
     trainer.train()
     peak = torch.cuda.max_memory_allocated() if gpu else 0
     n_params = sum(p.numel() for p in trainer.model.parameters())
-    result = {"tokens_per_s": timer.rate, "peak_gib": peak / 2**30, "mean_loss": sum(timer.losses) / len(timer.losses),
-              "losses": timer.losses, "parameters": n_params, "gradient_checkpointing": bool(args.gradient_checkpointing),
-              "kernels": reasons}
+    result = {
+        "tokens_per_s": timer.rate,
+        "peak_gib": peak / 2**30,
+        "mean_loss": sum(timer.losses) / len(timer.losses),
+        "losses": timer.losses,
+        "parameters": n_params,
+        "gradient_checkpointing": bool(args.gradient_checkpointing),
+        "kernels": reasons,
+    }
     del trainer, model
     gc.collect()
     if gpu:
@@ -226,34 +284,46 @@ def main() -> None:
     vocab = SHAPES[large]["vocab_size"]
     data = rows(4 * steps, vocab, low, high)
     started = time.perf_counter()
-    report: dict[str, Any] = {"device": torch.cuda.get_device_name() if device == "cuda" else "cpu",
-                              "torch": torch.__version__, "tiny": device == "cpu"}
+    report: dict[str, Any] = {
+        "device": torch.cuda.get_device_name() if device == "cuda" else "cpu",
+        "torch": torch.__version__,
+        "tiny": device == "cpu",
+    }
     ours = train("tunesmith", large, data, steps=steps, warmup=warmup, device=device, full=False)
     plain = train("trl", large, data, steps=steps, warmup=warmup, device=device, full=False)
-    full = train("tunesmith", small, rows(4 * steps, SHAPES[small]["vocab_size"], low, high),
-                 steps=steps, warmup=warmup, device=device, full=True)
+    full = train(
+        "tunesmith",
+        small,
+        rows(4 * steps, SHAPES[small]["vocab_size"], low, high),
+        steps=steps,
+        warmup=warmup,
+        device=device,
+        full=True,
+    )
     flops, flops_source = peak_flops(device)
     gen = generate(small, device, *((8, 32, 8) if args.tiny else (64, 256, 128)))
-    report.update({
-        "lora_model": large,
-        "lora_tokens_per_s": round(ours["tokens_per_s"], 1),
-        "trl_lora_tokens_per_s": round(plain["tokens_per_s"], 1),
-        "lora_peak_gib": round(ours["peak_gib"], 2),
-        "trl_lora_peak_gib": round(plain["peak_gib"], 2),
-        "lora_kernels": ours["kernels"],
-        "trl_gradient_checkpointing": plain["gradient_checkpointing"],
-        "full_model": small,
-        "full_tokens_per_s": round(full["tokens_per_s"], 1),
-        "full_parameters": full["parameters"],
-        "peak_flops_source": flops_source,
-        "generate_tokens": gen["tokens"],
-        "seconds": round(time.perf_counter() - started, 1),
-        "lora_speedup": round(ours["tokens_per_s"] / plain["tokens_per_s"], 3) if plain["tokens_per_s"] else None,
-        "lora_memory_ratio": round(ours["peak_gib"] / plain["peak_gib"], 3) if plain["peak_gib"] else None,
-        "full_mfu": round(full["tokens_per_s"] * 6 * full["parameters"] / flops, 4),
-        "loss_agreement": round(1 - abs(ours["mean_loss"] - plain["mean_loss"]) / plain["mean_loss"], 4),
-        "generate_tokens_per_s": round(gen["tokens_per_s"], 1),
-    })
+    report.update(
+        {
+            "lora_model": large,
+            "lora_tokens_per_s": round(ours["tokens_per_s"], 1),
+            "trl_lora_tokens_per_s": round(plain["tokens_per_s"], 1),
+            "lora_peak_gib": round(ours["peak_gib"], 2),
+            "trl_lora_peak_gib": round(plain["peak_gib"], 2),
+            "lora_kernels": ours["kernels"],
+            "trl_gradient_checkpointing": plain["gradient_checkpointing"],
+            "full_model": small,
+            "full_tokens_per_s": round(full["tokens_per_s"], 1),
+            "full_parameters": full["parameters"],
+            "peak_flops_source": flops_source,
+            "generate_tokens": gen["tokens"],
+            "seconds": round(time.perf_counter() - started, 1),
+            "lora_speedup": round(ours["tokens_per_s"] / plain["tokens_per_s"], 3) if plain["tokens_per_s"] else None,
+            "lora_memory_ratio": round(ours["peak_gib"] / plain["peak_gib"], 3) if plain["peak_gib"] else None,
+            "full_mfu": round(full["tokens_per_s"] * 6 * full["parameters"] / flops, 4),
+            "loss_agreement": round(1 - abs(ours["mean_loss"] - plain["mean_loss"]) / plain["mean_loss"], 4),
+            "generate_tokens_per_s": round(gen["tokens_per_s"], 1),
+        }
+    )
     print(json.dumps(report))
 
 
