@@ -73,7 +73,37 @@ class Context:
         from tunesmith.eval.report import write_report
 
         cfg = self.project.config
-        return write_report(target, title=f"{cfg.name}: fine-tune vs baseline", use_case=cfg.use_case, **runs)
+        return write_report(
+            target,
+            title=f"{cfg.name}: fine-tune vs baseline",
+            use_case=cfg.use_case,
+            human=human_labels(self.project, runs.get("eval_run")),
+            **runs,
+        )
+
+
+def human_labels(project: LoadedProject, eval_run: RunDir | None) -> dict[str, Any] | None:
+    """People's labels of this evaluation's outputs (from any run with the same outputs), as a metric."""
+    if eval_run is None or not eval_run.path("outputs.jsonl").is_file():
+        return None
+    from tunesmith.core.jsonl import read_jsonl
+    from tunesmith.eval.calibration import label_store
+    from tunesmith.eval.labels import for_rows, human_summary
+
+    cfg = project.config.eval
+    labels = for_rows(label_store(project.dir, cfg).current(), read_jsonl(eval_run.path("outputs.jsonl")))
+    return human_summary(labels, resamples=cfg.bootstrap, confidence=cfg.confidence, seed=cfg.seed)
+
+
+def refresh_report(project: LoadedProject, eval_run: RunDir) -> Path | None:
+    """The evaluation's report again (after labelling), from the runs it recorded as its inputs."""
+    ctx = Context.for_project(project)
+    inputs = eval_run.info.get("inputs") or {}
+    runs = {
+        f"{stage}_run": ctx.optional_run(stage, inputs[f"{stage}_run"]) if inputs.get(f"{stage}_run") else None
+        for stage in ("train", "data", "baseline")
+    }
+    return ctx.report(eval_run, eval_run=eval_run, **runs)
 
 
 # -- stage entries ------------------------------------------------------------------------
@@ -246,6 +276,8 @@ def stage_gate(ctx: Context, run_dir: RunDir, *, eval_ref: str | None = None) ->
             relevance=relevance,
         )
 
+    from tunesmith.eval.calibration import judge_metrics, require_trusted_judge
+
     result = run(
         cfg.gates,
         eval_dir=eval_run.root,
@@ -253,6 +285,8 @@ def stage_gate(ctx: Context, run_dir: RunDir, *, eval_ref: str | None = None) ->
         project_dir=ctx.project.dir,
         subject=subject,
         data_dir=data_run.root if data_run else None,
+        trust_judge=lambda use: require_trusted_judge(ctx.project.dir, cfg.eval, use),
+        judge_metrics=judge_metrics(cfg.eval),
     )
     run_dir.record_inputs(
         eval_run=eval_run.id,

@@ -45,7 +45,7 @@ def register(app: typer.Typer) -> None:
             sys.stdout.write(json.dumps(result, indent=2) + "\n")
             return
         table = Table(title=f"{result['metric']} (paired differences against {result['reference']})")
-        for column in ("run", "system", "mean [95% CI]", "vs first [95% CI]", "shared"):
+        for column in ("run", "system", "mean [95% CI]", "vs first [95% CI]", "paired test", "Holm p", "shared"):
             table.add_column(column)
         for e in result["entries"]:
             vs = e.get("vs_first")
@@ -62,6 +62,8 @@ def register(app: typer.Typer) -> None:
                 e["system"],
                 f"{e['mean']:.4f} [{e['low']:.4f}, {e['high']:.4f}]",
                 diff,
+                f"{vs['test']} p={vs['test_p']:.3g}" if vs else "-",
+                f"{vs['holm_p']:.3g}{' significant' if vs['significant'] else ''}" if vs else "-",
                 str(vs["shared_examples"]) if vs else "-",
             )
         console.print(table)

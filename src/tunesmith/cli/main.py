@@ -10,7 +10,7 @@ import sys
 import typer
 
 from tunesmith import __version__
-from tunesmith.cli import baseline, data, gate, init, kb, registry, run, serve, synth, train, tune
+from tunesmith.cli import baseline, data, gate, init, kb, label, registry, run, serve, synth, train, tune
 from tunesmith.cli import eval as eval_cmd
 from tunesmith.cli.common import DEBUG
 
@@ -46,6 +46,7 @@ train.register(app)
 tune.register(app)
 eval_cmd.register(app)
 gate.register(app)
+label.register(app)
 registry.register(app)
 serve.register(app)
 run.register(app)

@@ -7,7 +7,7 @@ from typing import Any
 
 from tunesmith.core.jsonl import read_jsonl
 from tunesmith.core.rundir import RunDir
-from tunesmith.core.stats import bootstrap_mean, paired_comparison
+from tunesmith.core.stats import bootstrap_mean, holm, paired_comparison
 
 
 def compare_runs(runs: list[RunDir], metric: str, *, resamples: int = 2000, seed: int = 0) -> dict[str, Any]:
@@ -38,6 +38,11 @@ def compare_runs(runs: list[RunDir], metric: str, *, resamples: int = 2000, seed
             seed=seed,
         )
         entry["vs_first"] = {**comparison.to_dict(), "shared_examples": len(shared)}
+    # every entry against the first is one family of tests: Holm-adjust their p-values together
+    tested = [e["vs_first"] for e in entries[1:] if e.get("vs_first")]
+    for vs, adjusted in zip(tested, holm([vs["test_p"] for vs in tested]), strict=True):
+        vs["holm_p"] = adjusted
+        vs["significant"] = bool(adjusted < 0.05)
     return {
         "metric": metric,
         "reference": f"{entries[0]['run']}/{entries[0]['system']}" if entries else None,

@@ -48,6 +48,26 @@ class PairwiseConfig(StrictModel):
     """The systems compared with it."""
 
 
+class JudgeCheckConfig(StrictModel):
+    """How well the LLM judge must agree with human labels (`tunesmith judge check`) before a gate or a tuning
+    objective may rely on it. Thresholds apply to each statistic measured on at least `min_labels` labels."""
+
+    min_labels: int = Field(20, ge=1)
+    """Fewest human labels of a kind (pass/fail, 1-5 scores, pairwise) for its statistic to count."""
+    min_kappa: float = Field(0.4, ge=-1, le=1)
+    """Cohen's kappa between human pass/fail and the judge's (0.4 is "moderate" agreement, Landis & Koch 1977)."""
+    min_spearman: float = Field(0.4, ge=-1, le=1)
+    """Spearman's rho between human 1-5 scores and the judge's grades."""
+    min_pairwise_accuracy: float = Field(0.7, ge=0, le=1)
+    """Share of human preferences (a tie included) the position-swapped judge reproduces."""
+    pass_score: float = Field(0.7, ge=0, le=1)
+    """A judge grade (0..1) at or above this counts as a pass when compared with human pass/fail."""
+    on: Literal["interval", "point"] = "point"
+    """Compare the statistic's point estimate, or its interval's lower bound (stricter), with the threshold."""
+    resamples: int = Field(1000, ge=100)
+    """Bootstrap resamples for the agreement intervals."""
+
+
 class EvalConfig(StrictModel):
     """What the evaluation compares and how it scores."""
 
@@ -68,6 +88,10 @@ class EvalConfig(StrictModel):
         "voice like the reference reply?"
     )
     """What the judge grades against."""
+    judge_check: JudgeCheckConfig = Field(default_factory=JudgeCheckConfig)
+    """Agreement with human labels the judge must show before gates and tuning may use it."""
+    labels: str = "labels/labels.jsonl"
+    """Where human labels are kept (inside the project; written by `tunesmith label` and the Review page)."""
     pairwise: PairwiseConfig | None = None
     """Judge each system's answers against another system's, with positions swapped to cancel order bias."""
     groundedness_threshold: float = Field(0.5, ge=-1, le=1)

@@ -162,9 +162,10 @@ def render_report(data: dict[str, Any]) -> str:
         out.append(f"<p class=muted>{_e(data['use_case'])}</p>")
     out += _cards(ev, data.get("gate"))
     out += _grid(ev)
+    out += _human(data.get("human"), ev)
     out += _pairwise(ev.get("pairwise"))
     out += _probe(ev.get("probe"))
-    out += _comparisons([c for c in data.get("comparisons", []) if c["metric"] == ev.get("primary", "")], ev)
+    out += _comparisons(data.get("comparisons", []), ev)
     out += _by_source(ev.get("by_source"), ev.get("primary", ""))
     out += _retrieval(ev.get("retrieval"))
     if data.get("loss"):
@@ -315,12 +316,65 @@ def _probe(probe: dict[str, Any] | None) -> list[str]:
     return out
 
 
+def _human(human: dict[str, Any] | None, ev: dict[str, Any]) -> list[str]:
+    """People's labels beside the automatic metrics: pass rate and 1-5 score per system, preference win rates."""
+    if not human:
+        return []
+    primary = ev.get("primary", "")
+    systems = ev.get("systems") or {}
+    who = ", ".join(human["labellers"])
+    out = [
+        f"<h2>Human labels</h2><p class=muted>{human['labels']} labels by {_e(who)}; intervals over the labelled "
+        "examples (several people's labels of one output are averaged first).</p>",
+        f"<table><tr><th>system</th><th>human pass rate [95% CI]</th><th>human score 1-5 [95% CI]</th>"
+        f"<th>labelled</th><th>{_e(primary)} [95% CI]</th></tr>",
+    ]
+    for system, row in human["systems"].items():
+        counted = max((row[k]["n"] for k in ("pass_rate", "score") if row.get(k)), default=0)
+        out.append(
+            f"<tr><td>{_e(system)}</td><td class=num>{format_interval(row.get('pass_rate'), missing='–')}</td>"
+            f"<td class=num>{format_interval(row.get('score'), missing='–', digits=2)}</td>"
+            f"<td class=num>{counted}</td>"
+            f"<td class=num>{format_interval((systems.get(system) or {}).get(primary), missing='–')}</td></tr>"
+        )
+    out.append("</table>")
+    if human.get("pairwise"):
+        out.append(
+            "<table><tr><th>system</th><th>vs</th><th>human preference win rate [95% CI]</th><th>pairs</th></tr>"
+        )
+        for p in human["pairwise"]:
+            out.append(
+                f"<tr><td>{_e(p['system'])}</td><td>{_e(p['other'])}</td>"
+                f"<td class=num>{format_interval(p['win_rate'])}</td><td class=num>{p['win_rate']['n']}</td></tr>"
+            )
+        out.append("</table><p class=muted>A tie counts half a win.</p>")
+    return out
+
+
 def _comparisons(comparisons: list[dict[str, Any]], ev: dict[str, Any]) -> list[str]:
+    """The primary metric's paired differences in a table; every other metric's in a folded one."""
     if not comparisons:
         return []
+    primary = ev.get("primary", "")
+    out = [f"<h2>Paired differences on {_e(primary)}</h2>"]
+    out += _comparison_table([c for c in comparisons if c["metric"] == primary])
+    others = [c for c in comparisons if c["metric"] != primary]
+    if others:
+        out.append("<details><summary>Every other metric</summary>")
+        out += _comparison_table(others, with_metric=True)
+        out.append("</details>")
+    out.append(
+        "<p class=muted>Paired test: McNemar's exact test for pass/fail metrics, Wilcoxon's signed-rank test for "
+        "graded ones; Holm's correction runs across every comparison of the grid.</p>"
+    )
+    return out
+
+
+def _comparison_table(comparisons: list[dict[str, Any]], *, with_metric: bool = False) -> list[str]:
+    head = "<th>metric</th>" if with_metric else ""
     out = [
-        f"<h2>Paired differences on {_e(ev.get('primary', ''))}</h2><table><tr><th>system</th><th>vs</th>"
-        "<th>difference [95% CI]</th><th>p</th><th>verdict</th></tr>"
+        f"<table><tr>{head}<th>system</th><th>vs</th><th>difference [95% CI]</th><th>bootstrap p</th>"
+        "<th>paired test</th><th>Holm-adjusted p</th><th>verdict</th></tr>"
     ]
     for c in comparisons:
         d = c["diff"]
@@ -330,9 +384,12 @@ def _comparisons(comparisons: list[dict[str, Any]], ev: dict[str, Any]) -> list[
             verdict = f"unresolved (about {c['n_needed']} examples would resolve it)"
         else:
             verdict = "unresolved"
+        metric = f"<td>{_e(c['metric'])}</td>" if with_metric else ""
         out.append(
-            f"<tr><td>{_e(c['system'])}</td><td>{_e(c['other'])}</td><td class=num>{d['mean']:+.4f} "
+            f"<tr>{metric}<td>{_e(c['system'])}</td><td>{_e(c['other'])}</td><td class=num>{d['mean']:+.4f} "
             f"[{d['low']:+.4f}, {d['high']:+.4f}]</td><td class=num>{c['p_value']:.3f}</td>"
+            f"<td>{_e(c.get('test', ''))} p={c.get('test_p', float('nan')):.3g}</td>"
+            f"<td class=num>{c.get('holm_p', float('nan')):.3g}{' significant' if c.get('significant') else ''}</td>"
             f"<td>{_e(verdict)}</td></tr>"
         )
     out.append("</table>")
@@ -465,9 +522,13 @@ def write_report(
     data_run: RunDir | None = None,
     baseline_run: RunDir | None = None,
     gate_run: RunDir | None = None,
+    human: dict[str, Any] | None = None,
 ) -> Path | None:
-    """report.html in ``target`` from whichever runs are given (None when there is nothing to show)."""
+    """report.html in ``target`` from whichever runs are given (None when there is nothing to show);
+    ``human``: people's labels of the evaluation's outputs (`eval.labels.human_summary`)."""
     data: dict[str, Any] = {"title": title, "use_case": use_case}
+    if human:
+        data["human"] = human
     if eval_run is not None:
         data["eval"] = eval_run.read_json("summary.json")
         data["comparisons"] = eval_run.read_json("comparisons.json")

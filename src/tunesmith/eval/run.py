@@ -27,7 +27,7 @@ from tunesmith.core.errors import StageError
 from tunesmith.core.jsonl import read_jsonl, write_jsonl
 from tunesmith.core.progress import task
 from tunesmith.core.rundir import RunDir
-from tunesmith.core.stats import Interval, bootstrap_mean, paired_comparison
+from tunesmith.core.stats import Interval, bootstrap_mean, paired_comparison, with_holm
 from tunesmith.data.instruction import chat, render_template
 from tunesmith.eval.config import EvalConfig
 from tunesmith.eval.judge import judge_pairwise
@@ -112,11 +112,15 @@ def run(
         ).to_dict()
 
     intervals = {s: {m: interval(v) for m, v in scores.items()} for s, scores in per_system_scores.items()}
-    comparisons = [
-        compare(b, a, metric, per_system_scores[b][metric], per_system_scores[a][metric])
-        for a, b in itertools.combinations(systems, 2)
-        for metric in cfg.metrics
-    ]
+    # the grid's comparisons are one family: Holm's correction keeps "significant" honest across all of them
+    comparisons = with_holm(
+        [
+            compare(b, a, metric, per_system_scores[b][metric], per_system_scores[a][metric])
+            for a, b in itertools.combinations(systems, 2)
+            for metric in cfg.metrics
+        ],
+        confidence=cfg.confidence,
+    )
     pairwise = _pairwise(cfg, judge, inputs, runs, interval)
     probe = None
     if cfg.probe:

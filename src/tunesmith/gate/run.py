@@ -78,8 +78,18 @@ def run(
     project_dir: Path,
     subject: Callable[[], Subject] | None = None,
     data_dir: Path | None = None,
+    trust_judge: Callable[[str], object] | None = None,
+    judge_metrics: frozenset[str] = frozenset({"judge_score"}),
 ) -> GateResult:
-    """Check every declared gate. ``subject`` loads the model on first use (metric-only gates never do)."""
+    """Check every declared gate. ``subject`` loads the model on first use (metric-only gates never do).
+    ``trust_judge(use)`` raises when the LLM judge may not decide ``use`` (it has not passed its check against
+    human labels); it is asked before any check that relies on the judge, so nothing runs on an untrusted one."""
+    judged = [c for c in cfg.checks if c.metric in judge_metrics]
+    if trust_judge is not None and judged:
+        trust_judge(f"the gate check '{judged[0].name}' (on {judged[0].metric})")
+    if trust_judge is not None and cfg.regression is not None:
+        if any(c.needs_judge for c in load_cases(project_dir / cfg.regression.path)):
+            trust_judge(f"the regression suite {cfg.regression.path} (its rubric cases)")
     scores = json.loads((eval_dir / "scores.json").read_text(encoding="utf-8"))
     comparisons = json.loads((eval_dir / "comparisons.json").read_text(encoding="utf-8"))
     summary = json.loads((eval_dir / "summary.json").read_text(encoding="utf-8"))

@@ -76,6 +76,7 @@ def run(
     check_space(cfg.search_space)
     metric = cfg.metric or eval_cfg.primary
     objectives = [metric] + [o for o in cfg.objectives if o != metric]
+    _trust_judge(cfg, objectives, eval_cfg, gates, project_dir)
     directions = directions_of(objectives)
     study = open_study(cfg, project_dir, project_name, directions=directions)
     defaults = (
@@ -133,3 +134,20 @@ def run(
     run_dir.write_json("report.json", summary)
     atomic_write_text(run_dir.path("report.html"), report_html(summary))
     return summary
+
+
+def _trust_judge(
+    cfg: TuneConfig, objectives: list[str], eval_cfg: EvalConfig, gates: GatesConfig, project_dir: Path
+) -> None:
+    """A study that optimizes (or is held to a gate on) a judge's metric needs a judge people agree with:
+    checked before the first trial, not after hours of training."""
+    from tunesmith.eval.calibration import judge_metrics, require_trusted_judge
+
+    judged = judge_metrics(eval_cfg)
+    used = [o for o in objectives if o in judged]
+    if used:
+        require_trusted_judge(project_dir, eval_cfg, f"the tuning objective {used[0]}")
+    if cfg.constraints == "gate":
+        held = [c for c in gates.checks if c.metric in judged]
+        if held:
+            require_trusted_judge(project_dir, eval_cfg, f"the gate check '{held[0].name}' the study is held to")

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tunesmith.core.errors import TunesmithError
 from tunesmith.project import LoadedProject, load_project
-from tunesmith.ui import datasets, evaluations, forms, jobs, knowledge, overview, releases
+from tunesmith.ui import datasets, evaluations, forms, jobs, knowledge, overview, releases, review
 
 STATIC = Path(__file__).parent / "static"
 
@@ -247,6 +247,53 @@ def get_side_by_side(
     return evaluations.side_by_side(project, run, a=a, b=b, metric=metric, offset=offset, limit=max(1, min(limit, 200)))
 
 
+# -- review (human labels) --------------------------------------------------------------------------
+Who = Annotated[str, Query(min_length=1, max_length=100)]
+SystemName = Annotated[str | None, Query(max_length=64)]
+
+
+def get_review(
+    request: Request,
+    run: RunId,
+    who: Who,
+    mode: Annotated[str, Query(pattern="^(grade|pairwise)$")] = "grade",
+    system: SystemName = None,
+    a: SystemName = None,
+    b: SystemName = None,
+    offset: Offset = 0,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+) -> Any:
+    return review.review(
+        _project(request), run, who=who.strip(), mode=mode, system=system, a=a, b=b, offset=offset, limit=limit
+    )
+
+
+class LabelForm(BaseModel):
+    """One label from the Review page: a grade of one output (``keys`` of one) or a preference (two, as shown)."""
+
+    model_config = ConfigDict(extra="forbid")
+    run: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
+    who: str = Field(min_length=1, max_length=100, pattern=r"\S")
+    keys: list[Annotated[str, Field(pattern=r"^[0-9a-f]{16}$")]] = Field(min_length=1, max_length=2)
+    passed: bool | None = None
+    score: int | None = Field(None, ge=1, le=5)
+    choice: str | None = Field(None, pattern="^(left|right|tie)$")
+    note: str = Field("", max_length=2000)
+
+
+def post_label(request: Request, body: LabelForm) -> Any:
+    return review.add_label(
+        _project(request),
+        body.run,
+        who=body.who.strip(),
+        keys=body.keys,
+        passed=body.passed,
+        score=body.score,
+        choice=body.choice,
+        note=body.note,
+    )
+
+
 # -- releases ---------------------------------------------------------------------------------------
 def get_releases(request: Request) -> Any:
     return releases.releases(_project(request))
@@ -286,6 +333,8 @@ ROUTES: list[tuple[str, str, Any]] = [
     ("GET", "/evaluations/compare", compare),
     ("GET", "/evaluations/{run}", get_evaluation),
     ("GET", "/evaluations/{run}/examples", get_side_by_side),
+    ("GET", "/evaluations/{run}/review", get_review),
+    ("POST", "/labels", post_label),
     ("GET", "/releases", get_releases),
     ("GET", "/releases/{version}/lineage", get_lineage),
     ("POST", "/releases/{version}/promote", promote),

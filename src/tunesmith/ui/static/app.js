@@ -7,8 +7,9 @@ import * as playground from "./pages/playground.js";
 import * as jobs from "./pages/jobs.js";
 import * as evaluations from "./pages/evaluations.js";
 import * as releases from "./pages/releases.js";
+import * as review from "./pages/review.js";
 
-const PAGES = { "": overview, datasets, knowledge, playground, jobs, evaluations, releases };
+const PAGES = { "": overview, datasets, knowledge, playground, jobs, evaluations, review, releases };
 const main = document.getElementById("main");
 let firstRoute = true;
 

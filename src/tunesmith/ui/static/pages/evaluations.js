@@ -85,7 +85,7 @@ async function renderOne(main, id) {
     s.probe && s.probe.finetuned_vs_base ? h("p", {}, `General skills (retention probe, ${s.probe.items} questions): ${interval(s.probe.finetuned_vs_base.diff, true)} vs base`) : null,
     h("section", { "aria-labelledby": "grid-h" }, h("h2", { id: "grid-h" }, "Grid"), field("Metric", metric), chart, gridTable),
     h("section", { "aria-labelledby": "sbs-h" }, h("h2", { id: "sbs-h" }, "Outputs side by side"), h("div", { class: "inline" }, field("System A", a), field("System B", b)), rows),
-    h("p", {}, h("a", { href: `#/jobs?kind=gate&eval=${id}` }, "Run the release gate on this evaluation")),
+    h("p", {}, h("a", { href: `#/review/${id}` }, "Review these outputs by hand"), " · ", h("a", { href: `#/jobs?kind=gate&eval=${id}` }, "Run the release gate on this evaluation")),
   );
   await loadRows();
 }
