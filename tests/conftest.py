@@ -15,9 +15,13 @@ EXAMPLE = REPO / "examples" / "northwind-support"
 
 
 def run_cli(
-    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 1800
+    *args: str,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 1800,
+    input_: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run `tunesmith ...` as a user would, in a fresh process."""
+    """Run `tunesmith ...` as a user would, in a fresh process (``input_``: what is typed on stdin)."""
     full_env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200", **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "tunesmith", *args],
@@ -26,6 +30,7 @@ def run_cli(
         capture_output=True,
         text=True,
         timeout=timeout,
+        input=input_,
     )
 
 

@@ -312,6 +312,36 @@ def test_upload_train_chat_evaluate_promote(server: dict) -> None:
         assert page.locator("article.example-pair").count() == 3
         shot("08-evaluation")
 
+        # -- review: grade two outputs and prefer one of a pair, from the keyboard, blind until judged
+        page.get_by_role("link", name="Review these outputs by hand").click()
+        page.get_by_label("Your name").fill("ana")
+        page.get_by_label("Your name").press("Tab")
+        page.wait_for_selector("article.review")
+        page.locator("article.review").focus()
+        for done, keys in enumerate((("p", "4"), ("f", "2")), start=1):
+            for key in keys:
+                page.keyboard.press(key)
+            assert page.get_by_role("button", name=f"Score {keys[1]}").get_attribute("aria-pressed") == "true"
+            page.keyboard.press("Enter")
+            page.locator("article.review", has_text=f"{done} of 9 labelled by ana").wait_for()
+        assert "Saved: that was" in page.locator("#review-status").inner_text()
+        page.get_by_label("Mode").select_option("pairwise")
+        page.wait_for_selector("article.review h3:text('Reply 2')")
+        assert "finetuned" not in page.locator("article.review").inner_text()  # blind
+        page.locator("article.review").focus()
+        page.keyboard.press("ArrowLeft")
+        page.locator("#review-status", has_text="Saved: 1 was").wait_for()
+        labels = [json.loads(line) for line in (server["dir"] / "labels" / "labels.jsonl").read_text().splitlines()]
+        assert [(lab["kind"], lab.get("passed"), lab.get("score")) for lab in labels] == [
+            ("grade", True, 4),
+            ("grade", False, 2),
+            ("pairwise", None, None),
+        ]
+        assert labels[2]["preferred"] == labels[2]["systems"][0]  # the first reply shown was preferred
+        shot("08b-review")
+        page.goto(page.url.replace("#/review/", "#/evaluations/"))
+        page.wait_for_selector("article.example-pair")
+
         # -- gate it and promote the version it registers
         page.get_by_role("link", name="Run the release gate on this evaluation").click()
         page.wait_for_selector('#job-form[data-kind="gate"] details')

@@ -51,8 +51,9 @@ def review(
     systems = list(dict.fromkeys(r["system"] for r in rows))
     pair: tuple[str, str] | None = None
     if mode == "pairwise":
-        a = a or (systems[0] if systems else None)
-        b = b or (systems[-1] if systems else None)
+        # by default the question most reviews ask: did fine-tuning beat the model it started from?
+        a = a or next((s for s in ("baseline", "base") if s in systems), systems[0] if systems else None)
+        b = b or next((s for s in ("finetuned", "finetuned+rag") if s in systems), systems[-1] if systems else None)
         if a not in systems or b not in systems or a == b:
             raise DataError(
                 "pairwise review needs two different systems of this run", fix=f"Pick two of: {', '.join(systems)}."

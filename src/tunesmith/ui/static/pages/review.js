@@ -98,7 +98,7 @@ export async function render(main, params) {
     const skip = h("button", { type: "button", class: "secondary" }, "S: skip");
     skip.addEventListener("click", advance);
     const previous = item.label ? h("p", { class: "muted" }, `You labelled this before (${item.label.preferred ?? [item.label.passed === null ? "" : item.label.passed ? "pass" : "fail", item.label.score ?? ""].join(" ")}); a new label replaces it.`) : null;
-    fill(stage, h("article", { class: "panel review", "data-example": item.example },
+    fill(stage, h("article", { class: "panel review", "data-example": item.example, tabindex: "-1", "aria-label": `Example ${item.example}` },
       h("p", { role: "status" }, `${index + 1} of ${data.items.length} shown · ${progress}`),
       h("h2", {}, `Example ${item.example}`),
       h("details", { open: true }, h("summary", {}, "Input"), h("pre", {}, item.input)),
@@ -133,8 +133,9 @@ export async function render(main, params) {
     index += 1;
     draft = { passed: null, score: null };
     draw();
-    const first = stage.querySelector("button");
-    if (first) first.focus();
+    // the item itself takes focus (not its first button), so Enter saves instead of pressing "pass"
+    const article = stage.querySelector("article");
+    if (article) article.focus();
   };
 
   const save = async (what) => {
