@@ -10,7 +10,7 @@ import typer
 from tunesmith.cli.common import DebugOpt, JsonOpt, ProjectOpt, SetOpt, emit, load, set_debug
 from tunesmith.core.progress import console
 
-RECIPES = "sft-lora, sft-dora, sft-qlora, sft-full, dpo, kto, reward, rlhf"
+RECIPES = "sft-lora, sft-dora, sft-qlora, sft-full, dpo, kto, reward, rlhf, grpo"
 
 
 def register(app: typer.Typer) -> None:

@@ -8,7 +8,7 @@ from pydantic import Field, field_validator
 
 from tunesmith.core.schema import StrictModel
 
-Recipe = Literal["sft-lora", "sft-dora", "sft-qlora", "sft-full", "dpo", "kto", "reward", "rlhf"]
+Recipe = Literal["sft-lora", "sft-dora", "sft-qlora", "sft-full", "dpo", "kto", "reward", "rlhf", "grpo"]
 SFT_RECIPES = ("sft-lora", "sft-dora", "sft-qlora", "sft-full")
 PREFERENCE_RECIPES = ("dpo", "kto", "reward")
 
@@ -36,12 +36,51 @@ class ReplayConfig(StrictModel):
         return value
 
 
+class RewardSpec(StrictModel):
+    """One GRPO reward, weighted. Built from what the project declares (train/rewards.py)."""
+
+    kind: Literal["style", "format", "json_schema", "similarity", "rouge", "grounded", "refusal", "judge", "python"]
+    """`style` (eval.style rules met), `format` (eval.format.regex), `json_schema` (eval.format.json_schema),
+    `similarity` (embedding cosine to the golden output), `rouge` (ROUGE-L to it), `grounded` (share of
+    sentences supported by the knowledge-base points in the prompt), `refusal` (declines exactly what the golden
+    output declines), `judge` (eval.judge's grade; only once `tunesmith judge check` trusts it), `python`."""
+    weight: float = Field(1.0, ge=0)
+    """Weight in the total reward (TRL sums the weighted rewards)."""
+    name: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,40}$")
+    """Name in the logs and curves (default: the kind)."""
+    function: str | None = None
+    """`python`: an entry point of the `tunesmith.rewards` group, or `file.py:function` inside the project,
+    called as fn(prompts=[str], completions=[str], references=[str]) -> [float | None]."""
+
+
+class GrpoConfig(StrictModel):
+    """`grpo`: group-relative policy optimization (Shao et al. 2024) on TRL's GRPOTrainer with the project's rewards."""
+
+    rewards: list[RewardSpec] = Field(
+        default_factory=lambda: [RewardSpec(kind="style"), RewardSpec(kind="rouge", weight=0.5)], min_length=1
+    )
+    """The rewards and their weights; prompts are the data build's train split."""
+    generations: int = Field(4, ge=2, le=64)
+    """Completions sampled per prompt (the group whose mean reward is each one's baseline)."""
+    max_new_tokens: int = Field(96, ge=8, le=4096)
+    """Longest sampled completion."""
+    temperature: float = Field(1.0, gt=0, le=2)
+    """Sampling temperature of the completions."""
+    max_kl: float | None = Field(0.5, gt=0)
+    """Stop when the KL to the reference model stays above this for `patience` logged steps (null: never)."""
+    collapse: float | None = Field(0.3, gt=0)
+    """Stop when the mean reward (over `patience` logged steps) falls this far below its best (null: never)."""
+    patience: int = Field(3, ge=1)
+    """Logged steps a runaway KL or a reward collapse must last before training stops."""
+
+
 class TrainConfig(StrictModel):
     """Fine-tuning recipe and hyperparameters; every `auto` is printed with the reason for its value."""
 
     recipe: Recipe = "sft-lora"
     """`sft-lora`, `sft-dora`, `sft-qlora` (4-bit NF4 base + LoRA), `sft-full` (all weights); `dpo` and `kto`
-    on preference pairs; `reward` (a reward model on preference pairs) and `rlhf` (RLOO against it, KL-penalized)."""
+    on preference pairs; `reward` (a reward model on preference pairs) and `rlhf` (RLOO against it, KL-penalized);
+    `grpo` (GRPO with the project's own rewards, see `grpo`)."""
     epochs: float | Literal["auto"] = "auto"
     """Passes over the training data."""
     max_steps: int | None = Field(None, ge=1)
@@ -111,6 +150,8 @@ class TrainConfig(StrictModel):
     """rlhf: completions sampled per prompt (RLOO's leave-one-out baseline needs at least 2)."""
     rlhf_max_new_tokens: int = Field(96, ge=8)
     """rlhf: longest sampled completion."""
+    grpo: GrpoConfig = Field(default_factory=GrpoConfig)
+    """grpo: rewards, group size, sampling and early stopping (train.beta is the KL coefficient)."""
 
     @field_validator("replay", mode="before")
     @classmethod

@@ -60,6 +60,8 @@ LEARNING_RATES: dict[str, tuple[float, float, float]] = {
     "kto": (5e-5, 2e-5, 5e-6),
     "reward": (1e-4, 5e-5, 2e-5),
     "rlhf": (2e-5, 1e-5, 5e-6),
+    # GRPO on an adapter: TRL's own examples use 1e-5 to 1e-6 with full weights; LoRA takes ~10x larger steps
+    "grpo": (5e-5, 2e-5, 5e-6),
 }
 
 

@@ -25,6 +25,8 @@ def run(
         from tunesmith.train import sft as recipe
     elif cfg.recipe in PREFERENCE_RECIPES:
         from tunesmith.train import preference as recipe  # type: ignore[no-redef]
+    elif cfg.recipe == "grpo":
+        from tunesmith.train import grpo as recipe  # type: ignore[no-redef]
     else:
         from tunesmith.train import rlhf as recipe  # type: ignore[no-redef]
     return recipe.run(
