@@ -70,7 +70,7 @@ def test_fifty_megabyte_single_line(tmp_path: Path) -> None:
     )
     path.write_text("\n".join(good_lines(11) + [huge, "{" + "y" * 50_000_000]) + "\n")
     report = validate_files(
-        [path], count_tokens=lambda messages: sum(len(m["content"]) for m in messages) // 4, max_tokens=4096
+        [path], count_tokens=lambda messages, tools=None: sum(len(m["content"]) for m in messages) // 4, max_tokens=4096
     )
     by_line = {(p.line, p.code) for p in report.problems}
     assert (12, "too_long") in by_line and (13, "invalid_json") in by_line

@@ -107,7 +107,7 @@ def test_too_long_with_a_token_counter(tmp_path: Path) -> None:
     ]
     report = validate_files(
         [write_lines(tmp_path / "f.jsonl", lines)],
-        count_tokens=lambda messages: sum(len(m["content"].split()) for m in messages),
+        count_tokens=lambda messages, tools=None: sum(len(m["content"].split()) for m in messages),
         max_tokens=20,
     )
     assert [(p.code, p.line) for p in report.problems if p.code == "too_long"] == [("too_long", 12)]

@@ -120,8 +120,8 @@ def validate(
 
         tokenizer = _tokenizer(model, Path("."))
 
-        def count(messages: list[dict[str, object]]) -> int:
-            return count_chat_tokens(tokenizer, messages)
+        def count(messages: list[dict[str, object]], tools: object = None) -> int:
+            return count_chat_tokens(tokenizer, messages, tools)  # type: ignore[arg-type]
 
     report = validate_files(
         files, format=format_, columns=_columns(column), count_tokens=count, max_tokens=max_tokens if model else None
@@ -321,7 +321,9 @@ def preview(
             if item.example is None:
                 continue
             messages = item.example.messages + (item.example.chosen or [])
-            tokenized, findings = lint_example(tokenizer, messages, stop_ids, max_length=max_length)
+            tokenized, findings = lint_example(
+                tokenizer, messages, stop_ids, max_length=max_length, tools=item.example.tools
+            )
             shown += 1
             console.rule(f"{item.where}  id={item.example.id}")
             if tokenized is not None:

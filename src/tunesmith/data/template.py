@@ -28,20 +28,37 @@ class Tokenized:
         return sum(1 for t in self.labels if t != -100)
 
 
-def _render(tokenizer: Any, messages: Messages, *, generation_prompt: bool) -> str:
+def render(tokenizer: Any, messages: Messages, *, generation_prompt: bool, tools: list[Any] | None = None) -> str:
+    """A conversation through the model's chat template; with ``tools``, declared to the model (a template that
+    would drop them is refused) and tool calls rendered the way the template writes them."""
+    if tools or any(m.get("tool_calls") or m.get("role") == "tool" for m in messages):
+        from tunesmith.data.tools import for_template, require_tool_template
+
+        require_tool_template(tokenizer, "tools")
+        return str(
+            tokenizer.apply_chat_template(
+                for_template(messages), tools=tools, tokenize=False, add_generation_prompt=generation_prompt
+            )
+        )
     clean = [{k: v for k, v in m.items() if k != "weight"} for m in messages]
     return str(tokenizer.apply_chat_template(clean, tokenize=False, add_generation_prompt=generation_prompt))
 
 
-def trained_spans(tokenizer: Any, messages: Messages) -> tuple[str, list[tuple[int, int]]]:
-    """The rendered conversation and the character spans of its trained assistant turns."""
-    full = _render(tokenizer, messages, generation_prompt=False)
+_render = render
+
+
+def trained_spans(
+    tokenizer: Any, messages: Messages, tools: list[Any] | None = None
+) -> tuple[str, list[tuple[int, int]]]:
+    """The rendered conversation and the character spans of its trained assistant turns (a tool call is the
+    assistant's turn too; tool results are context, never trained)."""
+    full = _render(tokenizer, messages, generation_prompt=False, tools=tools)
     spans: list[tuple[int, int]] = []
     for i, message in enumerate(messages):
         if message.get("role") != "assistant" or message.get("weight", 1) == 0:
             continue
-        before = _render(tokenizer, messages[:i], generation_prompt=True)
-        through = _render(tokenizer, messages[: i + 1], generation_prompt=False)
+        before = _render(tokenizer, messages[:i], generation_prompt=True, tools=tools)
+        through = _render(tokenizer, messages[: i + 1], generation_prompt=False, tools=tools)
         if not full.startswith(through) or not through.startswith(before):
             raise DataError(
                 "the chat template does not render conversations prefix by prefix, "
@@ -52,9 +69,9 @@ def trained_spans(tokenizer: Any, messages: Messages) -> tuple[str, list[tuple[i
     return full, spans
 
 
-def tokenize_chat(tokenizer: Any, messages: Messages) -> Tokenized:
+def tokenize_chat(tokenizer: Any, messages: Messages, tools: list[Any] | None = None) -> Tokenized:
     """Token ids and labels for one conversation (labels = ids on trained tokens, else -100)."""
-    text, spans = trained_spans(tokenizer, messages)
+    text, spans = trained_spans(tokenizer, messages, tools)
     enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
     ids: list[int] = enc["input_ids"]
     labels = []
@@ -64,8 +81,9 @@ def tokenize_chat(tokenizer: Any, messages: Messages) -> Tokenized:
     return Tokenized(ids, labels)
 
 
-def count_chat_tokens(tokenizer: Any, messages: Messages) -> int:
-    return len(tokenizer(_render(tokenizer, messages, generation_prompt=False), add_special_tokens=False)["input_ids"])
+def count_chat_tokens(tokenizer: Any, messages: Messages, tools: list[Any] | None = None) -> int:
+    text = _render(tokenizer, messages, generation_prompt=False, tools=tools)
+    return len(tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
 def stop_token_trained(tokenizer: Any, tokenized: Tokenized, stop_ids: list[int]) -> bool:
@@ -91,14 +109,20 @@ class LintFinding:
 
 
 def lint_example(
-    tokenizer: Any, messages: Messages, stop_ids: list[int], *, max_length: int | None = None
+    tokenizer: Any,
+    messages: Messages,
+    stop_ids: list[int],
+    *,
+    max_length: int | None = None,
+    tools: list[Any] | None = None,
 ) -> tuple[Tokenized | None, list[LintFinding]]:
     """The checks that catch template and end-of-turn mistakes before training, for one conversation."""
     findings: list[LintFinding] = []
     try:
-        tokenized = tokenize_chat(tokenizer, messages)
+        tokenized = tokenize_chat(tokenizer, messages, tools)
     except DataError as exc:
-        return None, [LintFinding("error", "template_not_prefix_stable", exc.what)]
+        code = "template_without_tools" if "tools" in exc.what else "template_not_prefix_stable"
+        return None, [LintFinding("error", code, exc.what)]
     if tokenized.trained_tokens == 0:
         findings.append(LintFinding("error", "nothing_trained", "no assistant token is trained (all weights 0?)"))
     elif not stop_token_trained(tokenizer, tokenized, stop_ids):

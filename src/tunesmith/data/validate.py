@@ -98,7 +98,7 @@ def validate_files(
     *,
     format: str | None = None,
     columns: dict[str, str] | None = None,
-    count_tokens: Callable[[list[dict[str, Any]]], int] | None = None,
+    count_tokens: Callable[[list[dict[str, Any]], Any], int] | None = None,
     max_tokens: int | None = None,
 ) -> Report:
     """Validate data files. ``count_tokens`` renders a conversation through the model's chat template."""
@@ -115,7 +115,7 @@ def validate_files(
 
 
 def _length_check(
-    count_tokens: Callable[[list[dict[str, Any]]], int] | None, max_tokens: int | None
+    count_tokens: Callable[[list[dict[str, Any]], Any], int] | None, max_tokens: int | None
 ) -> Callable[[Example], str | None] | None:
     """What is wrong with an example's length under the chat template (None when within), or no check at all."""
     if count_tokens is None or max_tokens is None:
@@ -123,7 +123,8 @@ def _length_check(
 
     def over(example: Example) -> str | None:
         branches = [example.chosen or [], example.rejected or []] if example.kind == "preference" else [[]]
-        n = max(count_tokens(example.messages + branch) for branch in branches)
+        # the declared tools are part of the prompt the model sees, so of the length
+        n = max(count_tokens(example.messages + branch, example.tools) for branch in branches)
         return f"{n} tokens after the chat template, over the maximum of {max_tokens}" if n > max_tokens else None
 
     return over

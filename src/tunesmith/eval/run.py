@@ -83,8 +83,15 @@ def run(
         raise StageError(
             "no system to evaluate", where="eval.systems", fix="Run `tunesmith train` and `tunesmith baseline` first."
         )
-    inputs = [r["meta"]["input"] if "input" in r.get("meta", {}) else _last_user(r) for r in test]
-    references = [r["meta"]["output"] if "output" in r.get("meta", {}) else r["messages"][-1]["content"] for r in test]
+    tool_turns = [tool_turn(r) for r in test]
+    inputs = [
+        t.input if t else r["meta"]["input"] if "input" in r.get("meta", {}) else _last_user(r)
+        for r, t in zip(test, tool_turns, strict=True)
+    ]
+    references = [
+        t.reference if t else r["meta"]["output"] if "output" in r.get("meta", {}) else r["messages"][-1]["content"]
+        for r, t in zip(test, tool_turns, strict=True)
+    ]
     baseline_rag = bool(baseline and baseline["template_def"].get("retrieval"))
     needs_rag = any(s.endswith("+rag") for s in systems) or ("baseline" in systems and baseline_rag)
     threshold = _relevance_threshold(knowledge, data_dir)
@@ -97,11 +104,15 @@ def run(
     runs: dict[str, SystemRun] = {}
     for system in systems:
         generator, adapter = finetuned if system.startswith("finetuned") else (base_generator, None)
-        runs[system] = _generate(system, inputs, points, params, generator, adapter, baseline, system_prompt, pool)
+        runs[system] = _generate(
+            system, inputs, points, params, generator, adapter, baseline, system_prompt, pool, tool_turns
+        )
 
     judge = pool.get(cfg.judge) if cfg.judge is not None else None
     support = [[p["chunk_id"] for p in r.get("meta", {}).get("support", [])] for r in test]
-    per_system_scores, rows = _score(cfg, runs, test, inputs, references, retrieved, support, knowledge, judge, run_dir)
+    per_system_scores, rows = _score(
+        cfg, runs, test, inputs, references, retrieved, support, knowledge, judge, run_dir, tool_turns
+    )
 
     def interval(values: list[float]) -> Interval:
         return bootstrap_mean(values, resamples=cfg.bootstrap, confidence=cfg.confidence, seed=cfg.seed)
@@ -202,10 +213,12 @@ def _score(
     knowledge: KnowledgeConfig,
     judge: Generator | None,
     run_dir: RunDir,
+    tool_turns: list[ToolTurn | None] | None = None,
 ) -> tuple[dict[str, dict[str, list[float]]], list[dict[str, Any]]]:
     """Every metric for every system, per example; and the outputs' rows."""
     rows: list[dict[str, Any]] = []
     per_system: dict[str, dict[str, list[float]]] = {}
+    turns = tool_turns or [None for _ in test]
     for system, result in runs.items():
         shown = [[p.to_dict() for p in r.points] for r in retrieved] if result.uses_rag and retrieved else None
         ctx = MetricContext(
@@ -222,6 +235,10 @@ def _score(
             judge=judge,
             rubric=cfg.rubric,
             groundedness_threshold=cfg.groundedness_threshold,
+            extra={
+                "tool_reference": [t.calls if t else None for t in turns],
+                "tool_schemas": [t.schemas() if t else None for t in turns],
+            },
         )
         with task(f"Scoring {system}", None):
             scores = score_outputs(cfg.metrics, [g.text for g in result.generations], references, ctx)
@@ -240,6 +257,7 @@ def _score(
                     "latency_s": round(generation.latency_s, 4),
                     "citations": shown[i] if shown else [],
                     "retrieval": retrieved[i].extension(None) if result.uses_rag and retrieved else None,
+                    **({"tool_calls": generation.tool_calls} if turns[i] else {}),
                     "scores": {m: v[i] for m, v in scores.items()},
                 }
             )
@@ -257,6 +275,48 @@ def _scorer(result: SystemRun) -> Any:
         return generator.score(chats, refs, adapter=adapter)
 
     return scorer
+
+
+@dataclass
+class ToolTurn:
+    """The evaluated point of a conversation that declares tools: its first assistant turn (a call, or a reply
+    without one), given every message before it."""
+
+    prefix: list[dict[str, Any]]
+    tools: list[dict[str, Any]]
+    calls: list[dict[str, Any]]  # the reference's calls ([] when it answers in words)
+    input: str
+    reference: str  # the reference turn as text: its words, or its calls as JSON
+
+    def schemas(self) -> dict[str, Any]:
+        return {t["function"]["name"]: t["function"].get("parameters") for t in self.tools}
+
+
+def tool_turn(record: dict[str, Any]) -> ToolTurn | None:
+    if not record.get("tools"):
+        return None
+    messages = record["messages"]
+    first = next(i for i, m in enumerate(messages) if m["role"] == "assistant")
+    turn = messages[first]
+    calls = turn.get("tool_calls") or []
+    text = turn.get("content") or json.dumps(
+        [{"name": c["function"]["name"], "arguments": c["function"]["arguments"]} for c in calls]
+    )
+    user = next((m["content"] for m in reversed(messages[:first]) if m["role"] == "user"), "")
+    return ToolTurn(messages[:first], record["tools"], calls, user, text)
+
+
+def _tool_chat(turn: ToolTurn, system_prompt: str | None, points: list[str] | None) -> Any:
+    from tunesmith.data.instruction import user_turn
+    from tunesmith.models.generation import ToolChat
+
+    messages = [dict(m) for m in turn.prefix]
+    if messages[0]["role"] != "system" and system_prompt:
+        messages.insert(0, {"role": "system", "content": system_prompt})
+    if points:
+        last = max(i for i, m in enumerate(messages) if m["role"] == "user")
+        messages[last] = {**messages[last], "content": user_turn(messages[last]["content"], points)}
+    return ToolChat(messages, turn.tools)
 
 
 def _last_user(record: dict[str, Any]) -> str:
@@ -286,16 +346,21 @@ def _generate(
     baseline: dict[str, Any] | None,
     system_prompt: str,
     pool: ModelPool,
+    tool_turns: list[ToolTurn | None] | None = None,
 ) -> SystemRun:
+    turns = tool_turns or [None for _ in inputs]
     with task(f"Eval {system}", len(inputs)) as update:
         if system == "baseline":
             assert baseline is not None
             template = baseline["template_def"]
             shots = [(s[0], s[1]) for s in baseline.get("shots", [])]
             rag = bool(template.get("retrieval"))
+            prompt = template.get("system") if template.get("system") is not None else (system_prompt or None)
             chats = [
-                render_template(
-                    system=template.get("system") if template.get("system") is not None else (system_prompt or None),
+                _tool_chat(turns[i], prompt, points[i] if rag else None)
+                if turns[i]
+                else render_template(
+                    system=prompt,
                     user=template.get("user", "{input}"),
                     input_text=text,
                     points=points[i] if rag else None,
@@ -304,10 +369,19 @@ def _generate(
                 for i, text in enumerate(inputs)
             ]
             chosen = pool.get(parse_model_ref(baseline["model_ref"]))
-            return SystemRun(system, chats, chosen.generate(chats, params, on_progress=update), rag, chosen, None)
+            generations = chosen.generate(chats, params, on_progress=update)
+            if isinstance(chosen, LocalGenerator):
+                chosen.parse_calls(chats, generations)
+            return SystemRun(system, chats, generations, rag, chosen, None)
         rag = system.endswith("+rag")
-        chats = [chat(system_prompt or None, text, points[i] if rag else None) for i, text in enumerate(inputs)]
+        chats = [
+            _tool_chat(turns[i], system_prompt or None, points[i] if rag else None)
+            if turns[i]
+            else chat(system_prompt or None, text, points[i] if rag else None)
+            for i, text in enumerate(inputs)
+        ]
         generations = generator.generate(chats, params, adapter=adapter, on_progress=update)
+        generator.parse_calls(chats, generations)
         return SystemRun(system, chats, generations, rag, generator, adapter)
 
 

@@ -80,6 +80,9 @@ class EndpointGenerator:
             body["stop"] = list(params.stop)
         if params.seed is not None:
             body["seed"] = params.seed
+        tools = getattr(chat, "tools", None)
+        if tools:
+            body["tools"] = tools
         started = time.perf_counter()
         response = self._post_with_retries(body)
         elapsed = time.perf_counter() - started
@@ -92,6 +95,7 @@ class EndpointGenerator:
             completion_tokens=int(usage.get("completion_tokens", 0)),
             finish_reason=choice.get("finish_reason") or "stop",
             latency_s=elapsed,
+            tool_calls=choice["message"].get("tool_calls") or None,
         )
 
     def _post_with_retries(self, body: dict[str, Any]) -> httpx.Response:

@@ -15,6 +15,19 @@ Message = dict[str, Any]
 Chat = list[Message]
 
 
+class ToolChat(list):  # type: ignore[type-arg]
+    """A chat that declares tools (OpenAI's function list) to the model: local generators render them through
+    the chat template, endpoints send them with the request. Every other stage sees a plain list of messages."""
+
+    def __init__(self, messages: Chat, tools: list[dict[str, Any]]) -> None:
+        super().__init__(messages)
+        self.tools = tools
+
+
+def tools_of(chat: Chat) -> list[dict[str, Any]] | None:
+    return getattr(chat, "tools", None)
+
+
 @dataclass(frozen=True)
 class GenerationParams:
     """How to sample. ``temperature == 0`` means greedy decoding."""
@@ -45,6 +58,8 @@ class Generation:
     finish_reason: str  # "stop" (end of turn or stop string) or "length"
     latency_s: float
     extra: dict[str, Any] = field(default_factory=dict)
+    # OpenAI-shaped calls the output makes, when the chat declared tools (None: no tools, or no call)
+    tool_calls: list[dict[str, Any]] | None = None
 
 
 class Generator(Protocol):

@@ -200,7 +200,29 @@ class LocalGenerator:
 
     # -- generation -------------------------------------------------------------
     def render(self, chat: Chat) -> str:
+        from tunesmith.models.generation import tools_of
+
+        tools = tools_of(chat)
+        if tools or any(m.get("tool_calls") or m.get("role") == "tool" for m in chat):
+            from tunesmith.data.template import render
+
+            return render(self.tokenizer, list(chat), generation_prompt=True, tools=tools)
         return str(self.tokenizer.apply_chat_template(chat, add_generation_prompt=True, tokenize=False))
+
+    def parse_calls(self, chats: list[Chat], generations: list[Generation]) -> None:
+        """Set each generation's ``tool_calls`` from its text where its chat declared tools (in place)."""
+        from tunesmith.data.tools import call_format, parse_tool_calls
+        from tunesmith.models.generation import tools_of
+
+        for chat, generation in zip(chats, generations, strict=True):
+            tools = tools_of(chat)
+            if not tools:
+                continue
+            names = {t["function"]["name"] for t in tools}
+            parsed = parse_tool_calls(generation.text, call_format(self.tokenizer), names)
+            generation.tool_calls = parsed.calls or None
+            if parsed.warning:
+                generation.extra["tool_warning"] = parsed.warning
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tunesmith.core.errors import TunesmithError
 from tunesmith.models.generation import GenerationParams
 from tunesmith.serve.openai_schema import ChatRequest, OpenAIError
 
@@ -26,13 +27,22 @@ def check_messages(body: ChatRequest, max_messages: int) -> None:
         )
 
 
-def prompt_ids(tokenizer: Any, messages: list[dict[str, Any]], context: int) -> list[int]:
-    """The rendered chat's token ids. Text far beyond the context (more characters than ~16 per token could
-    fill) is refused before the tokenizer spends time on it."""
-    characters = sum(len(str(m.get("content") or "")) for m in messages)
+def prompt_ids(tokenizer: Any, messages: list[dict[str, Any]], context: int, use: Any = None) -> list[int]:
+    """The rendered chat's token ids (with the request's tools declared, and a forced call's start, when
+    ``use`` says so). Text far beyond the context (more characters than ~16 per token could fill) is refused
+    before the tokenizer spends time on it."""
+    characters = sum(len(str(m.get("content") or "")) + len(str(m.get("tool_calls") or "")) for m in messages)
+    if use is not None:
+        characters += len(str(use.tools))
     if characters > context * 16:
         raise context_exceeded(context, f"about {characters // 4} tokens in the messages")
-    text = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    if use is not None or any(m.get("tool_calls") or m.get("role") == "tool" for m in messages):
+        from tunesmith.data.template import render
+
+        text = render(tokenizer, messages, generation_prompt=True, tools=use.tools if use else None)
+        text += use.forced if use else ""
+    else:
+        text = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
     return list(tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
@@ -71,11 +81,14 @@ def generation_params(body: ChatRequest, max_new_tokens: int) -> GenerationParam
 
 
 def admit(
-    engine: Any, serve: Any, body: ChatRequest, messages: list[dict[str, Any]]
+    engine: Any, serve: Any, body: ChatRequest, messages: list[dict[str, Any]], use: Any = None
 ) -> tuple[list[int], GenerationParams]:
     """(prompt token ids, sampling settings) for a request that fits; raises OpenAIError (400) otherwise."""
     context = engine.context_length()
-    ids = prompt_ids(engine.tokenizer(), messages, context)
+    try:
+        ids = prompt_ids(engine.tokenizer(), messages, context, use)
+    except TunesmithError as exc:  # e.g. tool messages for a template that cannot render them
+        raise OpenAIError(400, exc.render(), param="messages", code="invalid_messages") from None
     requested = body.max_completion_tokens or body.max_tokens
     budget = completion_budget(len(ids), requested, serve.max_new_tokens, context)
     return ids, generation_params(body, budget)

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Request  # at module level: FastAPI resolves the 
 from tunesmith.core.errors import TunesmithError
 from tunesmith.data.instruction import user_turn
 from tunesmith.models.generation import Generation, GenerationParams
+from tunesmith.serve import tool_use
 from tunesmith.serve.adapters import AdapterCache
 from tunesmith.serve.admission import admit, check_messages
 from tunesmith.serve.catalog import ServedModel
@@ -38,11 +39,16 @@ async def chat_completions(request: Request, body: ChatRequest) -> Any:
         raise OpenAIError(404, f"The model '{body.model}' does not exist.", param="model", code="model_not_found")
     check_messages(body, cfg.serve.max_messages)
     messages = prompt_messages(body, cfg.system_prompt)
+    use = None
+    if cfg.serve.backend != "vllm":  # vLLM parses tool calls itself: the request's tools are forwarded
+        if body.tools and body.tool_choice != "none" and cfg.serve.scheduler == "window":
+            raise OpenAIError(400, "tools need serve.scheduler: continuous on this server.", param="tools")
+        use = await run_in_threadpool(tool_use.plan, body, state.engine.tokenizer())
     # counted before anything is queued: a prompt that cannot fit is a 400 now, not minutes of prefill
-    prompt, params = await run_in_threadpool(admit, state.engine, cfg.serve, body, messages)
+    prompt, params = await run_in_threadpool(admit, state.engine, cfg.serve, body, messages, use)
     extension = await run_in_threadpool(ground, state.engine, cfg, body, model, messages)
     if extension["retrieval"]:  # the grounded prompt is longer: count it again
-        prompt, params = await run_in_threadpool(admit, state.engine, cfg.serve, body, messages)
+        prompt, params = await run_in_threadpool(admit, state.engine, cfg.serve, body, messages, use)
     completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
     created = int(time.time())
     if cfg.serve.backend == "vllm":
@@ -66,7 +72,7 @@ async def chat_completions(request: Request, body: ChatRequest) -> Any:
         deltas = [TextDeltas(state.engine.tokenizer(), params.stop) for _ in tickets]
         chunk = _chunker(model, completion_id, created)
         return StreamingResponse(
-            _stream_tickets(tickets, tokens, deltas, chunk, extension), media_type="text/event-stream"
+            _stream_tickets(tickets, tokens, deltas, chunk, extension, use), media_type="text/event-stream"
         )
     tickets = _submit(scheduler, prompt, params, model, body.n)
     outputs = await _wait(request, tickets)
@@ -74,7 +80,7 @@ async def chat_completions(request: Request, body: ChatRequest) -> Any:
         from fastapi.responses import Response
 
         return Response(status_code=499)
-    return _completion(outputs, model, completion_id, created, extension)
+    return _completion(outputs, model, completion_id, created, extension, use)
 
 
 def _submit(
@@ -145,18 +151,29 @@ def _chunker(model: ServedModel, completion_id: str, created: int) -> Any:
 
 
 async def _stream_tickets(
-    tickets: list[Ticket], tokens: Any, deltas: list[TextDeltas], event: Any, extension: dict[str, Any]
+    tickets: list[Ticket],
+    tokens: Any,
+    deltas: list[TextDeltas],
+    event: Any,
+    extension: dict[str, Any],
+    use: tool_use.ToolUse | None = None,
 ) -> AsyncIterator[str]:
     """Each choice's text as its tokens arrive; a client that disconnects cancels its answers (Starlette
-    cancels this generator when the connection closes)."""
+    cancels this generator when the connection closes). With tools, text that may be a call is held back and
+    a call arrives as one `tool_calls` delta at the end."""
+    calls = [tool_use.ToolStream(use) if use is not None else None for _ in tickets]
+    warnings: list[str] = []
     try:
         for index in range(len(tickets)):
             yield event([{"index": index, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}])
         outputs: dict[int, Generation] = {}
         while len(outputs) < len(tickets):
             index, token = await tokens.get()
+            held = calls[index]
             if token >= 0:
                 delta = deltas[index].push(token)
+                if delta and held is not None:
+                    delta = held.push(delta)
                 if delta:
                     yield event([{"index": index, "delta": {"content": delta}, "finish_reason": None}])
                 continue
@@ -166,11 +183,22 @@ async def _stream_tickets(
                 return  # the server is stopping
             outputs[index] = output
             rest = deltas[index].finish(output.text)
-            yield event(
-                [{"index": index, "delta": {"content": rest} if rest else {}, "finish_reason": output.finish_reason}]
-            )
+            finish = output.finish_reason
+            if held is not None:
+                held.push(rest)
+                rest, made, warning = held.finish(output.text)
+                if warning:
+                    warnings.append(warning)
+                if made:
+                    yield event(
+                        [{"index": index, "delta": {"tool_calls": tool_use.call_deltas(made)}, "finish_reason": None}]
+                    )
+                    finish = "tool_calls"
+            yield event([{"index": index, "delta": {"content": rest} if rest else {}, "finish_reason": finish}])
         prompt_tokens = outputs[0].prompt_tokens
         completion_tokens = sum(o.completion_tokens for o in outputs.values())
+        if warnings:
+            extension = {**extension, "warnings": warnings}
         yield event([], usage=_usage(prompt_tokens, completion_tokens), tunesmith=extension)
         yield "data: [DONE]\n\n"
     finally:
@@ -179,26 +207,29 @@ async def _stream_tickets(
 
 
 def _completion(
-    outputs: list[Generation], model: ServedModel, completion_id: str, created: int, extension: dict[str, Any]
+    outputs: list[Generation],
+    model: ServedModel,
+    completion_id: str,
+    created: int,
+    extension: dict[str, Any],
+    use: tool_use.ToolUse | None = None,
 ) -> dict[str, Any]:
     completion_tokens = sum(o.completion_tokens for o in outputs)
+    choices, warnings = [], []
+    for i, o in enumerate(outputs):
+        message, finish, warning = tool_use.answer(use, o.text, o.finish_reason)
+        if warning:
+            warnings.append(warning)
+        choices.append({"index": i, "message": message, "finish_reason": finish, "logprobs": None})
     return {
         "id": completion_id,
         "object": "chat.completion",
         "created": created,
         "model": model.id,
         "system_fingerprint": f"tunesmith-{model.adapter or 'base'}",
-        "choices": [
-            {
-                "index": i,
-                "message": {"role": "assistant", "content": o.text},
-                "finish_reason": o.finish_reason,
-                "logprobs": None,
-            }
-            for i, o in enumerate(outputs)
-        ],
+        "choices": choices,
         "usage": _usage(outputs[0].prompt_tokens, completion_tokens),
-        "tunesmith": extension,
+        "tunesmith": {**extension, "warnings": warnings} if warnings else extension,
     }
 
 
@@ -227,7 +258,15 @@ def _window(
 def prompt_messages(body: ChatRequest, system_prompt: str) -> list[dict[str, Any]]:
     """The request's messages as the model takes them; the project's system prompt unless the client sets one
     (the fine-tune was trained under it)."""
-    messages = [{"role": "system" if m.role == "developer" else m.role, "content": m.text()} for m in body.messages]
+    messages: list[dict[str, Any]] = []
+    for m in body.messages:
+        message: dict[str, Any] = {"role": "system" if m.role == "developer" else m.role, "content": m.text()}
+        extra = m.model_extra or {}
+        if m.role == "assistant" and extra.get("tool_calls"):
+            message["tool_calls"] = extra["tool_calls"]
+        if m.role == "tool":
+            message["tool_call_id"] = extra.get("tool_call_id")
+        messages.append(message)
     if messages[0]["role"] != "system" and system_prompt:
         messages.insert(0, {"role": "system", "content": system_prompt})
     return messages
@@ -379,6 +418,11 @@ def _forward(
         payload["stop"] = list(params.stop)
     if params.seed is not None:
         payload["seed"] = params.seed
+    if body.tools:  # vLLM's own tool parser answers with tool_calls
+        payload["tools"] = [t.model_dump(exclude_none=True) for t in body.tools]
+        if body.tool_choice is not None:
+            choice = body.tool_choice
+            payload["tool_choice"] = choice if isinstance(choice, str) else choice.model_dump()
     if body.stream:
 
         def events() -> Iterator[str]:

@@ -42,6 +42,33 @@ class ChatMessage(BaseModel):
         return self.content or ""
 
 
+class FunctionSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    description: str | None = Field(None, max_length=4096)
+    parameters: dict[str, Any] | None = None
+    strict: bool | None = None
+
+
+class ToolSpec(BaseModel):
+    """One declared function, as OpenAI's `tools` entries."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["function"] = "function"
+    function: FunctionSpec
+
+
+class NamedFunction(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(max_length=64)
+
+
+class NamedToolChoice(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["function"] = "function"
+    function: NamedFunction
+
+
 class TunesmithOptions(BaseModel):
     """The `tunesmith` extension field (the openai client sends it through `extra_body`)."""
 
@@ -53,7 +80,7 @@ class TunesmithOptions(BaseModel):
 
 
 class ChatRequest(BaseModel):
-    # unknown OpenAI fields (logprobs, tools, ...) are tolerated and ignored, as other servers do
+    # unknown OpenAI fields (logprobs, response_format, ...) are tolerated and ignored, as other servers do
     model_config = ConfigDict(extra="allow")
     model: ModelName
     messages: list[ChatMessage] = Field(min_length=1)
@@ -67,6 +94,34 @@ class ChatRequest(BaseModel):
     seed: int | None = Field(None, ge=-INT64, le=INT64 - 1)
     stream: bool = False
     tunesmith: TunesmithOptions | None = None
+    tools: list[ToolSpec] | None = Field(None, max_length=128)
+    tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = None
+    parallel_tool_calls: bool | None = None
+
+    @model_validator(mode="after")
+    def _tools(self) -> ChatRequest:
+        if self.tools:
+            from tunesmith.data.records import RecordProblem
+            from tunesmith.data.tools import check_tools
+
+            try:
+                check_tools([t.model_dump(exclude_none=True) for t in self.tools])
+            except RecordProblem as problem:
+                raise ValueError(f"{problem.field}: {problem.message}") from None
+        choice = self.tool_choice
+        if choice is not None and choice != "none" and not self.tools:
+            raise ValueError("tool_choice needs tools")
+        if isinstance(choice, NamedToolChoice) and choice.function.name not in {
+            t.function.name for t in self.tools or []
+        }:
+            raise ValueError(f"tool_choice names {choice.function.name!r}, which tools does not declare")
+        for i, message in enumerate(self.messages):
+            extra = message.model_extra or {}
+            if "tool_calls" in extra and not _calls_shape(extra["tool_calls"]):
+                raise ValueError(f"messages[{i}].tool_calls must be a list of function calls with string arguments")
+            if message.role == "tool" and not isinstance(extra.get("tool_call_id"), str):
+                raise ValueError(f"messages[{i}] (role tool) needs a tool_call_id")
+        return self
 
     @model_validator(mode="before")
     @classmethod
@@ -82,6 +137,18 @@ class ChatRequest(BaseModel):
         if any(len(s) > 256 for s in sequences):
             raise ValueError("a stop sequence may have at most 256 characters")
         return value
+
+
+def _calls_shape(calls: Any) -> bool:
+    if not isinstance(calls, list) or not 0 < len(calls) <= 128:
+        return False
+    for call in calls:
+        function = call.get("function") if isinstance(call, dict) else None
+        if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+            return False
+        if not isinstance(function.get("arguments"), str) or len(function["arguments"]) > 100_000:
+            return False
+    return True
 
 
 class EmbeddingRequest(BaseModel):

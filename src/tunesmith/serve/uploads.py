@@ -155,8 +155,10 @@ def _split_rows(good: list[Any], filename: str, split: SplitConfig, tokenizer: A
         example = item.example
         meta: dict[str, Any] = {"source": {"file": filename, "line": item.line}, "split": which}
         if example.kind == "chat" and tokenizer is not None:
-            meta["tokens"] = count_chat_tokens(tokenizer, example.messages)
+            meta["tokens"] = count_chat_tokens(tokenizer, example.messages, example.tools)
         record: dict[str, Any] = {"id": example.id or f"{filename}:{item.line}", "messages": example.messages}
+        if example.tools:
+            record["tools"] = example.tools
         if example.kind == "preference":
             record.update(chosen=example.chosen, rejected=example.rejected)
             which = f"preference_{which}"

@@ -212,11 +212,11 @@ def into_splits(
             continue
         messages = example.messages + (example.chosen or [])
         try:
-            OpenAIChat().parse({"messages": messages})
+            OpenAIChat().parse({"messages": messages, **({"tools": example.tools} if example.tools else {})})
         except RecordProblem as problem:
             rejects.append(_reject("validate", candidate, f"{problem.code}: {problem.message}"))
             continue
-        tokenized, findings = lint_example(tokenizer, messages, stop_ids)
+        tokenized, findings = lint_example(tokenizer, messages, stop_ids, tools=example.tools)
         errors = [f for f in findings if f.severity == "error"]
         if errors or tokenized is None:
             raise DataError(
@@ -234,6 +234,8 @@ def into_splits(
             "messages": messages,
             "meta": {**example.meta, "split": candidate.split, "tokens": n_tokens},
         }
+        if example.tools:
+            record["tools"] = example.tools
         splits[candidate.split].append(record)
     return splits, preference
 
@@ -592,7 +594,10 @@ def _reject(stage: str, candidate: Candidate, reason: str) -> dict[str, Any]:
 
 
 def _record(example: Example) -> dict[str, Any]:
-    return {"id": example.id, "messages": example.messages + (example.chosen or [])}
+    record = {"id": example.id, "messages": example.messages + (example.chosen or [])}
+    if example.tools:
+        record["tools"] = example.tools
+    return record
 
 
 def _raw(row: GoldenRow) -> dict[str, Any]:

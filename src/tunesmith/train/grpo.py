@@ -27,6 +27,7 @@ from tunesmith.train import defaults
 from tunesmith.train.config import GrpoConfig, TrainConfig
 from tunesmith.train.layout import CHECKPOINTS_DIR
 from tunesmith.train.preference import _policy, policy_lora
+from tunesmith.train.rlhf import group_batches
 from tunesmith.train.sft import TrainResult, announce, fit, save_trained, stop_check
 
 
@@ -171,14 +172,13 @@ def run(
 def _grpo_args(trl: Any, cfg: TrainConfig, hp: Any, run_dir: RunDir, weights: list[float]) -> Any:
     """TRL's GRPO settings from the resolved hyperparameters."""
     groups = cfg.grpo.generations
-    # a batch counts completions: whole groups per device pass
-    per_device = max(groups, hp.micro_batch_size - hp.micro_batch_size % groups)
+    per_device, accumulation = group_batches(cfg.batch_size, hp.micro_batch_size, groups)
     return trl.GRPOConfig(
         output_dir=str(run_dir.path(CHECKPOINTS_DIR)),
         max_steps=hp.max_steps,
         learning_rate=hp.learning_rate,
         per_device_train_batch_size=per_device,
-        gradient_accumulation_steps=hp.grad_accumulation,
+        gradient_accumulation_steps=accumulation,
         num_generations=groups,
         max_completion_length=cfg.grpo.max_new_tokens,
         temperature=cfg.grpo.temperature,

@@ -83,16 +83,23 @@ def run(
     return _result(run_dir, output, hp, stop_rate, reward_run.id)
 
 
+def group_batches(batch_size: int, micro_batch_size: int, generations: int) -> tuple[int, int]:
+    """(completions per device pass, accumulation steps) for a trainer that samples ``generations`` completions
+    per prompt: a pass holds whole groups, and a step holds ``batch_size`` completions (rounded up to whole
+    groups), not ``batch_size`` micro batches of groups."""
+    per_device = max(generations, micro_batch_size - micro_batch_size % generations)
+    return per_device, max(1, -(-batch_size // per_device))
+
+
 def _rloo_args(trl: Any, cfg: TrainConfig, hp: Any, run_dir: RunDir) -> Any:
     """TRL's RLOO settings from the resolved hyperparameters."""
-    # RLOO counts a batch in completions: each prompt brings rlhf_generations of them
-    per_device = max(cfg.rlhf_generations, hp.micro_batch_size - hp.micro_batch_size % cfg.rlhf_generations)
+    per_device, accumulation = group_batches(cfg.batch_size, hp.micro_batch_size, cfg.rlhf_generations)
     return trl.RLOOConfig(
         output_dir=str(run_dir.path(CHECKPOINTS_DIR)),
         max_steps=hp.max_steps,
         learning_rate=hp.learning_rate,
         per_device_train_batch_size=per_device,
-        gradient_accumulation_steps=hp.grad_accumulation,
+        gradient_accumulation_steps=accumulation,
         num_generations=cfg.rlhf_generations,
         max_completion_length=cfg.rlhf_max_new_tokens,
         beta=cfg.beta,

@@ -70,7 +70,7 @@ def tokenize_records(
     """Token ids and labels per record; over-long or untrainable records are returned with reasons."""
     rows, skipped = [], []
     for record in records:
-        tokenized = tokenize_chat(tokenizer, record["messages"])
+        tokenized = tokenize_chat(tokenizer, record["messages"], record.get("tools"))
         if len(tokenized.input_ids) > max_length:
             skipped.append(
                 {

@@ -149,7 +149,7 @@ def loss_mask(loaded: LoadedProject, ref: str, example_id: str, tokenizer: Any) 
     for split in SPLITS:
         for row in _read(run.path(f"{split}.jsonl")):
             if row.get("id") == example_id:
-                tokenized = tokenize_chat(tokenizer, row["messages"])
+                tokenized = tokenize_chat(tokenizer, row["messages"], row.get("tools"))
                 pieces = [tokenizer.decode([t]) for t in tokenized.input_ids]
                 return {
                     "id": example_id,

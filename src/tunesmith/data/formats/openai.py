@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from tunesmith.data.records import Example, Message, RecordProblem
+from tunesmith.data.tools import check_tool_use
 
 ROLES = {"system", "user", "assistant", "tool", "developer", "function"}
 MESSAGE_KEYS = {"role", "content", "name", "weight", "tool_calls", "tool_call_id", "function_call", "refusal"}
@@ -78,6 +79,7 @@ class OpenAIChat:
             if key not in CHAT_KEYS:
                 raise RecordProblem("unrecognized_key", f"unrecognized key '{key}'", key)
         messages = check_messages(value["messages"])
+        check_tool_use(messages, value.get("tools"))
         return Example(
             messages=messages,
             tools=value.get("tools"),
