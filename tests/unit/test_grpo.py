@@ -144,3 +144,7 @@ def test_a_grpo_run_logs_each_reward_and_the_kl(tmp_path: Path, tiny_model: Path
         assert all(key in m for m in logged), (key, logged[0].keys())
     assert set(result.extra["rewards"]) == {"style", "rouge"} and result.extra["stopped_early"] is None
     assert (run_dir.root / "adapter" / "adapter_config.json").is_file()
+    from tunesmith.eval.report import reward_charts
+
+    charts = reward_charts(run_dir.metrics())  # the report draws every reward's curve and the KL
+    assert 'aria-label="reward curves"' in charts and ">style<" in charts and 'aria-label="KL curve"' in charts

@@ -161,19 +161,18 @@ def _plan(loaded: Any, data_ref: str | None, fit_memory: str | None) -> dict[str
     from tunesmith.core.errors import ConfigError
     from tunesmith.data.formats.read import read_items
     from tunesmith.data.stats import TokenStats
-    from tunesmith.models.local import load_tokenizer
-    from tunesmith.models.resolve import local_path
+    from tunesmith.models.local import tokenizer_for
     from tunesmith.registry.runs import resolve_run
     from tunesmith.train.estimate import estimate_run, parse_size
     from tunesmith.train.estimate import fit_memory as fit
 
     cfg, ref = loaded.config, loaded.config.base_model
     data_run = resolve_run(loaded.dir, data_ref, "data")
-    tokenizer = load_tokenizer(local_path(ref, loaded.dir))
+    tokenizer = tokenizer_for(ref, loaded.dir)
     stats = TokenStats()
     for item in read_items(data_run.path("train.jsonl")):
         if item.example is not None:
-            stats.add(tokenizer, item.example.messages)
+            stats.add(tokenizer, item.example.messages, item.example.tools)
     if fit_memory:
         try:
             budget = parse_size(fit_memory)

@@ -16,8 +16,8 @@ class TokenStats:
     lengths: list[int] = field(default_factory=list)
     trained: list[int] = field(default_factory=list)
 
-    def add(self, tokenizer: Any, messages: list[dict[str, Any]]) -> None:
-        tokenized = tokenize_chat(tokenizer, messages)
+    def add(self, tokenizer: Any, messages: list[dict[str, Any]], tools: list[Any] | None = None) -> None:
+        tokenized = tokenize_chat(tokenizer, messages, tools)
         self.examples += 1
         self.lengths.append(len(tokenized.input_ids))
         self.trained.append(tokenized.trained_tokens)

@@ -218,10 +218,13 @@ class CallFormat:
     name_first: bool
 
     def forced_start(self, name: str | None) -> str:
-        """Text that starts a call (to any function, or to ``name``), for tool_choice required/named."""
+        """Text that starts a call (to any function, or to ``name``), for tool_choice required/named. It stops
+        right after the function's name, before its closing quote: cut anywhere the template's own text would
+        be tokenized differently (`": {"` is often one token), the model would continue from a token boundary it
+        never saw in training."""
         if name is None or not self.name_first:
             return self.prefix
-        return self.prefix + '{"' + self.name_key + '": ' + json.dumps(name) + ', "' + self.args_key + '": '
+        return self.prefix + '{"' + self.name_key + '": "' + name
 
 
 def call_format(tokenizer: Any) -> CallFormat:

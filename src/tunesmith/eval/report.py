@@ -76,12 +76,39 @@ def interval_chart(metric: str, rows: list[tuple[str, dict[str, float]]], *, wid
 
 def loss_chart(points: list[dict[str, Any]], *, width: int = 560, height: int = 220) -> str:
     """Training and validation loss over steps."""
-    train = [(p["step"], p["loss"]) for p in points if "loss" in p and "step" in p]
-    val = [(p["step"], p["eval_loss"]) for p in points if "eval_loss" in p and "step" in p]
-    series = [("train loss", train, _COLORS[0]), ("validation loss", val, _COLORS[1])]
-    allpts = train + val
+    return curves_chart(points, [("train loss", "loss"), ("validation loss", "eval_loss")], width=width, height=height)
+
+
+def reward_charts(points: list[dict[str, Any]]) -> str:
+    """A policy-optimization run's curves: the total reward and each reward's mean, and the KL to the reference."""
+    names = sorted({k.split("/")[1] for p in points for k in p if k.startswith("rewards/") and k.endswith("/mean")})
+    if not names:
+        return ""
+    rewards = curves_chart(
+        points,
+        [("total reward", "reward")] + [(name, f"rewards/{name}/mean") for name in names],
+        label="reward curves",
+    )
+    kl = curves_chart(points, [("KL to the reference", "kl")], label="KL curve")
+    return f"<h3>Rewards</h3>{rewards}<h3>KL to the reference model</h3>{kl}"
+
+
+def curves_chart(
+    points: list[dict[str, Any]],
+    series_keys: list[tuple[str, str]],
+    *,
+    width: int = 560,
+    height: int = 220,
+    label: str = "loss curve",
+) -> str:
+    """Lines over training steps, one per (name, metrics key) present in the history."""
+    series = [
+        (name, [(p["step"], p[key]) for p in points if key in p and "step" in p], _COLORS[i % len(_COLORS)])
+        for i, (name, key) in enumerate(series_keys)
+    ]
+    allpts = [pt for _, pts, _ in series for pt in pts]
     if not allpts:
-        return '<p class="muted">No loss history.</p>'
+        return f'<p class="muted">No {_e(label.replace(" curves", "").replace(" curve", ""))} history.</p>'
     x0, x1 = min(s for s, _ in allpts), max(s for s, _ in allpts)
     y0, y1 = min(v for _, v in allpts), max(v for _, v in allpts)
     x1 = x1 if x1 > x0 else x0 + 1
@@ -95,7 +122,8 @@ def loss_chart(points: list[dict[str, Any]], *, width: int = 560, height: int = 
         return top + (1 - (v - y0) / (y1 - y0)) * (height - top - bottom)
 
     parts = [
-        f'<svg role="img" aria-label="loss curve" width="{width}" height="{height}" xmlns="http://www.w3.org/2000/svg">'
+        f'<svg role="img" aria-label="{_e(label)}" width="{width}" height="{height}" '
+        'xmlns="http://www.w3.org/2000/svg">'
     ]
     parts.append(
         f'<line x1="{left}" x2="{width - right}" y1="{height - bottom}" y2="{height - bottom}" stroke="#999"/>'
@@ -169,7 +197,7 @@ def render_report(data: dict[str, Any]) -> str:
     out += _by_source(ev.get("by_source"), ev.get("primary", ""))
     out += _retrieval(ev.get("retrieval"))
     if data.get("loss"):
-        out.append("<h2>Training</h2>" + loss_chart(data["loss"]))
+        out.append("<h2>Training</h2>" + loss_chart(data["loss"]) + reward_charts(data["loss"]))
     if data.get("lengths"):
         out.append(
             "<h2>Training data</h2><p class=muted>Example lengths in tokens under the model's chat template "

@@ -44,8 +44,7 @@ from tunesmith.knowledge.embed import load_embedder
 from tunesmith.knowledge.ingest import ingest
 from tunesmith.knowledge.points import PointPicker
 from tunesmith.knowledge.retrieve import Retriever
-from tunesmith.models.local import load_tokenizer
-from tunesmith.models.resolve import local_path
+from tunesmith.models.local import tokenizer_for
 from tunesmith.models.spec import LocalModelRef
 from tunesmith.synth.config import DataBuildConfig, SourceConfig
 from tunesmith.synth.teacher import PROMPT as TEACHER_PROMPT
@@ -98,11 +97,7 @@ def run(
         gathered.provenance, gathered.points = _runtime_context(cfg, knowledge, project_dir, kept)
     if not cleaner.summary.names_checked and cfg.clean.pii != "off" and "name" in cfg.clean.pii_kinds:
         note("[yellow]note:[/] names were not scanned for (install spaCy with an English pipeline to enable it)")
-    tokenizer = load_tokenizer(
-        local_path(base_model, project_dir),
-        revision=base_model.revision,
-        trust_remote_code=base_model.trust_remote_code,
-    )
+    tokenizer = tokenizer_for(base_model, project_dir)  # with the project's chat_template, when it sets one
     splits, preference = into_splits(kept, tokenizer, cfg.max_tokens, gathered.rejects)
     counts = {s: len(v) for s, v in splits.items()}
     if counts["train"] == 0:
@@ -219,10 +214,14 @@ def into_splits(
         tokenized, findings = lint_example(tokenizer, messages, stop_ids, tools=example.tools)
         errors = [f for f in findings if f.severity == "error"]
         if errors or tokenized is None:
+            tools_fix = errors and errors[0].code == "template_without_tools"
             raise DataError(
                 f"{errors[0].message} ({errors[0].code})" if errors else "the chat template cannot be rendered",
                 where=candidate.where,
-                fix="Check the model's chat template with `tunesmith data preview`.",
+                fix="Give the base model a template that renders tools (models.base.chat_template; "
+                "examples/order-tools has one)."
+                if tools_fix
+                else "Check the model's chat template with `tunesmith data preview`.",
             )
         n_tokens = len(tokenized.input_ids)
         if n_tokens > max_tokens:

@@ -20,7 +20,7 @@ from tunesmith.core.errors import StageError
 from tunesmith.core.jsonl import read_jsonl
 from tunesmith.core.progress import note
 from tunesmith.core.rundir import RunDir
-from tunesmith.models.local import load_causal_lm, load_tokenizer
+from tunesmith.models.local import load_causal_lm, tokenizer_for
 from tunesmith.models.resolve import local_path
 from tunesmith.models.spec import LocalModelRef
 from tunesmith.train import defaults
@@ -190,7 +190,7 @@ def load_reward_model(run: RunDir, base: LocalModelRef, project_dir: Path) -> tu
     transformers = require("transformers")
     peft = require("peft")
     path = local_path(base, project_dir)
-    tokenizer = load_tokenizer(path)
+    tokenizer = tokenizer_for(base, project_dir)
     model = transformers.AutoModelForSequenceClassification.from_pretrained(path, num_labels=1, use_safetensors=True)
     model.config.pad_token_id = tokenizer.pad_token_id
     model = peft.PeftModel.from_pretrained(model, str(run.path(ADAPTER_DIR))).merge_and_unload()
@@ -216,7 +216,7 @@ def run_reward(
     train_pairs, val_pairs = load_pairs(data_dir)
     transformers.set_seed(cfg.seed)
     path = local_path(base, project_dir)
-    tokenizer = load_tokenizer(path)
+    tokenizer = tokenizer_for(base, project_dir)
     model = transformers.AutoModelForSequenceClassification.from_pretrained(path, num_labels=1, use_safetensors=True)
     model.config.pad_token_id = tokenizer.pad_token_id
 
