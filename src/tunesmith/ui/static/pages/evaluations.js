@@ -22,7 +22,7 @@ export async function render(main, params) {
       fill(result, 
         h("h3", {}, `${r.metric}: paired against ${r.reference}`),
         intervalChart(r.entries.map((e) => ({ name: `${e.run.slice(-14)} ${e.system}`, mean: e.mean, low: e.low, high: e.high })), { title: `${r.metric} by run and system` }),
-        table(["run", "system", "mean [95% CI]", "vs first [95% CI]", "shared examples"], r.entries.map((e) => [e.run, e.system, interval(e), e.vs_first ? interval(e.vs_first.diff, true) + (e.vs_first.real ? " (real)" : "") : "–", e.vs_first ? e.vs_first.shared_examples : "–"]), { caption: "Comparison" }),
+        table(["run", "system", "mean [95% CI]", "vs first [95% CI]", "paired test p", "Holm p", "shared examples"], r.entries.map((e) => [e.run, e.system, interval(e), e.vs_first ? interval(e.vs_first.diff, true) + (e.vs_first.real ? " (real)" : "") : "–", e.vs_first ? `${e.vs_first.test} ${fmt(e.vs_first.test_p)}` : "–", e.vs_first ? fmt(e.vs_first.holm_p) + (e.vs_first.significant ? " (significant)" : "") : "–", e.vs_first ? e.vs_first.shared_examples : "–"]), { caption: "Comparison" }),
       );
     } catch (error) {
       fill(result, errorBox(error));
