@@ -365,6 +365,10 @@ def run_pipeline(ctx: Context, *, stages: tuple[str, ...] = STAGES, resume: str 
     started = time.perf_counter()
     with parent.running(keep=lambda key: key in ("primary", "gate_passed")) as outcome:
         for stage in stages:
+            if stage == "baseline" and project.config.data.golden is None:
+                # the baseline is measured on golden outputs; a project of conversations (data.sources) has none
+                note("baseline: skipped (no data.golden to measure prompts on)")
+                continue
             existing = parent.path(stage)
             done = RunDir(existing) if is_run_dir(existing) else None
             if done is not None and done.status == "succeeded":

@@ -55,7 +55,7 @@ def _run(
         p = summary["promoted"]
         console.print(f"promoted {p['model']} version {p['version']} to @{p['alias']}")
     console.print(f"report: {result.run.path('report.html')}")
-    emit(result.run.root, summary, as_json)
+    emit(result.run.root, {**summary, "run_dir": str(result.run.root)}, as_json)
     return summary
 
 

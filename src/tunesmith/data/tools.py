@@ -179,22 +179,27 @@ def _probe_tools() -> list[dict[str, Any]]:
     ]
 
 
+def _per_template(tokenizer: Any, key: str, compute: Any) -> Any:
+    """``compute()`` once per tokenizer and chat template (a project may replace a tokenizer's template)."""
+    cache = tokenizer.__dict__.setdefault("_tunesmith_tool_cache", {})
+    slot = (key, getattr(tokenizer, "chat_template", None))
+    if slot not in cache:
+        cache[slot] = compute()
+    return cache[slot]
+
+
 def supports_tools(tokenizer: Any) -> bool:
     """Whether the chat template shows the declared tools to the model (many templates silently drop them)."""
-    cached = getattr(tokenizer, "_tunesmith_tools", None)
-    if cached is not None:
-        return bool(cached)
-    chat = [{"role": "user", "content": "hi"}]
-    try:
-        text = tokenizer.apply_chat_template(chat, tools=_probe_tools(), tokenize=False, add_generation_prompt=True)
-        supported = PROBE in str(text)
-    except Exception:  # noqa: BLE001 - a template that breaks on tools does not support them
-        supported = False
-    try:
-        tokenizer._tunesmith_tools = supported
-    except AttributeError:
-        pass
-    return supported
+
+    def probe() -> bool:
+        chat = [{"role": "user", "content": "hi"}]
+        try:
+            text = tokenizer.apply_chat_template(chat, tools=_probe_tools(), tokenize=False, add_generation_prompt=True)
+        except Exception:  # noqa: BLE001 - a template that breaks on tools does not support them
+            return False
+        return PROBE in str(text)
+
+    return bool(_per_template(tokenizer, "supports", probe))
 
 
 def require_tool_template(tokenizer: Any, where: str) -> None:
@@ -229,9 +234,10 @@ class CallFormat:
 
 def call_format(tokenizer: Any) -> CallFormat:
     """The call syntax of the model's template, read from a rendered probe call."""
-    cached = getattr(tokenizer, "_tunesmith_call_format", None)
-    if cached is not None:
-        return cached  # type: ignore[no-any-return]
+    return _per_template(tokenizer, "format", lambda: _read_call_format(tokenizer))  # type: ignore[no-any-return]
+
+
+def _read_call_format(tokenizer: Any) -> CallFormat:
     chat = [{"role": "user", "content": "hi"}]
     head = str(tokenizer.apply_chat_template(chat, tools=_probe_tools(), tokenize=False, add_generation_prompt=True))
     call = {"id": "call_0", "type": "function", "function": {"name": PROBE, "arguments": {"q": "v"}}}
@@ -248,17 +254,12 @@ def call_format(tokenizer: Any) -> CallFormat:
     turn = full[len(head) :]
     at = turn.index(PROBE)
     start = turn.rfind("{", 0, at)
-    decoder = json.JSONDecoder()
-    obj, end = decoder.raw_decode(turn, start)
+    obj, end = json.JSONDecoder().raw_decode(turn, start)
     name_key = next(k for k, v in obj.items() if v == PROBE)
     args_key = next(k for k, v in obj.items() if v in ({"q": "v"}, '{"q": "v"}'))
-    stop = _end_of_turn(tokenizer, turn[end:])
-    fmt = CallFormat(turn[:start], stop, name_key, args_key, next(iter(obj)) == name_key)
-    try:
-        tokenizer._tunesmith_call_format = fmt
-    except AttributeError:
-        pass
-    return fmt
+    return CallFormat(
+        turn[:start], _end_of_turn(tokenizer, turn[end:]), name_key, args_key, next(iter(obj)) == name_key
+    )
 
 
 def _end_of_turn(tokenizer: Any, rest: str) -> str:

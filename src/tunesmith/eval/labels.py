@@ -81,15 +81,7 @@ def grade(
     if passed is None and score is None:
         raise DataError("a grade needs pass/fail, a 1-5 score, or both", fix="Send `passed` and/or `score`.")
     return Label(
-        id=f"lbl-{uuid.uuid4().hex[:16]}",
-        kind="grade",
-        run=run,
-        example=str(row["id"]),
-        who=who,
-        at=_now(),
-        input=_clip(row["input"]),
-        reference=_clip(row.get("reference") or ""),
-        note=note,
+        **_common("grade", run, row, who, note),
         system=row["system"],
         output=_clip(row["output"]),
         output_sha=digest(row["output"]),
@@ -107,20 +99,27 @@ def preference(
         raise DataError(f"unknown choice {choice!r}", fix="Choose left, right or tie.")
     preferred = {"left": left["system"], "right": right["system"], "tie": "tie"}[choice]
     return Label(
-        id=f"lbl-{uuid.uuid4().hex[:16]}",
-        kind="pairwise",
-        run=run,
-        example=str(left["id"]),
-        who=who,
-        at=_now(),
-        input=_clip(left["input"]),
-        reference=_clip(left.get("reference") or ""),
-        note=note,
+        **_common("pairwise", run, left, who, note),
         systems=[left["system"], right["system"]],
         outputs=[_clip(left["output"]), _clip(right["output"])],
         outputs_sha=[digest(left["output"]), digest(right["output"])],
         preferred=preferred,
     )
+
+
+def _common(kind: str, run: str, row: dict[str, Any], who: str, note: str) -> dict[str, Any]:
+    """What every label records: a fresh id, who and when, which run and example, and the example's texts."""
+    return {
+        "id": f"lbl-{uuid.uuid4().hex[:16]}",
+        "kind": kind,
+        "run": run,
+        "example": str(row["id"]),
+        "who": who,
+        "at": _now(),
+        "input": _clip(row["input"]),
+        "reference": _clip(row.get("reference") or ""),
+        "note": note,
+    }
 
 
 def _clip(text: str) -> str:

@@ -25,9 +25,8 @@ from tunesmith.data.refusals import declines
 from tunesmith.models.spec import LocalModelRef
 from tunesmith.train import defaults
 from tunesmith.train.config import GrpoConfig, TrainConfig
-from tunesmith.train.layout import CHECKPOINTS_DIR
 from tunesmith.train.preference import _policy, policy_lora
-from tunesmith.train.rlhf import group_batches
+from tunesmith.train.rlhf import sampling_args
 from tunesmith.train.sft import TrainResult, announce, fit, save_trained, stop_check
 
 
@@ -171,31 +170,15 @@ def run(
 
 def _grpo_args(trl: Any, cfg: TrainConfig, hp: Any, run_dir: RunDir, weights: list[float]) -> Any:
     """TRL's GRPO settings from the resolved hyperparameters."""
-    groups = cfg.grpo.generations
-    per_device, accumulation = group_batches(cfg.batch_size, hp.micro_batch_size, groups)
-    return trl.GRPOConfig(
-        output_dir=str(run_dir.path(CHECKPOINTS_DIR)),
-        max_steps=hp.max_steps,
-        learning_rate=hp.learning_rate,
-        per_device_train_batch_size=per_device,
-        gradient_accumulation_steps=accumulation,
-        num_generations=groups,
-        max_completion_length=cfg.grpo.max_new_tokens,
+    settings = sampling_args(
+        cfg,
+        hp,
+        run_dir,
+        generations=cfg.grpo.generations,
+        max_new_tokens=cfg.grpo.max_new_tokens,
         temperature=cfg.grpo.temperature,
-        beta=cfg.beta,  # > 0 keeps the reference model in the loss, so the KL is measured and logged
-        reward_weights=weights,
-        logging_steps=1,
-        save_steps=hp.save_steps,
-        save_total_limit=2,
-        seed=cfg.seed,
-        report_to=list(cfg.report_to),
-        disable_tqdm=True,
-        bf16=False,
-        fp16=False,
-        activation_checkpointing=cfg.activation_checkpointing is True,
-        lr_scheduler_type=cfg.scheduler,
-        warmup_steps=cfg.warmup,
     )
+    return trl.GRPOConfig(**settings, reward_weights=weights)
 
 
 def _result(

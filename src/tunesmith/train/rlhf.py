@@ -91,30 +91,41 @@ def group_batches(batch_size: int, micro_batch_size: int, generations: int) -> t
     return per_device, max(1, -(-batch_size // per_device))
 
 
+def sampling_args(
+    cfg: TrainConfig, hp: Any, run_dir: RunDir, *, generations: int, max_new_tokens: int, temperature: float
+) -> dict[str, Any]:
+    """The settings TRL's sampling trainers (RLOO, GRPO) share, from the resolved hyperparameters."""
+    per_device, accumulation = group_batches(cfg.batch_size, hp.micro_batch_size, generations)
+    return {
+        "output_dir": str(run_dir.path(CHECKPOINTS_DIR)),
+        "max_steps": hp.max_steps,
+        "learning_rate": hp.learning_rate,
+        "per_device_train_batch_size": per_device,
+        "gradient_accumulation_steps": accumulation,
+        "num_generations": generations,
+        "max_completion_length": max_new_tokens,
+        "temperature": temperature,
+        "beta": cfg.beta,  # > 0 keeps the reference in the loss, so the KL is measured and logged
+        "logging_steps": 1,
+        "save_steps": hp.save_steps,
+        "save_total_limit": 2,
+        "seed": cfg.seed,
+        "report_to": list(cfg.report_to),
+        "disable_tqdm": True,
+        "bf16": False,
+        "fp16": False,
+        "activation_checkpointing": cfg.activation_checkpointing is True,
+        "lr_scheduler_type": cfg.scheduler,
+        "warmup_steps": cfg.warmup,
+    }
+
+
 def _rloo_args(trl: Any, cfg: TrainConfig, hp: Any, run_dir: RunDir) -> Any:
     """TRL's RLOO settings from the resolved hyperparameters."""
-    per_device, accumulation = group_batches(cfg.batch_size, hp.micro_batch_size, cfg.rlhf_generations)
     return trl.RLOOConfig(
-        output_dir=str(run_dir.path(CHECKPOINTS_DIR)),
-        max_steps=hp.max_steps,
-        learning_rate=hp.learning_rate,
-        per_device_train_batch_size=per_device,
-        gradient_accumulation_steps=accumulation,
-        num_generations=cfg.rlhf_generations,
-        max_completion_length=cfg.rlhf_max_new_tokens,
-        beta=cfg.beta,
-        logging_steps=1,
-        save_steps=hp.save_steps,
-        save_total_limit=2,
-        seed=cfg.seed,
-        report_to=list(cfg.report_to),
-        disable_tqdm=True,
-        bf16=False,
-        fp16=False,
-        activation_checkpointing=cfg.activation_checkpointing is True,
-        lr_scheduler_type=cfg.scheduler,
-        warmup_steps=cfg.warmup,
-        temperature=1.0,
+        **sampling_args(
+            cfg, hp, run_dir, generations=cfg.rlhf_generations, max_new_tokens=cfg.rlhf_max_new_tokens, temperature=1.0
+        )
     )
 
 
