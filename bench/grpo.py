@@ -7,9 +7,10 @@ paired on those examples (bootstrap interval, Wilcoxon, Holm). Prints one JSON o
 start and end (mean of the first and last 3 logged steps), the KL, the style and ROUGE-L of both models
 with intervals and their paired differences, and the wall time of each step.
 
-    python bench/grpo.py --project DIR --data RUN --sft RUN [--steps 30] [--learning-rate 1e-4]
+    python bench/grpo.py [--project DIR --data RUN --sft RUN] [--steps 16] [--batch-size 8] [--learning-rate 1e-4]
 
-DIR is a project with a data build and an SFT training run on it (e.g. the folder `tunesmith demo` made).
+DIR is a project with a data build and an SFT training run on it (e.g. the folder `tunesmith demo` made);
+without one, the example project is copied to a temporary folder, built and fine-tuned (one epoch) first.
 """
 
 from __future__ import annotations
@@ -54,21 +55,45 @@ def curve(metrics: list[dict[str, Any]], key: str, n: int = 3) -> dict[str, floa
     values = [m[key] for m in metrics if key in m]
     if not values:
         return None
-    return {"first": sum(values[:n]) / len(values[:n]), "last": sum(values[-n:]) / len(values[-n:]), "steps": len(values)}
+    return {
+        "first": sum(values[:n]) / len(values[:n]),
+        "last": sum(values[-n:]) / len(values[-n:]),
+        "steps": len(values),
+    }
+
+
+def prepared_project() -> tuple[str, str, str]:
+    """The example project in a temporary folder, with a data build and a one-epoch SFT run."""
+    import shutil
+    import tempfile
+
+    from tunesmith.registry.runs import latest_run
+
+    folder = Path(tempfile.mkdtemp(prefix="grpo-bench-")) / "northwind"
+    example = Path(__file__).resolve().parents[1] / "examples" / "northwind-support"
+    shutil.copytree(example, folder, ignore=shutil.ignore_patterns("runs", "mlflow", ".tunesmith"))
+    cli("data", "build", "--project", str(folder))
+    cli("train", "--project", str(folder), "--set", "train.epochs=1")
+    data, sft = latest_run(folder, "data"), latest_run(folder, "train")
+    assert data is not None and sft is not None
+    return str(folder), data.id, sft.id
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--project", required=True)
-    parser.add_argument("--data", required=True, help="data run id")
-    parser.add_argument("--sft", required=True, help="SFT training run id (GRPO starts from its adapter)")
-    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--project", help="a project with a data build and an SFT run (default: a fresh one)")
+    parser.add_argument("--data", help="data run id")
+    parser.add_argument("--sft", help="SFT training run id (GRPO starts from its adapter)")
+    parser.add_argument("--steps", type=int, default=16)
     parser.add_argument("--learning-rate", type=float, default=1e-4)
     parser.add_argument("--generations", type=int, default=4)
     parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--sft-eval", help="an evaluation of the SFT run made by this script before (reused)")
     args = parser.parse_args()
+    if args.project is None:
+        args.project, args.data, args.sft = prepared_project()
 
-    sft_eval, sft_eval_s = evaluate(args.project, args.data, args.sft)
+    sft_eval, sft_eval_s = (args.sft_eval, 0.0) if args.sft_eval else evaluate(args.project, args.data, args.sft)
     start = time.monotonic()
     trained = cli(
         "train",

@@ -62,8 +62,11 @@ class GrpoConfig(StrictModel):
     """The rewards and their weights; prompts are the data build's train split."""
     generations: int = Field(4, ge=2, le=64)
     """Completions sampled per prompt (the group whose mean reward is each one's baseline)."""
-    max_new_tokens: int = Field(96, ge=8, le=4096)
-    """Longest sampled completion."""
+    max_new_tokens: int = Field(160, ge=8, le=4096)
+    """Longest sampled completion: room for a whole answer (a cut-off answer misses its closing rules)."""
+    mask_truncated: bool = True
+    """Leave completions cut off at `max_new_tokens` out of the loss (DAPO, Yu et al. 2025): their rewards judge
+    an unfinished answer, and would teach the policy to end early rather than well."""
     temperature: float = Field(1.0, gt=0, le=2)
     """Sampling temperature of the completions."""
     max_kl: float | None = Field(0.5, gt=0)

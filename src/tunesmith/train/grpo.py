@@ -178,7 +178,7 @@ def _grpo_args(trl: Any, cfg: TrainConfig, hp: Any, run_dir: RunDir, weights: li
         max_new_tokens=cfg.grpo.max_new_tokens,
         temperature=cfg.grpo.temperature,
     )
-    return trl.GRPOConfig(**settings, reward_weights=weights)
+    return trl.GRPOConfig(**settings, reward_weights=weights, mask_truncated_completions=cfg.grpo.mask_truncated)
 
 
 def _result(
