@@ -172,6 +172,17 @@ def stage_train(
         base_model=cfg.base_model.id,
         recipe=train_cfg.recipe,
     )
+    rewards = None
+    if train_cfg.recipe == "grpo":
+        from tunesmith.core.errors import ConfigError
+        from tunesmith.rewards import build_rewards
+
+        if nproc > 1 or accelerate_config:
+            raise ConfigError(
+                "grpo runs in one process for now", where="--nproc", fix="Run it without --nproc/--accelerate-config."
+            )
+        # built before any model loads: an unchecked judge or a missing rule fails in a second
+        rewards = build_rewards(train_cfg.grpo.rewards, ctx.project)
     if nproc > 1 or accelerate_config:
         from tunesmith.train.launch import launch
 
@@ -195,6 +206,7 @@ def stage_train(
         project_dir=ctx.project.dir,
         run_dir=run_dir,
         resume=run_dir.resumed,
+        rewards=rewards,
     )
     # the whole process's peak resident memory: comparable between recipes run on their own
     peak = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)

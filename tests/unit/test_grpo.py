@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 import yaml
 
-from tunesmith.core.errors import ConfigError
+from tunesmith.core.errors import ConfigError, StageError
 from tunesmith.project import load_project
+from tunesmith.rewards import build_rewards
 from tunesmith.train.config import GrpoConfig, RewardSpec
 from tunesmith.train.grpo import Guard, prompts_of
-from tunesmith.train.rewards import build_rewards
 
 SIGN_OFF = "Happy trails,\nThe Support Team"
 
@@ -137,7 +137,11 @@ def test_a_grpo_run_logs_each_reward_and_the_kl(tmp_path: Path, tiny_model: Path
         }
     )
     run_dir = RunDir.create(project / "runs", "train")
-    result = run(cfg, base=LocalModelRef(id=str(tiny_model)), data_dir=data, project_dir=project, run_dir=run_dir)
+    base = LocalModelRef(id=str(tiny_model))
+    with pytest.raises(StageError, match="reward functions"):
+        run(cfg, base=base, data_dir=data, project_dir=project, run_dir=run_dir)
+    rewards = build_rewards(cfg.grpo.rewards, load_project(project))
+    result = run(cfg, base=base, data_dir=data, project_dir=project, run_dir=run_dir, rewards=rewards)
     logged = [m for m in run_dir.metrics() if "reward" in m]
     assert len(logged) == 2
     for key in ("rewards/style/mean", "rewards/rouge/mean", "kl", "reward"):

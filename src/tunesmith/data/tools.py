@@ -288,8 +288,10 @@ def parse_tool_calls(text: str, fmt: CallFormat, allowed: set[str]) -> ParsedCal
     calls = []
     for start in starts:
         brace = text.find("{", start + len(fmt.prefix) if fmt.prefix else start)
+        if brace < 0:
+            return ParsedCalls(text, [], "the model's tool call has no JSON object (cut off?)")
         try:
-            obj, _ = decoder.raw_decode(text, brace) if brace >= 0 else (None, 0)
+            obj, _ = decoder.raw_decode(text, brace)
         except json.JSONDecodeError as exc:
             return ParsedCalls(text, [], f"the model's tool call is not valid JSON ({exc.msg})")
         if not isinstance(obj, dict) or not isinstance(obj.get(fmt.name_key), str):

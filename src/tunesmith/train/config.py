@@ -37,7 +37,7 @@ class ReplayConfig(StrictModel):
 
 
 class RewardSpec(StrictModel):
-    """One GRPO reward, weighted. Built from what the project declares (train/rewards.py)."""
+    """One GRPO reward, weighted. Built from what the project declares (tunesmith/rewards.py)."""
 
     kind: Literal["style", "format", "json_schema", "similarity", "rouge", "grounded", "refusal", "judge", "python"]
     """`style` (eval.style rules met), `format` (eval.format.regex), `json_schema` (eval.format.json_schema),

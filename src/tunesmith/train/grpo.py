@@ -1,7 +1,7 @@
 """`grpo`: group-relative policy optimization (Shao et al. 2024, DeepSeekMath) with the project's own rewards.
 
 For each training prompt GRPO samples a group of completions, scores each with
-the weighted rewards (train/rewards.py: the evaluation's metrics, refusal,
+the weighted rewards (tunesmith/rewards.py, built by the pipeline: the evaluation's metrics, refusal,
 user functions), and pushes the policy toward completions that beat their
 group's mean: no value model and no learned reward model. The KL to the
 reference (the policy's starting point: the base, or the SFT adapter named by
@@ -113,15 +113,22 @@ def run(
     run_dir: RunDir,
     resume: bool = False,
     callbacks: list[Any] | None = None,
+    rewards: tuple[list[Any], list[float]] | None = None,
 ) -> TrainResult:
+    """``rewards``: (functions, weights) as `tunesmith.rewards.build_rewards` makes them from the project."""
+    if rewards is None:
+        from tunesmith.core.errors import StageError
+
+        raise StageError(
+            "grpo needs the project's reward functions, and none were given",
+            where="train.recipe",
+            fix="Run it with `tunesmith train` or `tunesmith run` (a tuning study or a multi-process launch cannot "
+            "run grpo yet).",
+        )
     transformers = require("transformers")
     trl = require("trl")
     datasets = require("datasets")
-    from tunesmith.project import load_project
-    from tunesmith.train.rewards import build_rewards
-
-    # the rewards are built before any model loads: an unchecked judge or a missing rule fails in a second
-    functions, weights = build_rewards(cfg.grpo.rewards, load_project(project_dir))
+    functions, weights = rewards
     records = read_jsonl(data_dir / "train.jsonl")
     rows = prompts_of(records)
     transformers.set_seed(cfg.seed)

@@ -20,13 +20,26 @@ def run(
     run_dir: RunDir,
     resume: bool = False,
     callbacks: list[Any] | None = None,
+    rewards: tuple[list[Any], list[float]] | None = None,
 ) -> TrainResult:
+    """``rewards``: grpo's reward functions and weights (built from the project by `tunesmith.rewards`)."""
+    if cfg.recipe == "grpo":
+        from tunesmith.train import grpo
+
+        return grpo.run(
+            cfg,
+            base=base,
+            data_dir=data_dir,
+            project_dir=project_dir,
+            run_dir=run_dir,
+            resume=resume,
+            callbacks=callbacks,
+            rewards=rewards,
+        )
     if cfg.recipe in SFT_RECIPES:
         from tunesmith.train import sft as recipe
     elif cfg.recipe in PREFERENCE_RECIPES:
         from tunesmith.train import preference as recipe  # type: ignore[no-redef]
-    elif cfg.recipe == "grpo":
-        from tunesmith.train import grpo as recipe  # type: ignore[no-redef]
     else:
         from tunesmith.train import rlhf as recipe  # type: ignore[no-redef]
     return recipe.run(

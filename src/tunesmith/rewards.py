@@ -1,5 +1,9 @@
 """GRPO's reward functions, built from what the project already declares.
 
+They live above the stages (beside the pipeline) because they join two of them: training calls them and
+they are the evaluation's metrics. The pipeline builds them and hands them to the GRPO recipe, which knows
+only callables and weights.
+
 Each reward is one of the evaluation's own metrics (so training optimizes what
 the evaluation measures, with the same code): the style rules, the format
 regex or JSON schema, embedding similarity or ROUGE-L to the golden output,
