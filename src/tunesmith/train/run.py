@@ -23,23 +23,15 @@ def run(
     rewards: tuple[list[Any], list[float]] | None = None,
 ) -> TrainResult:
     """``rewards``: grpo's reward functions and weights (built from the project by `tunesmith.rewards`)."""
-    if cfg.recipe == "grpo":
-        from tunesmith.train import grpo
-
-        return grpo.run(
-            cfg,
-            base=base,
-            data_dir=data_dir,
-            project_dir=project_dir,
-            run_dir=run_dir,
-            resume=resume,
-            callbacks=callbacks,
-            rewards=rewards,
-        )
+    options: dict[str, Any] = {}
     if cfg.recipe in SFT_RECIPES:
         from tunesmith.train import sft as recipe
     elif cfg.recipe in PREFERENCE_RECIPES:
         from tunesmith.train import preference as recipe  # type: ignore[no-redef]
+    elif cfg.recipe == "grpo":
+        from tunesmith.train import grpo as recipe  # type: ignore[no-redef]
+
+        options["rewards"] = rewards
     else:
         from tunesmith.train import rlhf as recipe  # type: ignore[no-redef]
     return recipe.run(
@@ -50,4 +42,5 @@ def run(
         run_dir=run_dir,
         resume=resume,
         callbacks=callbacks,
+        **options,
     )
