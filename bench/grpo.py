@@ -7,7 +7,7 @@ paired on those examples (bootstrap interval, Wilcoxon, Holm). Prints one JSON o
 start and end (mean of the first and last 3 logged steps), the KL, the style and ROUGE-L of both models
 with intervals and their paired differences, and the wall time of each step.
 
-    python bench/grpo.py [--project DIR --data RUN --sft RUN] [--steps 16] [--batch-size 8] [--learning-rate 1e-4]
+    python bench/grpo.py [--project DIR --data RUN --sft RUN] [--sft-steps N] [--steps 16] [--batch-size 8] [--learning-rate 1e-4]
 
 DIR is a project with a data build and an SFT training run on it (e.g. the folder `tunesmith demo` made);
 without one, the example project is copied to a temporary folder, built and fine-tuned (one epoch) first.
@@ -62,8 +62,9 @@ def curve(metrics: list[dict[str, Any]], key: str, n: int = 3) -> dict[str, floa
     }
 
 
-def prepared_project() -> tuple[str, str, str]:
-    """The example project in a temporary folder, with a data build and a one-epoch SFT run."""
+def prepared_project(sft_steps: int | None) -> tuple[str, str, str]:
+    """The example project in a temporary folder, with a data build and an SFT run (one epoch, or
+    `sft_steps` optimizer steps: a weaker start leaves the style reward room to rise)."""
     import shutil
     import tempfile
 
@@ -73,7 +74,8 @@ def prepared_project() -> tuple[str, str, str]:
     example = Path(__file__).resolve().parents[1] / "examples" / "northwind-support"
     shutil.copytree(example, folder, ignore=shutil.ignore_patterns("runs", "mlflow", ".tunesmith"))
     cli("data", "build", "--project", str(folder))
-    cli("train", "--project", str(folder), "--set", "train.epochs=1")
+    length = f"train.max_steps={sft_steps}" if sft_steps else "train.epochs=1"
+    cli("train", "--project", str(folder), "--set", length)
     data, sft = latest_run(folder, "data"), latest_run(folder, "train")
     assert data is not None and sft is not None
     return str(folder), data.id, sft.id
@@ -88,12 +90,15 @@ def main() -> None:
     parser.add_argument("--learning-rate", type=float, default=1e-4)
     parser.add_argument("--generations", type=int, default=4)
     parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--sft-steps", type=int, help="without --project: SFT this many steps, not one epoch")
     parser.add_argument("--sft-eval", help="an evaluation of the SFT run made by this script before (reused)")
     args = parser.parse_args()
     if args.project is None:
-        args.project, args.data, args.sft = prepared_project()
+        args.project, args.data, args.sft = prepared_project(args.sft_steps)
+        print(json.dumps({"project": args.project, "data": args.data, "sft": args.sft}), file=sys.stderr)
 
     sft_eval, sft_eval_s = (args.sft_eval, 0.0) if args.sft_eval else evaluate(args.project, args.data, args.sft)
+    print(json.dumps({"sft_eval": sft_eval}), file=sys.stderr)
     start = time.monotonic()
     trained = cli(
         "train",
