@@ -43,3 +43,29 @@ def pick_dtype(device: str, requested: str = "auto") -> Any:
     if device.startswith("cuda"):
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return torch.float32
+
+
+def free_memory(device: Any) -> int:
+    """Bytes free on ``device`` now: the GPU's free memory, else the machine's available memory (0 if unknown,
+    so callers that ask whether something fits decline)."""
+    import torch
+
+    kind = getattr(device, "type", str(device).split(":")[0])
+    if kind == "cuda":
+        free, _total = torch.cuda.mem_get_info(device)
+        return int(free)
+    if kind != "cpu":
+        return 0
+    try:
+        with open("/proc/meminfo", encoding="ascii") as info:
+            for line in info:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        import psutil
+
+        return int(psutil.virtual_memory().available)
+    except ImportError:
+        return 0

@@ -18,7 +18,7 @@ from typing import Any
 from tunesmith.core import cpu
 from tunesmith.core.deps import require
 from tunesmith.core.errors import ModelSourceError
-from tunesmith.models.device import pick_device, pick_dtype
+from tunesmith.models.device import free_memory, pick_device, pick_dtype
 from tunesmith.models.generation import Chat, Generation, GenerationParams
 from tunesmith.models.loss import per_row_nll
 from tunesmith.models.quiet import quiet_libraries
@@ -341,6 +341,56 @@ class LocalGenerator:
             finally:
                 self.model.unmerge_adapter()
 
+    @contextmanager
+    def _decoding(self, adapter: str | None) -> Iterator[None]:
+        """Route a whole decoding run through one adapter, merged into the weights for the run when that is
+        exact and affordable.
+
+        Unmerged, every adapted linear runs its two low-rank matmuls and an add beside the base matmul at
+        every token (bench/merged_adapter.py measures the step both ways). The base weights are copied first
+        and put back bit for bit afterwards (PEFT's unmerge subtracts the delta again, which rounds), so the
+        base model's own answers never drift. Skipped when the copy would not fit comfortably
+        (quantized weights, or adapted weights above a quarter of the free memory): then the adapter runs
+        unmerged as before. A server step decodes one token for many adapters and never merges.
+        """
+        saved = self._merge_copies(adapter) if adapter is not None else None
+        if saved is None:
+            with self._using(adapter):
+                yield
+            return
+        torch = require("torch")
+        self.model.set_adapter(adapter)
+        self.model.merge_adapter()
+        try:
+            yield
+        finally:
+            self.model.unmerge_adapter()
+            with torch.no_grad():
+                for weight, copy in saved:
+                    weight.copy_(copy)
+
+    def _merge_copies(self, adapter: str) -> list[tuple[Any, Any]] | None:
+        """(weight, exact copy) of every base weight ``adapter`` adapts, or None when merging is not for
+        this run (see ``_decoding``)."""
+        if self._is_dora(adapter) or self.model.training:
+            return None  # DoRA merges in _using already; a model mid-training is left exactly as it is
+        from peft.tuners.lora import LoraLayer
+
+        torch = require("torch")
+        weights = []
+        for module in self.model.modules():
+            if isinstance(module, LoraLayer) and adapter in module.lora_A:
+                weight = module.get_base_layer().weight
+                if not torch.is_floating_point(weight) or type(weight) is not torch.nn.Parameter:
+                    return None  # quantized (bitsandbytes Params4bit / Int8Params): a merge would not be exact
+                weights.append(weight)
+        if not weights:
+            return None
+        needed = sum(w.numel() * w.element_size() for w in weights)
+        if needed > free_memory(weights[0].device) // 4:
+            return None
+        return [(w, w.detach().clone()) for w in weights]
+
     def _is_dora(self, adapter: str) -> bool:
         config = getattr(self.model, "peft_config", {}).get(adapter)
         return bool(getattr(config, "use_dora", False))
@@ -399,7 +449,7 @@ class LocalGenerator:
             if on_progress is not None:
                 on_progress(1)
 
-        with self._lock, self._using(adapter), cpu.computing():
+        with self._lock, self._decoding(adapter), cpu.computing():
             if params.seed is not None:
                 torch.manual_seed(params.seed)
             new_ids = decode_continuous(
@@ -428,7 +478,7 @@ class LocalGenerator:
         tok = self.tokenizer
         tok.padding_side = "left"
         enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.model.device)
-        with self._lock, self._using(adapter), cpu.computing():
+        with self._lock, self._decoding(adapter), cpu.computing():
             if params.seed is not None:
                 torch.manual_seed(params.seed)
             started = time.perf_counter()
