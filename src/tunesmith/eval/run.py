@@ -389,25 +389,51 @@ def _plan(
 
 
 def _generate(planned: list[_Planned], params: GenerationParams) -> dict[str, SystemRun]:
-    """Every system's answers, one generation call per system.
+    """Every system's answers: systems answered by the same model (and adapter) share a generation call
+    while their prompts together fit one running batch.
 
-    One call per model for all its systems (159 prompts in one running batch instead of 3 x 53) was
-    measured: no faster (base + base+rag: 123.5 s against 120.5 s, identical answers), since on a CPU
-    the decoder is compute-bound from about 32 rows and a system's short tail costs little; so each
-    system keeps its own call, progress bar and latencies.
+    On a CPU a decoding step of a few rows costs nearly what a full batch's does (the weights are read
+    once a step either way), so the quick demo's five systems of 6 tickets each ran 5 x ~200 steps where
+    2 x ~200 do. Once a system fills the batch by itself, joining gains nothing: one call per model for
+    159 prompts measured no faster than 3 x 53 (123.5 s against 120.5 s, identical answers), so such
+    systems keep their own call, progress bar and latencies.
     """
     runs: dict[str, SystemRun] = {}
-    for plan in planned:
-        generator, adapter = plan.generator, plan.adapter
-        with task(f"Eval {plan.system}", len(plan.chats)) as update:
+    for group in _calls(planned):
+        generator, adapter = group[0].generator, group[0].adapter
+        chats = [c for plan in group for c in plan.chats]
+        label = "Eval " + ", ".join(plan.system for plan in group)
+        with task(label, len(chats)) as update:
             if adapter is None:
-                generations = generator.generate(plan.chats, params, on_progress=update)
+                generations = generator.generate(chats, params, on_progress=update)
             else:
-                generations = generator.generate(plan.chats, params, adapter=adapter, on_progress=update)
+                generations = generator.generate(chats, params, adapter=adapter, on_progress=update)
         if isinstance(generator, LocalGenerator):
-            generator.parse_calls(plan.chats, generations)
-        runs[plan.system] = SystemRun(plan.system, plan.chats, generations, plan.uses_rag, generator, adapter)
+            generator.parse_calls(chats, generations)
+        start = 0
+        for plan in group:
+            mine = generations[start : start + len(plan.chats)]
+            start += len(plan.chats)
+            runs[plan.system] = SystemRun(plan.system, plan.chats, mine, plan.uses_rag, generator, adapter)
     return runs
+
+
+def _calls(planned: list[_Planned]) -> list[list[_Planned]]:
+    """Consecutive systems of one local model and adapter, grouped while their prompts fit its batch."""
+    groups: list[list[_Planned]] = []
+    for plan in planned:
+        last = groups[-1] if groups else None
+        if (
+            last is not None
+            and isinstance(plan.generator, LocalGenerator)
+            and plan.generator is last[0].generator
+            and plan.adapter == last[0].adapter
+            and sum(len(p.chats) for p in last) + len(plan.chats) <= plan.generator.batch_size
+        ):
+            last.append(plan)
+        else:
+            groups.append([plan])
+    return groups
 
 
 def _pairwise(
