@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from tunesmith.eval.probe import correct, settled
 from tunesmith.models.generation import GenerationParams
 from tunesmith.models.local import LocalGenerator
 from tunesmith.models.resolve import DEFAULT_MODEL
@@ -39,6 +40,26 @@ def test_stop_strings_and_finish_reasons(generator: LocalGenerator) -> None:
     assert word not in out.text and out.finish_reason == "stop" and free.text.startswith(out.text)
     short = generator.generate([CHATS[2]], GenerationParams(max_new_tokens=3))[0]
     assert short.finish_reason == "length" and short.completion_tokens == 3
+
+
+@pytest.mark.parametrize("decoding", ["continuous", "batched"])
+def test_an_answer_ends_once_its_condition_holds(generator: LocalGenerator, decoding: str) -> None:
+    generator.decoding = decoding
+    params = GenerationParams(max_new_tokens=40)
+    try:
+        whole = generator.generate(CHATS, params)
+        # the probe's condition on the first ("France" is said well before the answer ends), none on the
+        # second, six characters on the third
+        assert "France " in whole[0].text, "the answer names no France: the test could not fail"
+        until = [lambda t: settled(t, ["France"]), lambda t: False, lambda t: len(t) >= 6]
+        cut = generator.generate(CHATS, params, until=until)
+    finally:
+        generator.decoding = "continuous"
+    assert cut[1].text == whole[1].text and cut[1].finish_reason == whole[1].finish_reason
+    for short, full in (cut[0], whole[0]), (cut[2], whole[2]):
+        assert full.text.startswith(short.text) and len(short.text) < len(full.text)
+        assert short.finish_reason == "stop" and short.completion_tokens < full.completion_tokens
+    assert correct(cut[0].text, ["France"]) and len(cut[2].text) < 12
 
 
 def test_score_is_the_reference_loss(generator: LocalGenerator) -> None:

@@ -7,7 +7,7 @@ import pytest
 
 from tunesmith.core.rundir import RunDir
 from tunesmith.eval.compare import compare_runs
-from tunesmith.eval.probe import correct, load_probe
+from tunesmith.eval.probe import correct, load_probe, settled
 
 
 def test_probe_ships_with_the_package_and_scores_by_containment() -> None:
@@ -17,6 +17,20 @@ def test_probe_ships_with_the_package_and_scores_by_containment() -> None:
     assert correct("The capital of France is Paris.", ["paris"])
     assert not correct("It is Parisian style.", ["paris"])
     assert correct("APPLE", ["APPLE"]) and not correct("apple", ["APPLE"])
+
+
+def test_an_answer_is_settled_only_when_nothing_written_after_it_can_change_its_score() -> None:
+    assert not settled("The capital of France is", ["paris"])
+    assert not settled("The capital of France is Paris", ["paris"])  # "Parisian" may follow
+    assert settled("The capital of France is Paris.", ["paris"])
+    assert settled("Paris is", ["paris"]) and not settled("Parisi", ["paris"])
+    assert not settled("Paris\ufffd", ["paris"])  # half a character: maybe "Parisé"
+    assert settled("It is APPLE", ["APPLE"]) and not settled("It is apple.", ["APPLE"])
+    # whatever follows a settled text, the score stays what it was
+    for text, answer in [("Paris, of course", "paris"), ("42 apples", "42"), ("GREEN", "GREEN")]:
+        for cut in range(len(text) + 1):
+            if settled(text[:cut], [answer]):
+                assert correct(text[:cut], [answer]) and correct(text, [answer])
 
 
 def _eval_run(root: Path, name: str, scores: dict[str, list[float]]) -> RunDir:

@@ -42,23 +42,57 @@ def correct(output: str, answers: list[str]) -> bool:
         if answer.isupper() and len(answer) > 1:  # the task is about case: match it exactly
             if answer in output:
                 return True
-        elif re.search(rf"(?<!\w){re.escape(answer.lower())}(?!\w)", output.lower()):
+        elif re.search(_pattern(answer), output.lower()):
             return True
     return False
+
+
+def settled(output: str, answers: list[str]) -> bool:
+    """Whether ``output`` is correct whatever is written after it: an accepted answer is there and, unless
+    matched by case, followed by a character (one still at the end could become "Parisian").
+
+    The probe's answers stop here (`answers(..., items=...)`): a labelled question is scored by containment,
+    so what follows cannot change the score. On the quick demo that is 31% of the labelled answers' text.
+    """
+    # a character cut in half at the end decodes as U+FFFD and says nothing yet
+    lowered = output.rstrip("\ufffd").lower()
+    for answer in answers:
+        if answer.isupper() and len(answer) > 1:
+            if answer in output:
+                return True
+        elif any(m.end() < len(lowered) for m in re.finditer(_pattern(answer), lowered)):
+            return True
+    return False
+
+
+def _pattern(answer: str) -> str:
+    return rf"(?<!\w){re.escape(answer.lower())}(?!\w)"
 
 
 def _chats(texts: list[str]) -> list[list[dict[str, str]]]:
     return [[{"role": "user", "content": t}] for t in texts]
 
 
-def answers(generator: Any, adapter: str | None, texts: list[str], journal: Journal | None = None) -> list[str]:
-    """Greedy answers to ``texts``; through ``journal`` (the base model's cache) when given."""
+def answers(
+    generator: Any,
+    adapter: str | None,
+    texts: list[str],
+    journal: Journal | None = None,
+    items: list[dict[str, Any]] | None = None,
+) -> list[str]:
+    """Greedy answers to ``texts``; through ``journal`` (the base model's cache) when given. With the labelled
+    ``items`` of the texts, each answer stops once it is `settled`."""
+    until = [lambda text, a=item["answers"]: settled(text, a) for item in items] if items is not None else None
     if journal is not None:
+        # answers stopped once settled are journaled apart from whole ones
+        step = "general" if items is None else "general-settled"
         entries = generate_journaled(
-            generator, _chats(texts), PARAMS, journal, step="general", batch_size=generator.batch_size
+            generator, _chats(texts), PARAMS, journal, step=step, batch_size=generator.batch_size, until=until
         )
         return [e["text"] for e in entries]
-    kwargs = {"adapter": adapter} if adapter is not None else {}
+    kwargs: dict[str, Any] = {"adapter": adapter} if adapter is not None else {}
+    if until is not None:
+        kwargs["until"] = until
     return [g.text for g in generator.generate(_chats(texts), PARAMS, **kwargs)]
 
 
@@ -108,14 +142,14 @@ def run_probe(
     prompts = agreement_prompts()
     questions = [i["question"] for i in items]
     texts = [p["prompt"] for p in prompts]
-    base_labelled = answers(base, None, questions, journal)
+    base_labelled = answers(base, None, questions, journal, items)
     base_open = answers(base, None, texts, journal)
     rows = labelled_rows(items, base_labelled, "base")
     correct_by: dict[str, list[float]] = {"base": [r["correct"] for r in rows]}
     summary: dict[str, Any] = {"items": len(items), "agreement_items": len(prompts)}
     if finetuned is not None:
         generator, adapter = finetuned
-        tuned = labelled_rows(items, answers(generator, adapter, questions), "finetuned")
+        tuned = labelled_rows(items, answers(generator, adapter, questions, items=items), "finetuned")
         rows += tuned
         correct_by["finetuned"] = [r["correct"] for r in tuned]
         tuned_open = answers(generator, adapter, texts)

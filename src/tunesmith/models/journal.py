@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from tunesmith.models.generation import GenerationParams, Generator
+from tunesmith.models.local import LocalGenerator
 from tunesmith.models.spec import LocalModelRef
 
 
@@ -104,6 +105,7 @@ def generate_journaled(
     step: str,
     batch_size: int,
     on_progress: Callable[[int], None] | None = None,
+    until: list[Callable[[str], bool]] | None = None,
 ) -> list[dict[str, Any]]:
     """Journal entries ({text, finish_reason, ...}) for every chat, generating only the missing ones.
 
@@ -118,7 +120,12 @@ def generate_journaled(
     pending = list(first_index.items())
     for start in range(0, len(pending), batch_size):
         batch = pending[start : start + batch_size]
-        outputs = generator.generate([chats[i] for _, i in batch], params)
+        batch_chats = [chats[i] for _, i in batch]
+        if until is not None and isinstance(generator, LocalGenerator):
+            # a local model stops each answer once its condition holds; an endpoint answers whole
+            outputs = generator.generate(batch_chats, params, until=[until[i] for _, i in batch])
+        else:
+            outputs = generator.generate(batch_chats, params)
         journal.put_many(
             [
                 {

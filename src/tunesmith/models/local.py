@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -234,9 +234,13 @@ class LocalGenerator:
         *,
         adapter: str | None = None,
         on_progress: Any = None,
+        until: list[Callable[[str], bool]] | None = None,
     ) -> list[Generation]:
-        """Generate for every chat; results come back in input order."""
-        return self.complete([self.render(chat) for chat in chats], params, adapter=adapter, on_progress=on_progress)
+        """Generate for every chat; results come back in input order. ``until[i](text)``, when given, ends
+        chat i's answer as soon as it holds for the text so far (finish reason ``stop``): the retention probe
+        stops once an accepted answer is there, since nothing written after it can change the score."""
+        texts = [self.render(chat) for chat in chats]
+        return self.complete(texts, params, adapter=adapter, on_progress=on_progress, until=until)
 
     def complete(
         self,
@@ -245,18 +249,22 @@ class LocalGenerator:
         *,
         adapter: str | None = None,
         on_progress: Any = None,
+        until: list[Callable[[str], bool]] | None = None,
     ) -> list[Generation]:
         """Continue raw texts (already rendered, or cut mid-message as the PII probe does), longest first."""
         if adapter is not None and adapter not in self.adapters:
             raise ModelSourceError(f"adapter '{adapter}' is not loaded", fix=f"Loaded: {sorted(self.adapters)}")
+        if until is not None and len(until) != len(texts):
+            raise ValueError(f"until has {len(until)} conditions for {len(texts)} texts")
         if self.decoding == "continuous" and self._joinable():
-            return self._generate_continuous(texts, params, adapter, on_progress)
+            return self._generate_continuous(texts, params, adapter, on_progress, until)
         lengths = [self.count_tokens(t) for t in texts]
         order = sorted(range(len(texts)), key=lambda i: -lengths[i])
         results: list[Generation | None] = [None] * len(texts)
         for start in range(0, len(order), self.batch_size):
             batch = order[start : start + self.batch_size]
-            outputs = self._generate_batch([texts[i] for i in batch], params, adapter)
+            conditions = [until[i] for i in batch] if until is not None else None
+            outputs = self._generate_batch([texts[i] for i in batch], params, adapter, conditions)
             for index, output in zip(batch, outputs, strict=True):
                 results[index] = output
             if on_progress is not None:
@@ -395,8 +403,9 @@ class LocalGenerator:
         config = getattr(self.model, "peft_config", {}).get(adapter)
         return bool(getattr(config, "use_dora", False))
 
-    def _finish(self, new: list[int], params: GenerationParams) -> tuple[str, int, str]:
-        """(text, completion tokens, finish reason) from generated ids."""
+    def _finish(self, new: list[int], params: GenerationParams, ended: bool = False) -> tuple[str, int, str]:
+        """(text, completion tokens, finish reason) from generated ids; ``ended``: an ``until`` condition
+        ended the answer."""
         eos_ids = set(self.stop_token_ids())
         finish, cut = "length", len(new)
         for pos, token in enumerate(new):
@@ -410,7 +419,7 @@ class LocalGenerator:
                 text, finish = text[: min(hits)], "stop"
         # the end-of-turn token counts as generated, as OpenAI-compatible servers count it
         tokens = cut + (1 if cut < len(new) else 0)
-        return text.strip(), tokens, finish
+        return text.strip(), tokens, "stop" if ended else finish
 
     def _joinable(self) -> bool:
         """Whether rows can join a running batch: not for caches with sliding-window layers (Gemma 2 and 3,
@@ -421,21 +430,37 @@ class LocalGenerator:
             self._editable = kvcache.editable(kvcache.new_cache(self.model))
         return self._editable
 
-    def _stop_check(self, params: GenerationParams) -> Any:
-        """``stopped(row, ids)`` for the decoders when stop strings are set, else None."""
-        if not params.stop:
+    def _stop_check(
+        self, params: GenerationParams, until: list[Callable[[str], bool]] | None = None, ended: set[int] | None = None
+    ) -> Any:
+        """``stopped(row, ids)`` for the decoders when stop strings or ``until`` conditions are set, else None;
+        rows an ``until`` condition ended are added to ``ended``."""
+        if not params.stop and until is None:
             return None
-        tok, longest = self.tokenizer, max(len(s) for s in params.stop)
+        tok = self.tokenizer
+        longest = max((len(s) for s in params.stop), default=0)
 
         def stopped(row: int, ids: list[int]) -> bool:
             # only the last few tokens can complete a stop string
-            tail = tok.decode(ids[-(longest + 8) :], skip_special_tokens=True)
-            return any(s in tail for s in params.stop)
+            if params.stop and any(
+                s in tok.decode(ids[-(longest + 8) :], skip_special_tokens=True) for s in params.stop
+            ):
+                return True
+            if until is not None and until[row](tok.decode(ids, skip_special_tokens=True)):
+                if ended is not None:
+                    ended.add(row)
+                return True
+            return False
 
         return stopped
 
     def _generate_continuous(
-        self, texts: list[str], params: GenerationParams, adapter: str | None, on_progress: Any
+        self,
+        texts: list[str],
+        params: GenerationParams,
+        adapter: str | None,
+        on_progress: Any,
+        until: list[Callable[[str], bool]] | None = None,
     ) -> list[Generation]:
         from tunesmith.models.decode import decode_continuous
 
@@ -443,6 +468,7 @@ class LocalGenerator:
         prompts = [self.tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
         started = time.perf_counter()
         ended = [0.0] * len(texts)
+        cut: set[int] = set()
 
         def done(index: int) -> None:
             ended[index] = time.perf_counter() - started
@@ -460,24 +486,31 @@ class LocalGenerator:
                 eos_ids=set(self.stop_token_ids()),
                 temperature=params.temperature,
                 top_p=params.top_p,
-                stopped=self._stop_check(params),
+                stopped=self._stop_check(params, until, cut),
                 max_rows=self.batch_size,
                 prefill_tokens=2048,
                 on_done=done,
             )
         results = []
-        for prompt, ids, latency in zip(prompts, new_ids, ended, strict=True):
-            text, tokens, finish = self._finish(ids, params)
+        for index, (prompt, ids, latency) in enumerate(zip(prompts, new_ids, ended, strict=True)):
+            text, tokens, finish = self._finish(ids, params, index in cut)
             results.append(Generation(text, len(prompt), tokens, finish, latency))
         return results
 
-    def _generate_batch(self, texts: list[str], params: GenerationParams, adapter: str | None) -> list[Generation]:
+    def _generate_batch(
+        self,
+        texts: list[str],
+        params: GenerationParams,
+        adapter: str | None,
+        until: list[Callable[[str], bool]] | None = None,
+    ) -> list[Generation]:
         from tunesmith.models.decode import decode
 
         torch = require("torch")
         tok = self.tokenizer
         tok.padding_side = "left"
         enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.model.device)
+        cut: set[int] = set()
         with self._lock, self._decoding(adapter), cpu.computing():
             if params.seed is not None:
                 torch.manual_seed(params.seed)
@@ -490,13 +523,13 @@ class LocalGenerator:
                 eos_ids=set(self.stop_token_ids()),
                 temperature=params.temperature,
                 top_p=params.top_p,
-                stopped=self._stop_check(params),
+                stopped=self._stop_check(params, until, cut),
                 plain_cache=True,  # the earlier path as it was, for comparison (bench/generate.py)
             )
             elapsed = time.perf_counter() - started
         results = []
         for row, ids in enumerate(new_ids):
-            text, tokens, finish = self._finish(ids, params)
+            text, tokens, finish = self._finish(ids, params, row in cut)
             results.append(
                 Generation(
                     text=text,

@@ -178,9 +178,9 @@ class TrialEvaluator:
         items = load_probe()[:: max(1, len(load_probe()) // self.cfg.probe_items)][: self.cfg.probe_items]
         questions = [i["question"] for i in items]
         if self._base_probe is None:
-            said = answers(self.generator(), None, questions, answers_journal(self.base, self.project_dir))
+            said = answers(self.generator(), None, questions, answers_journal(self.base, self.project_dir), items)
             self._base_probe = [float(correct(o, i["answers"])) for o, i in zip(said, items, strict=True)]
-        tuned = answers(self.generator(), adapter, questions)
+        tuned = answers(self.generator(), adapter, questions, items=items)
         self._tuned_probe = [float(correct(o, i["answers"])) for o, i in zip(tuned, items, strict=True)]
         return float(np.mean(self._tuned_probe) - np.mean(self._base_probe))
 
