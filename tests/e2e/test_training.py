@@ -252,6 +252,16 @@ def test_kill_and_resume_reaches_the_same_loss(project: Path) -> None:
     assert after[24] == pytest.approx(uninterrupted[24], abs=1e-3)
 
 
+def test_compiled_training_steps_train_what_eager_steps_do(project: Path) -> None:
+    steps = ["--set", "train.max_steps=3", "--set", "train.seed=7"]
+    eager = train(project, "sft-lora", *steps)
+    compiled = run_cli("train", "-p", str(project), "--json", *FAST, *steps, "--set", "train.compile=true")
+    assert compiled.returncode == 0, compiled.stderr[-3000:]
+    assert "compile = True" in compiled.stderr and "compiling the decoder's training step" in compiled.stderr
+    # the same updates: a compiled step that dropped the adapter's gradients would part from step 2 on
+    assert losses(json.loads(compiled.stdout)) == pytest.approx(losses(eager), rel=1e-3)
+
+
 def test_distributed_data_parallel_on_two_cpu_processes(project: Path) -> None:
     summary = train(project, "sft-lora", "--nproc", "2")
     assert summary["world_size"] == 2 and Path(summary["adapter"], "adapter_model.safetensors").is_file()

@@ -49,6 +49,9 @@ def test_cpu_plan_is_sdpa_padded_without_liger_or_checkpointing() -> None:
     plan = kernels.plan(TrainConfig(), device="cpu", half_precision=False)
     assert (plan.attention, plan.padding_free, plan.liger, plan.checkpointing) == ("sdpa", False, False, False)
     assert set(plan.reasons) == {"attention", "padding_free", "liger", "activation_checkpointing", "compile"}
+    assert not plan.compile and "paid back after" in plan.reasons["compile"]
+    asked = kernels.plan(TrainConfig(compile=True), device="cpu", half_precision=False)
+    assert asked.compile and asked.reasons["compile"].startswith("set in the project")
 
 
 def test_gpu_plan_follows_installed_kernels_and_the_memory_estimate(monkeypatch: pytest.MonkeyPatch) -> None:

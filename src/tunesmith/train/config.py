@@ -128,6 +128,10 @@ class TrainConfig(StrictModel):
     """Concatenate a micro batch's examples instead of padding them (auto: with a varlen attention kernel)."""
     liger: bool | Literal["auto"] = "auto"
     """Liger's fused Triton kernels (auto: on a CUDA GPU where liger-kernel is installed)."""
+    compile: bool | Literal["auto"] = "auto"
+    """SFT recipes: run the decoder's training steps through torch.compile (dynamic shapes; the first steps
+    compile). auto: off; on a 2-core CPU compiling took 5 minutes and paid back after about 800 steps
+    (bench/compile.py); on a GPU, measure it with true."""
     beta: float = Field(0.1, gt=0)
     """dpo/kto: how strongly the policy is held to the reference; rlhf: the KL penalty coefficient."""
     replay: ReplayConfig | None = Field(default_factory=ReplayConfig)

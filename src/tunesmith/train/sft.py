@@ -21,7 +21,7 @@ from typing import Any
 
 from tunesmith.core import cpu
 from tunesmith.core.deps import require
-from tunesmith.core.errors import DataError
+from tunesmith.core.errors import ConfigError, DataError
 from tunesmith.core.jsonl import read_jsonl, write_jsonl
 from tunesmith.core.progress import note, task
 from tunesmith.core.rundir import RunDir
@@ -259,6 +259,15 @@ def run(
         processing_class=tokenizer,
         peft_config=peft_config,
     )
+    if kernels.compile:
+        if trainer._fast_path(trainer.model) is None:
+            # TRL's standard loss runs the wrapped model, which this compiles nothing of
+            raise ConfigError(
+                "train.compile: true compiles the trained-tokens loss path, which this run does not take "
+                "(a distributed run, or a model with logit soft-capping or scaling)",
+                fix="Set train.compile: auto (off) for this run.",
+            )
+        trainer.compile_decoder = True
     extra = list(callbacks or [])
     if samples:
         extra.append(make_generation_eval_callback(run_dir, tokenizer, samples))

@@ -35,6 +35,23 @@ def make_trainer_class() -> Any:
     trl = require("trl")
 
     class TunesmithSFTTrainer(trl.SFTTrainer):  # type: ignore[misc]
+        # train.compile (the run's kernel plan sets it): training steps run a compiled decoder
+        compile_decoder = False
+        _compiled: tuple[Any, Any] | None = None
+
+        def _step_decoder(self, decoder: Any, model: Any) -> Any:
+            """The decoder this step runs: compiled for training steps when asked. Validation and generation
+            stay eager: under no_grad the graph would compile a second time for a few forward passes."""
+            if not (self.compile_decoder and model.training):
+                return decoder
+            if self._compiled is None or self._compiled[0] is not decoder:
+                from tunesmith.core.progress import note
+
+                torch = require("torch")
+                self._compiled = (decoder, torch.compile(decoder, dynamic=True))
+                note("  compiling the decoder's training step (train.compile): the first steps take longer")
+            return self._compiled[1]
+
         def _fast_path(self, model: Any) -> Any | None:
             """(decoder, head) when the trained-tokens-only loss is exact for this model, else None."""
             if self.accelerator.num_processes > 1:
@@ -59,7 +76,7 @@ def make_trainer_class() -> Any:
                     model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch
                 )
             decoder, head = parts
-            loss_sum, count = trained_loss_sum(decoder, head, inputs)
+            loss_sum, count = trained_loss_sum(self._step_decoder(decoder, model), head, inputs)
             # Normalize like the Trainer expects: by the items of the whole accumulated batch when it
             # counted them (then it does not rescale for accumulation), else by this micro batch.
             denominator = num_items_in_batch if num_items_in_batch is not None else max(count, 1)
