@@ -13,6 +13,7 @@ what is tested.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 TINY = {
     "hidden_size": 64,
@@ -41,3 +42,20 @@ def build_tiny_model(folder: Path, real_model_dir: str, *, seed: int = 0) -> Pat
     model.save_pretrained(str(folder))
     AutoTokenizer.from_pretrained(real_model_dir).save_pretrained(str(folder))
     return folder
+
+
+def tiny_generator_with_adapter(folder: Path, *, batch_size: int) -> Any:
+    """A LocalGenerator over the tiny model with a random (non-zero) all-linear LoRA named "tuned"."""
+    import peft
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from tunesmith.models.local import LocalGenerator
+
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    torch.manual_seed(0)
+    config = peft.LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", init_lora_weights=False)
+    adapted = peft.get_peft_model(model, config, adapter_name="tuned")
+    adapted.eval()
+    return LocalGenerator(adapted, tokenizer, name="tiny", batch_size=batch_size)

@@ -5,11 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import peft
 import pytest
-import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from tests.tiny_model import tiny_generator_with_adapter
 from tunesmith.eval.run import _calls, _generate, _Planned
 from tunesmith.models.generation import GenerationParams
 from tunesmith.models.local import LocalGenerator
@@ -20,13 +18,7 @@ PARAMS = GenerationParams(max_new_tokens=12)
 
 @pytest.fixture()
 def generator(tiny_model: Path) -> LocalGenerator:
-    model = AutoModelForCausalLM.from_pretrained(tiny_model, dtype=torch.float32)
-    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
-    torch.manual_seed(0)
-    config = peft.LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", init_lora_weights=False)
-    adapted = peft.get_peft_model(model, config, adapter_name="tuned")
-    adapted.eval()
-    return LocalGenerator(adapted, tokenizer, name="tiny", batch_size=16)
+    return tiny_generator_with_adapter(tiny_model, batch_size=16)
 
 
 def _plans(generator: LocalGenerator) -> list[_Planned]:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import peft
 import pytest
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from tests.tiny_model import tiny_generator_with_adapter
 from tunesmith.models import local
 from tunesmith.models.generation import GenerationParams
 from tunesmith.models.local import LocalGenerator
@@ -21,13 +20,7 @@ CHATS = [
 
 @pytest.fixture()
 def generator(tiny_model: Path) -> LocalGenerator:
-    model = AutoModelForCausalLM.from_pretrained(tiny_model, dtype=torch.float32)
-    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
-    torch.manual_seed(0)
-    config = peft.LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", init_lora_weights=False)
-    adapted = peft.get_peft_model(model, config, adapter_name="tuned")
-    adapted.eval()
-    return LocalGenerator(adapted, tokenizer, name="tiny", batch_size=4)
+    return tiny_generator_with_adapter(tiny_model, batch_size=4)
 
 
 def base_weights(generator: LocalGenerator) -> dict[str, torch.Tensor]:
