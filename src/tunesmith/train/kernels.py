@@ -18,8 +18,8 @@ hyperparameters are), and can be set in the project instead (`train.attention`, 
   device and with it does; on a CPU off (memory is rarely the limit, recomputing costs ~1/3 more work).
 - torch.compile: off unless the project asks (`train.compile: true`). Measured on the bundled model on
   2 CPU cores (bench/compile.py, LoRA steps of varying length, dynamic shapes): compiling took 310 s and
-  steps then ran 1.075x eager, paid back after about 800 steps, more than most runs take (the quick demo's
-  is 56). Not measured on a GPU yet, where compilation takes about a minute. When on, only the decoder's
+  steps then ran 1.075x eager, paid back after about 800 steps, more than most runs take (the demo trains
+  56). Not measured on a GPU yet, where compiling should take far less. When on, only the decoder's
   training steps are compiled: validation and generation stay eager (a no-grad graph compiles again).
 """
 
