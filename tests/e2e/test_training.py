@@ -252,6 +252,17 @@ def test_kill_and_resume_reaches_the_same_loss(project: Path) -> None:
     assert after[24] == pytest.approx(uninterrupted[24], abs=1e-3)
 
 
+def test_how_often_a_run_is_evaluated_does_not_change_what_it_trains(project: Path) -> None:
+    # batches of 16 make an epoch ~7 steps, so 12 steps cross into the second epoch, whose order is drawn then;
+    # each evaluation starts a data loader, which draws from torch's global generator
+    steps = ["--set", "train.max_steps=12", "--set", "train.seed=7"]
+    steps += ["--set", "train.batch_size=16", "--set", "train.micro_batch_size=16", "--set", "train.max_length=256"]
+    rarely = train(project, "sft-lora", *steps)
+    often = train(project, "sft-lora", *steps, "--set", "train.eval_steps=3", "--set", "train.save_steps=3")
+    assert len(losses(often)) == len(losses(rarely)) == 12
+    assert losses(often) == pytest.approx(losses(rarely), abs=1e-6)
+
+
 def test_compiled_training_steps_train_what_eager_steps_do(project: Path) -> None:
     steps = ["--set", "train.max_steps=3", "--set", "train.seed=7"]
     eager = train(project, "sft-lora", *steps)

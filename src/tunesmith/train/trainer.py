@@ -39,6 +39,17 @@ def make_trainer_class() -> Any:
         compile_decoder = False
         _compiled: tuple[Any, Any] | None = None
 
+        def _get_train_sampler(self, train_dataset: Any = None) -> Any:
+            from transformers.trainer_pt_utils import LengthGroupedSampler
+
+            from tunesmith.train.sampling import epoch_seeded
+
+            sampler = super()._get_train_sampler(train_dataset)
+            if isinstance(sampler, LengthGroupedSampler):
+                seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
+                return epoch_seeded(sampler, seed)
+            return sampler
+
         def _step_decoder(self, decoder: Any, model: Any) -> Any:
             """The decoder this step runs: compiled for training steps when asked. Validation and generation
             stay eager: under no_grad the graph would compile a second time for a few forward passes."""
