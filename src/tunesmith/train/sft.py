@@ -211,8 +211,14 @@ def run(
         note(f"[yellow]{len(skipped)} examples skipped[/] (listed in {run_dir.path('skipped.jsonl')})")
 
     n_params = sum(p.numel() for p in model.parameters())
+    samples = eval_generation_sample(cfg, val_records) if val_rows else []
     hp = defaults.resolve(
-        cfg, n_examples=len(train_rows), n_params=n_params, device=next(model.parameters()).device.type
+        cfg,
+        n_examples=len(train_rows),
+        n_params=n_params,
+        device=next(model.parameters()).device.type,
+        n_eval=len(val_rows),
+        eval_samples=len(samples),
     )
     kernels = kernel_plan(cfg, model, base, project_dir, hp.micro_batch_size, train_rows)
     announce(
@@ -263,7 +269,6 @@ def run(
             )
         trainer.compile_decoder = True
     extra = list(callbacks or [])
-    samples = eval_generation_sample(cfg, val_records)
     if samples:
         extra.append(make_generation_eval_callback(run_dir, tokenizer, samples))
     label = f"Training {cfg.recipe} on {len(train_rows)} examples" + (f" ({len(replay)} replayed)" if replay else "")
