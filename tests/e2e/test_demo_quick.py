@@ -59,7 +59,7 @@ def test_fine_tuned_model_stops_by_itself(demo: dict) -> None:
     eval_dir = Path(demo["summary"]["stages"]["eval"]["run"])
     rows = [json.loads(line) for line in (eval_dir / "outputs.jsonl").read_text().splitlines()]
     grounded = [r for r in rows if r["system"] == "finetuned+rag"]
-    # 56 quick steps are one epoch: at most one of the six may still run to the budget
+    # 56 quick steps are nine tenths of one pass: at most one of the six may still run to the budget
     # (the full demo's training ends every answer); the base model ends almost none in the company's sign-off
     signed = [r for r in grounded if r["finish_reason"] == "stop" and r["output"].rstrip().endswith("Support Team")]
     assert len(grounded) == 6 and len(signed) >= 5, [(r["finish_reason"], r["output"][-80:]) for r in grounded]
@@ -74,8 +74,8 @@ def test_adapter_saved_with_tokenizer_and_chat_template(demo: dict) -> None:
 def test_data_accounts_for_every_row(demo: dict) -> None:
     data_dir = Path(demo["summary"]["stages"]["data"]["run"])
     manifest = json.loads((data_dir / "manifest.json").read_text())
-    # 213 golden replies + 48 more (out-of-scope refusals, simple questions answered, tickets with contact details)
-    assert manifest["accounted"] and manifest["rows_in"] == 261
+    # 213 golden replies + 72 more (out-of-scope refusals, simple questions answered, tickets with contact details)
+    assert manifest["accounted"] and manifest["rows_in"] == 285
     assert all(v == 0 for v in manifest["leakage"].values())
     assert manifest["changed"] == {"pii_redacted": 4} and set(manifest["source_files"]) == {
         "data/golden.jsonl",
@@ -142,7 +142,7 @@ def test_gate_runs_regression_safety_and_retention_on_the_real_model(demo: dict)
     }
     regression = [json.loads(line) for line in (gate_dir / "regression.jsonl").read_text().splitlines()]
     assert [r["id"] for r in regression] == ["signoff", "greeting", "no-ai-disclaimer", "company-name"]
-    assert len((gate_dir / "refusal.jsonl").read_text().splitlines()) == 6
+    assert len((gate_dir / "refusal.jsonl").read_text().splitlines()) == 12
     # every trained-on ticket that held a phone number or an email is cut before each value and continued,
     # and the ticket itself is asked again
     data_dir = Path(demo["summary"]["stages"]["data"]["run"])
