@@ -40,6 +40,7 @@ from tunesmith.knowledge.rag import Retrieved, RuntimeRag, relevance_threshold
 from tunesmith.models.generation import Chat, Generation, GenerationParams, Generator
 from tunesmith.models.local import LocalGenerator
 from tunesmith.models.pool import ModelPool
+from tunesmith.models.shared_calls import Ask, generate_shared
 from tunesmith.models.spec import parse_model_ref
 
 FINETUNED_ADAPTER = "finetuned"
@@ -389,51 +390,18 @@ def _plan(
 
 
 def _generate(planned: list[_Planned], params: GenerationParams) -> dict[str, SystemRun]:
-    """Every system's answers: systems answered by the same model (and adapter) share a generation call
-    while their prompts together fit one running batch.
-
-    On a CPU a decoding step of a few rows costs nearly what a full batch's does (the weights are read
-    once a step either way), so the quick demo's five systems of 6 tickets each ran 5 x ~200 steps where
-    2 x ~200 do. Once a system fills the batch by itself, joining gains nothing: one call per model for
-    159 prompts measured no faster than 3 x 53 (123.5 s against 120.5 s, identical answers), so such
-    systems keep their own call, progress bar and latencies.
-    """
+    """Every system's answers; systems of one model and adapter share a call while they fit its batch
+    (`models.shared_calls`)."""
+    asks = [Ask(plan.system, plan.chats, plan.generator, plan.adapter) for plan in planned]
+    answered = generate_shared(asks, params, title=lambda group: "Eval " + ", ".join(a.label for a in group))
     runs: dict[str, SystemRun] = {}
-    for group in _calls(planned):
-        generator, adapter = group[0].generator, group[0].adapter
-        chats = [c for plan in group for c in plan.chats]
-        label = "Eval " + ", ".join(plan.system for plan in group)
-        with task(label, len(chats)) as update:
-            if adapter is None:
-                generations = generator.generate(chats, params, on_progress=update)
-            else:
-                generations = generator.generate(chats, params, adapter=adapter, on_progress=update)
-        if isinstance(generator, LocalGenerator):
-            generator.parse_calls(chats, generations)
-        start = 0
-        for plan in group:
-            mine = generations[start : start + len(plan.chats)]
-            start += len(plan.chats)
-            runs[plan.system] = SystemRun(plan.system, plan.chats, mine, plan.uses_rag, generator, adapter)
+    for plan, answers in zip(planned, answered, strict=True):
+        if isinstance(plan.generator, LocalGenerator):
+            plan.generator.parse_calls(plan.chats, answers.generations)
+        runs[plan.system] = SystemRun(
+            plan.system, plan.chats, answers.generations, plan.uses_rag, plan.generator, plan.adapter
+        )
     return runs
-
-
-def _calls(planned: list[_Planned]) -> list[list[_Planned]]:
-    """Consecutive systems of one local model and adapter, grouped while their prompts fit its batch."""
-    groups: list[list[_Planned]] = []
-    for plan in planned:
-        last = groups[-1] if groups else None
-        if (
-            last is not None
-            and isinstance(plan.generator, LocalGenerator)
-            and plan.generator is last[0].generator
-            and plan.adapter == last[0].adapter
-            and sum(len(p.chats) for p in last) + len(plan.chats) <= plan.generator.batch_size
-        ):
-            last.append(plan)
-        else:
-            groups.append([plan])
-    return groups
 
 
 def _pairwise(

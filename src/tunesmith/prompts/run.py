@@ -11,14 +11,12 @@ evaluation reruns precisely the same prompt.
 from __future__ import annotations
 
 import hashlib
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tunesmith.core.errors import DataError
 from tunesmith.core.jsonl import write_jsonl
-from tunesmith.core.progress import task
 from tunesmith.core.rundir import RunDir
 from tunesmith.core.stats import bootstrap_mean
 from tunesmith.data.clean import drop_exact_duplicates
@@ -31,8 +29,9 @@ from tunesmith.eval.scoring import score_outputs
 from tunesmith.knowledge.config import KnowledgeConfig
 from tunesmith.knowledge.ingest import ingest
 from tunesmith.knowledge.rag import RuntimeRag
-from tunesmith.models.generation import GenerationParams, Generator
+from tunesmith.models.generation import Chat, GenerationParams
 from tunesmith.models.pool import ModelPool
+from tunesmith.models.shared_calls import Answered, Ask, generate_shared
 from tunesmith.models.spec import EndpointModelRef, LocalModelRef
 from tunesmith.prompts.config import BaselineConfig, PromptTemplate
 
@@ -108,20 +107,38 @@ def run(
     # load (and reach) every candidate before generating anything: an unreachable endpoint
     # should fail in seconds, not after the local models have run
     generators = [pool.get(ref) for ref in candidates]
-    for ref, generator in zip(candidates, generators, strict=True):
-        for template in cfg.templates:
-            points = rag_points if (template.retrieval and rag_points) else None
-            shots = _shots(train, template.shots)
-            entry, rows = _try(ref, generator, template, shots, val, points, system_prompt, params, eval_cfg, knowledge)
-            leaderboard.append(entry)
-            outputs_rows += rows
-            run_dir.log_metrics(
-                model=generator.name,
-                template=template.name,
-                score=entry["score"]["mean"],
-                prompt_tokens=entry["prompt_tokens"],
-                latency_s=entry["latency_s"],
-            )
+    trials = [
+        (ref, generator, template, _shots(train, template.shots))
+        for ref, generator in zip(candidates, generators, strict=True)
+        for template in cfg.templates
+    ]
+    asks = [
+        Ask(
+            template.name,
+            _chats(template, shots, val, rag_points if template.retrieval else None, system_prompt),
+            generator,
+        )
+        for ref, generator, template, shots in trials
+    ]
+    # templates of one local model share a running batch while they fit it (`models.shared_calls`); each is
+    # charged its share of the call's time by the tokens it processed
+    answered = generate_shared(
+        asks, params, title=lambda group: f"Baseline {group[0].generator.name} / " + ", ".join(a.label for a in group)
+    )
+    for (ref, generator, template, shots), ask, answers in zip(trials, asks, answered, strict=True):
+        points = rag_points if (template.retrieval and rag_points) else None
+        entry, rows = _score(
+            ref, generator.name, template, shots, val, ask.chats, answers, points, params, eval_cfg, knowledge
+        )
+        leaderboard.append(entry)
+        outputs_rows += rows
+        run_dir.log_metrics(
+            model=generator.name,
+            template=template.name,
+            score=entry["score"]["mean"],
+            prompt_tokens=entry["prompt_tokens"],
+            latency_s=entry["latency_s"],
+        )
     chosen = _select(leaderboard, cfg)
     leaderboard.sort(key=lambda e: -e["score"]["mean"])
     write_jsonl(run_dir.path("outputs.jsonl"), outputs_rows)
@@ -132,20 +149,14 @@ def run(
     return BaselineResult(run=run_dir, leaderboard=leaderboard, chosen=chosen)
 
 
-def _try(
-    ref: LocalModelRef | EndpointModelRef,
-    generator: Generator,
+def _chats(
     template: PromptTemplate,
     shots: list[tuple[str, str]],
     val: list[GoldenRow],
     points: list[list[str]] | None,
     system_prompt: str,
-    params: GenerationParams,
-    eval_cfg: EvalConfig,
-    knowledge: KnowledgeConfig,
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """One candidate with one template on the validation rows: its leaderboard entry and per-row outputs."""
-    chats = [
+) -> list[Chat]:
+    return [
         render_template(
             system=template.system if template.system is not None else (system_prompt or None),
             user=template.user,
@@ -155,10 +166,23 @@ def _try(
         )
         for i, row in enumerate(val)
     ]
-    with task(f"Baseline {generator.name} / {template.name}", len(chats)) as update:
-        started = time.perf_counter()
-        generations = generator.generate(chats, params, on_progress=update)
-        wall = time.perf_counter() - started
+
+
+def _score(
+    ref: LocalModelRef | EndpointModelRef,
+    model: str,
+    template: PromptTemplate,
+    shots: list[tuple[str, str]],
+    val: list[GoldenRow],
+    chats: list[Chat],
+    answers: Answered,
+    points: list[list[str]] | None,
+    params: GenerationParams,
+    eval_cfg: EvalConfig,
+    knowledge: KnowledgeConfig,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """One candidate with one template on the validation rows: its leaderboard entry and per-row outputs."""
+    generations = answers.generations
     ctx = MetricContext(
         inputs=[r.input for r in val],
         contexts=points or [[] for _ in val],
@@ -169,11 +193,11 @@ def _try(
         chats=chats,
     )
     scores = score_outputs(eval_cfg.metrics, [g.text for g in generations], [r.output for r in val], ctx)
-    entry = _entry(ref, generator.name, template, shots, generations, scores, wall, eval_cfg)
+    entry = _entry(ref, model, template, shots, generations, scores, answers.seconds, eval_cfg)
     rows = [
         {
             "id": row.id,
-            "model": generator.name,
+            "model": model,
             "template": template.name,
             "input": row.input,
             "reference": row.output,

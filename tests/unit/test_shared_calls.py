@@ -1,4 +1,5 @@
-"""Evaluation systems of one model share a generation call while their prompts fit its running batch."""
+"""Prompts for one model (evaluation systems, baseline templates) share a generation call while they fit its
+running batch."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from typing import Any
 import pytest
 
 from tests.tiny_model import tiny_generator_with_adapter
-from tunesmith.eval.run import _calls, _generate, _Planned
+from tunesmith.eval.run import _generate, _Planned
 from tunesmith.models.generation import GenerationParams
 from tunesmith.models.local import LocalGenerator
+from tunesmith.models.shared_calls import Ask, generate_shared, groups
 
 TICKETS = ["Where is my order?", "Can I return boots?", "Do you ship to Canada?"]
 PARAMS = GenerationParams(max_new_tokens=12)
@@ -61,14 +63,24 @@ def test_systems_of_one_model_and_adapter_share_a_call_with_each_systems_own_ans
     assert runs["finetuned+rag"].adapter == "tuned" and runs["base+rag"].uses_rag
 
 
+def _asks(generator: LocalGenerator) -> list[Ask]:
+    return [Ask(p.system, p.chats, p.generator, p.adapter) for p in _plans(generator)]
+
+
 def test_systems_that_would_overflow_the_batch_keep_their_own_calls(generator: LocalGenerator) -> None:
     generator.batch_size = 5
-    assert [[p.system for p in group] for group in _calls(_plans(generator))] == [
-        ["baseline"],
-        ["base"],
-        ["base+rag"],
-        ["finetuned"],
-        ["finetuned+rag"],
-    ]
+    assert groups(_asks(generator)) == [[0], [1], [2], [3], [4]]
     generator.batch_size = 6
-    assert [len(group) for group in _calls(_plans(generator))] == [2, 1, 2]
+    assert groups(_asks(generator)) == [[0, 1], [2], [3, 4]]
+
+
+def test_a_shared_call_splits_its_time_by_the_tokens_each_ask_processed(generator: LocalGenerator) -> None:
+    asks = _asks(generator)[:3]
+    asks[0].chats = asks[0].chats * 2  # twice the prompts: about twice the work
+    answered = generate_shared(asks, PARAMS)
+    assert [len(a.generations) for a in answered] == [6, 3, 3]
+    work = [sum(g.prompt_tokens + g.completion_tokens for g in a.generations) for a in answered]
+    shares = [a.seconds / sum(b.seconds for b in answered) for a in answered]
+    assert shares == pytest.approx([w / sum(work) for w in work])
+    alone = generate_shared(asks[1:2], PARAMS)[0]
+    assert alone.seconds > 0 and [g.text for g in alone.generations] == [g.text for g in answered[1].generations]
