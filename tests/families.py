@@ -6,7 +6,7 @@ and a tokenizer that renders chats the way the family's instruct models do.
 The tokenizer is the bundled model's BPE vocabulary with the family's special
 tokens added and its chat template set (written from the family's published
 format: Llama 3's header blocks, ChatML, Gemma's turns, Mistral's [INST],
-Phi-3's role tags). What a family test checks depends on the template and the
+Phi-3's role tags, Phi-4's ChatML with <|im_sep|>). What a family test checks depends on the template and the
 architecture, not on the vocabulary: the assistant-only loss mask, the end of
 turn token, the modules all-linear adapts, a training step, a merge and a
 generation that stops.
@@ -57,6 +57,12 @@ PHI3 = (
     "{% if add_generation_prompt %}{{ '<|assistant|>\\n' }}{% else %}{{ eos_token }}{% endif %}"
 )
 
+# Phi-4 (a Phi3ForCausalLM): ChatML's tokens with <|im_sep|> after the role and no newline between turns
+PHI4 = (
+    "{% for m in messages %}{{ '<|im_start|>' + m['role'] + '<|im_sep|>' + m['content'] + '<|im_end|>' }}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant<|im_sep|>' }}{% endif %}"
+)
+
 
 @dataclass(frozen=True)
 class Family:
@@ -98,6 +104,16 @@ FAMILIES = [
         "<|end|>",
         ("<|system|>", "<|user|>", "<|assistant|>", "<|end|>", "<|endoftext|>"),
         eos="<|endoftext|>",
+        linear=frozenset({"qkv_proj", "o_proj", "gate_up_proj", "down_proj"}),
+        extra={"pad_token_id": None},
+    ),
+    Family(
+        "phi4",
+        "Phi3Config",
+        PHI4,
+        "<|im_end|>",
+        ("<|im_start|>", "<|im_sep|>", "<|im_end|>", "<|endoftext|>"),
+        bos="<|endoftext|>",
         linear=frozenset({"qkv_proj", "o_proj", "gate_up_proj", "down_proj"}),
         extra={"pad_token_id": None},
     ),

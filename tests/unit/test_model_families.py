@@ -123,7 +123,9 @@ def test_a_model_without_a_chat_template_is_refused_with_the_fix(family_dir, tmp
     ("family", "expected"),
     [
         (f, n)
-        for f, n in zip(FAMILIES, ["llama3", "chatml", "chatml", "gemma", "gemma", "mistral", "phi3"], strict=True)
+        for f, n in zip(
+            FAMILIES, ["llama3", "chatml", "chatml", "gemma", "gemma", "mistral", "phi3", "phi4"], strict=True
+        )
     ],
     ids=lambda v: v.name if isinstance(v, Family) else v,
 )

@@ -5,7 +5,7 @@ tokenizers carry, so the Modelfile's TEMPLATE is written for the chat format
 the model's own template produces. The format is recognised from what the
 Jinja template renders (its markers), not from the model's name: Llama 3's
 header blocks, ChatML (Qwen, SmolLM2, many fine-tunes), Gemma's turns,
-Mistral's [INST], Phi-3's role tags. The stop parameters are the tokens that
+Mistral's [INST], Phi-3's role tags, Phi-4's ChatML with ``<|im_sep|>``. The stop parameters are the tokens that
 end an assistant turn (what `tunesmith` itself stops on); the project's system
 prompt becomes SYSTEM. A format not recognised is an error that says how to
 write the TEMPLATE by hand, never a guess.
@@ -20,12 +20,19 @@ from tunesmith.core.atomic import atomic_write_text
 from tunesmith.core.errors import StageError
 
 FORMATS: dict[str, tuple[str, str]] = {
-    # name: (a marker its rendering contains, the Go template)
+    # name: (a marker its rendering contains, the Go template); the first marker found decides, so Phi-4
+    # (ChatML's tokens, <|im_sep|> after the role) comes before ChatML
     "llama3": (
         "<|start_header_id|>",
         "{{- if .System }}<|start_header_id|>system<|end_header_id|>\n\n{{ .System }}<|eot_id|>{{ end }}"
         "{{- range .Messages }}<|start_header_id|>{{ .Role }}<|end_header_id|>\n\n{{ .Content }}<|eot_id|>"
         "{{- end }}<|start_header_id|>assistant<|end_header_id|>\n\n",
+    ),
+    "phi4": (
+        "<|im_sep|>",
+        "{{- if .System }}<|im_start|>system<|im_sep|>{{ .System }}<|im_end|>{{ end }}"
+        "{{- range .Messages }}<|im_start|>{{ .Role }}<|im_sep|>{{ .Content }}<|im_end|>{{ end }}"
+        "<|im_start|>assistant<|im_sep|>",
     ),
     "chatml": (
         "<|im_start|>",
