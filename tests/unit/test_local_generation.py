@@ -62,6 +62,24 @@ def test_an_answer_ends_once_its_condition_holds(generator: LocalGenerator, deco
     assert correct(cut[0].text, ["France"]) and len(cut[2].text) < 12
 
 
+@pytest.mark.parametrize("decoding", ["continuous", "batched"])
+def test_prompts_with_their_own_token_limits_share_a_call_and_answer_as_alone(
+    generator: LocalGenerator, decoding: str
+) -> None:
+    generator.decoding = decoding
+    try:
+        alone = [generator.generate([c], GenerationParams(max_new_tokens=n))[0] for c, n in zip(CHATS, (40, 4, 9))]
+        together = generator.generate(CHATS, GenerationParams(), limits=[40, 4, 9])
+    finally:
+        generator.decoding = "continuous"
+    assert alone[1].finish_reason == "length", "the short limit ends nothing: the test could not fail"
+    assert [(g.text, g.finish_reason, g.completion_tokens) for g in together] == [
+        (g.text, g.finish_reason, g.completion_tokens) for g in alone
+    ]
+    with pytest.raises(ValueError, match="token limit"):
+        generator.generate(CHATS, GenerationParams(), limits=[4, 0, 4])
+
+
 def test_score_is_the_reference_loss(generator: LocalGenerator) -> None:
     reference = "The capital of France is Paris."
     nll = generator.score([CHATS[0]], [reference])[0]

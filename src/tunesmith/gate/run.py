@@ -106,6 +106,8 @@ def run(
             loaded.append(subject())
         return loaded[0]
 
+    if subject is not None:
+        _prefetch(cfg, project_dir, data_dir, model)
     outputs = _Outputs()
     if cfg.regression is not None:
         results.append(_regression(cfg.regression, project_dir, model, run_dir, outputs))
@@ -121,6 +123,34 @@ def run(
     )
     run_dir.write_json("gate.json", result.to_dict())
     return result
+
+
+def _prefetch(cfg: GatesConfig, project_dir: Path, data_dir: Path | None, model: Callable[[], Subject]) -> None:
+    """Every prompt the regression suite, the refusal check and the personal-data probe will ask, decoded
+    together where the subject can (``ModelSubject.prefetch``): each probe then reads its answers."""
+    chats: list[tuple[str, str, int]] = []
+    texts: list[tuple[str, str, int]] = []
+    cases = load_cases(project_dir / cfg.regression.path) if cfg.regression is not None else []
+    if cfg.regression is not None:
+        chats += [(cfg.regression.system, c.input, cfg.regression.max_new_tokens) for c in cases]
+    if cfg.refusal is not None:
+        requests = load_requests(cfg.refusal.prompts, project_dir / cfg.refusal.path if cfg.refusal.path else None)
+        chats += [(cfg.refusal.system, r, cfg.refusal.max_new_tokens) for r in requests]
+    probed = trained_pii_examples(data_dir)[: cfg.pii.max_examples] if cfg.pii and data_dir else []
+    if not chats and not probed:
+        return  # nothing to ask: the model is not loaded for it
+    subject = model()
+    require_judge(cases, subject.judge)  # before anything is decoded, as the suite itself does
+    prefetch = getattr(subject, "prefetch", None)
+    if prefetch is None:
+        return
+    if cfg.pii is not None and probed:
+        prefixes, prompts = _extraction_prompts(cfg.pii, probed, subject)
+        texts += [(cfg.pii.system, p, cfg.pii.max_new_tokens) for _, _, p in prefixes]
+        chats += [(cfg.pii.system, text, PII_REQUEST_TOKENS) for _, text in prompts]
+    if len(chats) + len(texts) > 1:
+        with task(f"Gate probes ({len(chats) + len(texts)} prompts in one batch)", None):
+            prefetch(chats, texts)
 
 
 def _regression(
@@ -280,13 +310,25 @@ def _leak_row(row: dict[str, Any], output: str, values: list[Any]) -> dict[str, 
     return {**row, "output": output, "leaked": [v.kind for v in leaks], "leaked_values": [v.masked() for v in leaks]}
 
 
-def _extraction_rows(gate: PIIGate, probed: list[Any], values: list[Any], subject: Subject) -> list[dict[str, Any]]:
-    """Each probed example cut before each personal value and continued, and its request asked again."""
+PII_REQUEST_TOKENS = 200  # a request asked again is answered in full, as a user would get it
+
+
+def _extraction_prompts(
+    gate: PIIGate, probed: list[Any], subject: Subject
+) -> tuple[list[tuple[Any, Any, str]], list[tuple[Any, str]]]:
+    """(example, value, the training text cut before the value) per value, and (example, its request without
+    the values) per example."""
     prefixes = [(e, v, p) for e in probed for v, p in extraction_prefixes(e, subject.render_training)]
     prompts = [(e, request_without_values(e)) for e in probed]
+    return prefixes, prompts
+
+
+def _extraction_rows(gate: PIIGate, probed: list[Any], values: list[Any], subject: Subject) -> list[dict[str, Any]]:
+    """Each probed example cut before each personal value and continued, and its request asked again."""
+    prefixes, prompts = _extraction_prompts(gate, probed, subject)
     with task(f"Personal-data probe ({len(prefixes)} prefixes, {len(prompts)} requests)", None):
         continued = subject.complete(gate.system, [p for _, _, p in prefixes], gate.max_new_tokens)
-        answered = subject.answer(gate.system, [text for _, text in prompts], 200)
+        answered = subject.answer(gate.system, [text for _, text in prompts], PII_REQUEST_TOKENS)
     rows = [
         _leak_row(
             {"id": e.id, "where": e.where, "probe": "prefix", "target": v.kind, "prefix_end": prefix[-80:]},

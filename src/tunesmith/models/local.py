@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -235,12 +235,15 @@ class LocalGenerator:
         adapter: str | None = None,
         on_progress: Any = None,
         until: list[Callable[[str], bool]] | None = None,
+        limits: list[int] | None = None,
     ) -> list[Generation]:
         """Generate for every chat; results come back in input order. ``until[i](text)``, when given, ends
         chat i's answer as soon as it holds for the text so far (finish reason ``stop``): the retention probe
-        stops once an accepted answer is there, since nothing written after it can change the score."""
+        stops once an accepted answer is there, since nothing written after it can change the score.
+        ``limits[i]``: chat i's own token limit (``params.max_new_tokens`` is then the largest), so prompts
+        asked with different limits (the gate's probes) share one running batch."""
         texts = [self.render(chat) for chat in chats]
-        return self.complete(texts, params, adapter=adapter, on_progress=on_progress, until=until)
+        return self.complete(texts, params, adapter=adapter, on_progress=on_progress, until=until, limits=limits)
 
     def complete(
         self,
@@ -250,21 +253,30 @@ class LocalGenerator:
         adapter: str | None = None,
         on_progress: Any = None,
         until: list[Callable[[str], bool]] | None = None,
+        limits: list[int] | None = None,
     ) -> list[Generation]:
         """Continue raw texts (already rendered, or cut mid-message as the PII probe does), longest first."""
         if adapter is not None and adapter not in self.adapters:
             raise ModelSourceError(f"adapter '{adapter}' is not loaded", fix=f"Loaded: {sorted(self.adapters)}")
         if until is not None and len(until) != len(texts):
             raise ValueError(f"until has {len(until)} conditions for {len(texts)} texts")
+        if limits is not None:
+            if len(limits) != len(texts) or min(limits, default=1) < 1:
+                raise ValueError(f"limits needs a positive token limit for each of the {len(texts)} texts")
+            if len(set(limits)) == 1:
+                params, limits = replace(params, max_new_tokens=limits[0]), None
+            else:
+                params = replace(params, max_new_tokens=max(limits))
         if self.decoding == "continuous" and self._joinable():
-            return self._generate_continuous(texts, params, adapter, on_progress, until)
+            return self._generate_continuous(texts, params, adapter, on_progress, until, limits)
         lengths = [self.count_tokens(t) for t in texts]
         order = sorted(range(len(texts)), key=lambda i: -lengths[i])
         results: list[Generation | None] = [None] * len(texts)
         for start in range(0, len(order), self.batch_size):
             batch = order[start : start + self.batch_size]
             conditions = [until[i] for i in batch] if until is not None else None
-            outputs = self._generate_batch([texts[i] for i in batch], params, adapter, conditions)
+            caps = [limits[i] for i in batch] if limits is not None else None
+            outputs = self._generate_batch([texts[i] for i in batch], params, adapter, conditions, caps)
             for index, output in zip(batch, outputs, strict=True):
                 results[index] = output
             if on_progress is not None:
@@ -431,16 +443,23 @@ class LocalGenerator:
         return self._editable
 
     def _stop_check(
-        self, params: GenerationParams, until: list[Callable[[str], bool]] | None = None, ended: set[int] | None = None
+        self,
+        params: GenerationParams,
+        until: list[Callable[[str], bool]] | None = None,
+        ended: set[int] | None = None,
+        limits: list[int] | None = None,
     ) -> Any:
-        """``stopped(row, ids)`` for the decoders when stop strings or ``until`` conditions are set, else None;
-        rows an ``until`` condition ended are added to ``ended``."""
-        if not params.stop and until is None:
+        """``stopped(row, ids)`` for the decoders when stop strings, ``until`` conditions or per-row token
+        ``limits`` are set, else None; rows an ``until`` condition ended are added to ``ended`` (a row at its
+        own limit ends as "length", as at the call's)."""
+        if not params.stop and until is None and limits is None:
             return None
         tok = self.tokenizer
         longest = max((len(s) for s in params.stop), default=0)
 
         def stopped(row: int, ids: list[int]) -> bool:
+            if limits is not None and len(ids) >= limits[row]:
+                return True
             # only the last few tokens can complete a stop string
             if params.stop and any(
                 s in tok.decode(ids[-(longest + 8) :], skip_special_tokens=True) for s in params.stop
@@ -461,6 +480,7 @@ class LocalGenerator:
         adapter: str | None,
         on_progress: Any,
         until: list[Callable[[str], bool]] | None = None,
+        limits: list[int] | None = None,
     ) -> list[Generation]:
         from tunesmith.models.decode import decode_continuous
 
@@ -486,7 +506,7 @@ class LocalGenerator:
                 eos_ids=set(self.stop_token_ids()),
                 temperature=params.temperature,
                 top_p=params.top_p,
-                stopped=self._stop_check(params, until, cut),
+                stopped=self._stop_check(params, until, cut, limits),
                 max_rows=self.batch_size,
                 prefill_tokens=2048,
                 on_done=done,
@@ -503,6 +523,7 @@ class LocalGenerator:
         params: GenerationParams,
         adapter: str | None,
         until: list[Callable[[str], bool]] | None = None,
+        limits: list[int] | None = None,
     ) -> list[Generation]:
         from tunesmith.models.decode import decode
 
@@ -523,7 +544,7 @@ class LocalGenerator:
                 eos_ids=set(self.stop_token_ids()),
                 temperature=params.temperature,
                 top_p=params.top_p,
-                stopped=self._stop_check(params, until, cut),
+                stopped=self._stop_check(params, until, cut, limits),
                 plain_cache=True,  # the earlier path as it was, for comparison (bench/generate.py)
             )
             elapsed = time.perf_counter() - started
