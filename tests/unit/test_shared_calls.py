@@ -84,3 +84,29 @@ def test_a_shared_call_splits_its_time_by_the_tokens_each_ask_processed(generato
     assert shares == pytest.approx([w / sum(work) for w in work])
     alone = generate_shared(asks[1:2], PARAMS)[0]
     assert alone.seconds > 0 and [g.text for g in alone.generations] == [g.text for g in answered[1].generations]
+
+
+def test_greedy_answers_of_the_same_weights_and_prompt_come_from_the_answers_cache(
+    generator: LocalGenerator, tmp_path: Path
+) -> None:
+    from tunesmith.models.journal import Journal
+
+    journal = Journal(tmp_path / "answers.jsonl")
+    asks = _asks(generator)
+    base, tuned = asks[1], asks[3]
+    first = generate_shared([base, tuned], PARAMS, journal_of=lambda ask: journal)
+    assert len(journal) == 3  # the base model's answers only: an adapter's are never kept
+    calls = _counting(generator)
+    changed = Ask("base", [[{"role": "system", "content": "Be brief."}, *c] for c in base.chats[:1]], generator)
+    again = generate_shared(
+        [base, changed, tuned], PARAMS, journal_of=lambda ask: Journal(tmp_path / "answers.jsonl")
+    )
+    # the base ask is read back; a changed system prompt and the adapter's ask are decoded (sharing no call:
+    # different adapters)
+    assert calls == [1, 3]
+    assert [g.text for g in again[0].generations] == [g.text for g in first[0].generations]
+    assert again[0].cached == 3 and again[0].seconds == pytest.approx(first[0].seconds)
+    assert again[1].cached == 0 and again[2].cached == 0
+    # sampling is never cached
+    sampled = GenerationParams(max_new_tokens=12, temperature=0.7, seed=1)
+    assert generate_shared([base], sampled, journal_of=lambda ask: journal)[0].cached == 0

@@ -102,6 +102,10 @@ class EvalConfig(StrictModel):
     """Use only the first N test examples (all when unset)."""
     max_new_tokens: int = Field(200, ge=1)
     """Output token limit per answer."""
+    cache_answers: bool = True
+    """Greedy answers of a local model without an adapter (the base systems here, local candidates in the
+    baseline stage) come from the answers cache when these exact weights already answered this exact rendered
+    prompt with these settings, and are kept there; false decodes every answer again (to time them, say)."""
     bootstrap: int = Field(2000, ge=100)
     """Bootstrap resamples for confidence intervals."""
     confidence: float = Field(0.95, gt=0.5, lt=1)

@@ -38,6 +38,7 @@ from tunesmith.knowledge.config import KnowledgeConfig
 from tunesmith.knowledge.ingest import ingest
 from tunesmith.knowledge.rag import Retrieved, RuntimeRag, relevance_threshold
 from tunesmith.models.generation import Chat, Generation, GenerationParams, Generator
+from tunesmith.models.journal import Journal, answers_journal
 from tunesmith.models.local import LocalGenerator
 from tunesmith.models.pool import ModelPool
 from tunesmith.models.shared_calls import Ask, generate_shared
@@ -106,7 +107,8 @@ def run(
         _plan(system, inputs, points, finetuned, base_generator, baseline, system_prompt, pool, tool_turns)
         for system in systems
     ]
-    runs = _generate(planned, params)
+    journal = answers_journal(base, project_dir) if cfg.cache_answers else None
+    runs = _generate(planned, params, base_generator, journal)
 
     judge = pool.get(cfg.judge) if cfg.judge is not None else None
     support = [[p["chunk_id"] for p in r.get("meta", {}).get("support", [])] for r in test]
@@ -255,6 +257,7 @@ def _score(
                     "completion_tokens": generation.completion_tokens,
                     "finish_reason": generation.finish_reason,
                     "latency_s": round(generation.latency_s, 4),
+                    **({"from_cache": True} if generation.extra.get("cached") else {}),
                     "citations": shown[i] if shown else [],
                     "retrieval": retrieved[i].extension(None) if result.uses_rag and retrieved else None,
                     **({"tool_calls": generation.tool_calls} if turns[i] else {}),
@@ -389,11 +392,19 @@ def _plan(
     return _Planned(system, chats, rag, generator, adapter)
 
 
-def _generate(planned: list[_Planned], params: GenerationParams) -> dict[str, SystemRun]:
-    """Every system's answers; systems of one model and adapter share a call while they fit its batch
-    (`models.shared_calls`)."""
+def _generate(
+    planned: list[_Planned], params: GenerationParams, base: Generator | None = None, journal: Journal | None = None
+) -> dict[str, SystemRun]:
+    """Every system's answers; systems of one model and adapter share a call while they fit its batch, and
+    ``journal``, the answers cache of the ``base`` model, gives what it already said (`models.shared_calls`)."""
     asks = [Ask(plan.system, plan.chats, plan.generator, plan.adapter) for plan in planned]
-    answered = generate_shared(asks, params, title=lambda group: "Eval " + ", ".join(a.label for a in group))
+    answered = generate_shared(
+        asks,
+        params,
+        title=lambda group: "Eval " + ", ".join(a.label for a in group),
+        journal_of=lambda ask: journal if journal is not None and ask.generator is base else None,
+        step="eval",
+    )
     runs: dict[str, SystemRun] = {}
     for plan, answers in zip(planned, answered, strict=True):
         if isinstance(plan.generator, LocalGenerator):
@@ -431,7 +442,6 @@ def _probe(
     compare: Any,
 ) -> dict[str, Any]:
     from tunesmith.knowledge.embed import load_embedder
-    from tunesmith.models.journal import answers_journal
 
     with task("General-skills probe", None):
         return run_probe(

@@ -30,6 +30,7 @@ from tunesmith.knowledge.config import KnowledgeConfig
 from tunesmith.knowledge.ingest import ingest
 from tunesmith.knowledge.rag import RuntimeRag
 from tunesmith.models.generation import Chat, GenerationParams
+from tunesmith.models.journal import answers_journal
 from tunesmith.models.pool import ModelPool
 from tunesmith.models.shared_calls import Answered, Ask, generate_shared
 from tunesmith.models.spec import EndpointModelRef, LocalModelRef
@@ -120,10 +121,20 @@ def run(
         )
         for ref, generator, template, shots in trials
     ]
-    # templates of one local model share a running batch while they fit it (`models.shared_calls`); each is
-    # charged its share of the call's time by the tokens it processed
+    # templates of one local model share a running batch while they fit it, and a local model's greedy answers
+    # come from its answers cache when it already gave them (`models.shared_calls`); each template is charged
+    # its share of the decoding time by the tokens it processed
+    journals = {
+        id(generator): answers_journal(ref, project_dir)
+        for ref, generator in zip(candidates, generators, strict=True)
+        if isinstance(ref, LocalModelRef) and eval_cfg.cache_answers
+    }
     answered = generate_shared(
-        asks, params, title=lambda group: f"Baseline {group[0].generator.name} / " + ", ".join(a.label for a in group)
+        asks,
+        params,
+        title=lambda group: f"Baseline {group[0].generator.name} / " + ", ".join(a.label for a in group),
+        journal_of=lambda ask: journals.get(id(ask.generator)),
+        step="baseline",
     )
     for (ref, generator, template, shots), ask, answers in zip(trials, asks, answered, strict=True):
         points = rag_points if (template.retrieval and rag_points) else None
