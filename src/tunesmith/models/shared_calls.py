@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from tunesmith.core.progress import task
+from tunesmith.core.progress import note, task
 from tunesmith.models.generation import Chat, Generation, GenerationParams, Generator
 from tunesmith.models.journal import Journal
 from tunesmith.models.local import LocalGenerator
@@ -91,6 +91,10 @@ def generate_shared(
                 found[i][row], charged[i][row] = _from_entry(journal.get(key))
 
     missing = [[r for r in range(len(ask.chats)) if r not in found[i]] for i, ask in enumerate(asks)]
+    whole = [ask for i, ask in enumerate(asks) if ask.chats and not missing[i]]
+    if whole:
+        label = title(whole) if title is not None else ", ".join(a.label for a in whole)
+        note(f"{label}: {sum(len(a.chats) for a in whole)} answers from the answers cache (eval.cache_answers)")
     todo = [i for i in range(len(asks)) if missing[i]]
     reduced = [
         Ask(asks[i].label, [asks[i].chats[r] for r in missing[i]], asks[i].generator, asks[i].adapter) for i in todo
