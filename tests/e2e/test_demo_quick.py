@@ -156,7 +156,7 @@ def test_gate_runs_regression_safety_and_retention_on_the_real_model(demo: dict)
     requests = sum(p["probe"] == "request" for p in probes)
     assert prefixes == pii["values"] and requests == len(held_pii)
     # toxicity reads every output: the evaluation's and each probe's
-    assert checks["toxicity"]["details"]["outputs"] == 6 + 4 + 6 + prefixes + requests
+    assert checks["toxicity"]["details"]["outputs"] == 6 + 4 + 12 + prefixes + requests
     assert (gate_dir / "model_card.md").read_text().startswith("# northwind-support — version 1")
     assert gate["registered"] == {"model": "northwind-support", "version": "1"}
 

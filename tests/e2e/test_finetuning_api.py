@@ -39,8 +39,10 @@ train:
   batch_size: 2
   max_length: 384
   stop_check: 0
-  # a random model needs larger steps to change its answers within a few of them
-  learning_rate: 0.01
+  # a random model needs large steps to change its answers within a few of them: at 0.01 six steps moved the
+  # loss 10.79 -> 10.63 and left the greedy answer the base model's (blank lines) for one data order; at 0.03
+  # the step-4 checkpoint answers " damage damage ..." and the final model "erest erest ...", unlike step 2
+  learning_rate: 0.03
 serve:
   max_new_tokens: 48
   # tiny on purpose: every adapter load evicts the one before, while requests for both arrive together
