@@ -68,8 +68,9 @@ def test_prompts_with_their_own_token_limits_share_a_call_and_answer_as_alone(
 ) -> None:
     generator.decoding = decoding
     try:
-        alone = [generator.generate([c], GenerationParams(max_new_tokens=n))[0] for c, n in zip(CHATS, (40, 4, 9))]
-        together = generator.generate(CHATS, GenerationParams(), limits=[40, 4, 9])
+        limits = [40, 4, 9]
+        alone = [generator.generate([c], GenerationParams(max_new_tokens=n))[0] for c, n in zip(CHATS, limits, strict=True)]
+        together = generator.generate(CHATS, GenerationParams(), limits=limits)
     finally:
         generator.decoding = "continuous"
     assert alone[1].finish_reason == "length", "the short limit ends nothing: the test could not fail"
