@@ -19,6 +19,7 @@ from tunesmith.core import cpu
 from tunesmith.core.deps import require
 from tunesmith.models import kvcache
 from tunesmith.models.batch import RunningBatch, left_padded
+from tunesmith.models.skinny_linear import skinny_linears
 
 
 def decode(
@@ -42,7 +43,7 @@ def decode(
     positions = (attention_mask.cumsum(-1) - 1).clamp(min=0)
     cache = transformers.DynamicCache(config=model.config) if plain_cache else kvcache.new_cache(model)
     carry = {_cache_argument(model): cache, "use_cache": True}
-    with torch.inference_mode():
+    with torch.inference_mode(), skinny_linears(model):
         out = model(
             input_ids=input_ids, attention_mask=attention_mask, position_ids=positions, logits_to_keep=1, **carry
         )
@@ -122,7 +123,7 @@ def decode_continuous(
     batch: RunningBatch | None = None
     rows: list[int] = []  # the prompt index of each row of the batch
     shared: tuple[tuple[int, ...], Any] | None = None  # the last shared prefix prefilled, and its cache
-    with torch.inference_mode():
+    with torch.inference_mode(), skinny_linears(model):
         while waiting or batch is not None:
             free = max_rows - len(rows)
             if waiting and free >= (refill_at if batch is not None else 1):

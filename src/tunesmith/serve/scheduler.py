@@ -260,12 +260,13 @@ class Scheduler:
     def _forward(self, adapter: str | None, adapter_path: Path | None, **inputs: Any) -> Any:
         torch = require("torch")
         from tunesmith.models.decode import _cache_argument
+        from tunesmith.models.skinny_linear import skinny_linears
 
         generator = self.generator
         with self.cache.lock:
             if adapter is not None and adapter_path is not None:
                 self.cache.ensure(adapter, adapter_path, keep=self._busy_adapters())
-            with generator._lock, generator._using(adapter), torch.inference_mode():
+            with generator._lock, generator._using(adapter), torch.inference_mode(), skinny_linears(generator.model):
                 cache = inputs.pop("cache")
                 return generator.model(**inputs, **{_cache_argument(generator.model): cache, "use_cache": True})
 
