@@ -10,6 +10,12 @@ from tunesmith.models import skinny_linear  # noqa: E402
 from tunesmith.models.skinny_linear import skinny_linears  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def _switched_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whatever TUNESMITH_SKINNY_LINEAR the environment has."""
+    monkeypatch.setattr(skinny_linear, "ENABLED", True)
+
+
 def _model() -> torch.nn.Module:
     torch.manual_seed(0)
     return torch.nn.Sequential(

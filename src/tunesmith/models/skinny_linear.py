@@ -15,6 +15,7 @@ PEFT wrappers around them). Measured end to end by `bench/generate.py` (``skinny
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -28,8 +29,9 @@ gain measured); from about 128 rows on the usual form is as fast or faster."""
 MIN_IN, MIN_OUT = 256, 128
 """Smaller layers (tiny test models, LoRA's low-rank matrices) fit the cache, where the forms tie."""
 
-ENABLED = True
-"""Off only to measure the difference (`bench/generate.py`)."""
+ENABLED = os.environ.get("TUNESMITH_SKINNY_LINEAR", "1") != "0"
+"""``TUNESMITH_SKINNY_LINEAR=0`` keeps `nn.Linear`'s own product everywhere: for a CPU whose BLAS measures
+otherwise (`bench/generate.py` reports ``skinny_linear_speedup``), and for measuring the difference."""
 
 _class: type | None = None
 
