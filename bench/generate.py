@@ -5,15 +5,16 @@ guide as system prompt, two past tickets with their replies, then the ticket), o
 greedy, up to 200 new tokens, as `tunesmith baseline` sends it. Four paths in one process:
 
 - continuous (the default): one running batch that waiting prompts join as answers end, prompt
-  prefixes the group shares prefilled once, a KV cache that grows in place, decoding steps' linears
-  computed weight first (`models/skinny_linear.py`);
+  prefixes the group shares prefilled once and held once for every row (`models/cascade.py`), a KV
+  cache that grows in place, decoding steps' linears computed weight first (`models/skinny_linear.py`);
 - plain linear: the same without the weight-first linears (`skinny_linear_speedup` is their share);
+- copied prefix: the same with the shared prefix copied into every row's cache (`cascade_speedup`);
 - batched: the earlier path (`decoding: batched`): batches of `batch_size` decoded until their longest
   answer ends, transformers' own cache, `nn.Linear`'s own product;
 - one by one: `model.generate` per prompt (a subset: it is slow), no padding at all.
 
 Prints one JSON object: output tokens/s of each, `speedup_vs_batched`, `speedup_vs_one_by_one`,
-`skinny_linear_speedup`, `identical_greedy` (every answer of the four paths the same text), and `compute_fraction` (FLOPs per
+`skinny_linear_speedup`, `cascade_speedup`, `identical_greedy` (every answer of the five paths the same text), and `compute_fraction` (FLOPs per
 generated token, 2 x parameters, against the measured fp32 matmul peak; `..._with_prompts` also counts
 every prompt token as if it were run in full).
 
@@ -96,30 +97,33 @@ def main() -> None:
     params = GenerationParams(max_new_tokens=args.max_new_tokens)
     prompt_tokens = [generator.count_tokens(generator.render(c)) for c in asked]
 
-    from tunesmith.models import skinny_linear
+    from tunesmith.models import cascade, skinny_linear
 
     runs = {}
-    # "plain-linear": continuous decoding with nn.Linear's own product on every row count; "batched" is the
-    # earlier path as it was, so it has nn.Linear's product too
-    for mode in ("batched", "continuous", "plain-linear"):
+    # "plain-linear": continuous decoding with nn.Linear's own product on every row count; "copied-prefix":
+    # continuous decoding with the shared prefix copied into every row; "batched" is the earlier path as it
+    # was, so it has nn.Linear's product and copies too
+    for mode in ("batched", "continuous", "plain-linear", "copied-prefix"):
         generator.decoding = "batched" if mode == "batched" else "continuous"
-        skinny_linear.ENABLED = mode == "continuous"
+        skinny_linear.ENABLED = mode in ("continuous", "copied-prefix")
+        cascade.ENABLED = mode != "copied-prefix"
         started = time.perf_counter()
         out = generator.generate(asked, params)
         seconds = time.perf_counter() - started
         tokens = sum(g.completion_tokens for g in out)
         runs[mode] = {"texts": [g.text for g in out], "tokens": tokens, "seconds": seconds}
-    skinny_linear.ENABLED = True
+    skinny_linear.ENABLED = cascade.ENABLED = True
     single_texts, single_tokens, single_s = one_by_one(generator, asked[: args.one_by_one], args.max_new_tokens)
 
     def rate(run: dict) -> float:
         return run["tokens"] / run["seconds"]
 
-    continuous, batched, plain = runs["continuous"], runs["batched"], runs["plain-linear"]
+    continuous, batched, plain, copied = (runs[m] for m in ("continuous", "batched", "plain-linear", "copied-prefix"))
     single_rate = single_tokens / single_s
     same = [a == b for a, b in zip(continuous["texts"], batched["texts"], strict=True)]
     same_single = [a == b for a, b in zip(continuous["texts"], single_texts, strict=False)]
     same_plain = [a == b for a, b in zip(continuous["texts"], plain["texts"], strict=True)]
+    same_copied = [a == b for a, b in zip(continuous["texts"], copied["texts"], strict=True)]
     peak = matmul_peak_gflops()
     n_params = sum(p.numel() for p in generator.model.parameters())
     flops_per_token = 2 * n_params
@@ -132,6 +136,7 @@ def main() -> None:
         "continuous_tokens_per_s": round(rate(continuous), 1),
         "batched_tokens_per_s": round(rate(batched), 1),
         "plain_linear_tokens_per_s": round(rate(plain), 1),
+        "copied_prefix_tokens_per_s": round(rate(copied), 1),
         "one_by_one_tokens_per_s": round(single_rate, 1),
         "continuous_s": round(continuous["seconds"], 1),
         "batched_s": round(batched["seconds"], 1),
@@ -141,10 +146,12 @@ def main() -> None:
         "speedup_vs_batched": round(rate(continuous) / rate(batched), 2),
         "speedup_vs_one_by_one": round(rate(continuous) / single_rate, 2),
         "skinny_linear_speedup": round(rate(continuous) / rate(plain), 2),
-        "identical_greedy": all(same) and all(same_single) and all(same_plain),
+        "cascade_speedup": round(rate(continuous) / rate(copied), 2),
+        "identical_greedy": all(same) and all(same_single) and all(same_plain) and all(same_copied),
         "identical_vs_batched": f"{sum(same)}/{len(same)}",
         "identical_vs_one_by_one": f"{sum(same_single)}/{len(same_single)}",
         "identical_vs_plain_linear": f"{sum(same_plain)}/{len(same_plain)}",
+        "identical_vs_copied_prefix": f"{sum(same_copied)}/{len(same_copied)}",
         "matmul_peak_gflops": round(peak, 1),
         "compute_fraction": round(rate(continuous) * flops_per_token / (peak * 1e9), 3),
         "compute_fraction_with_prompts": round(

@@ -96,10 +96,13 @@ def test_score_is_the_reference_loss(generator: LocalGenerator) -> None:
     assert unlikely > nll
 
 
+@pytest.mark.parametrize("held", ["once", "copied"])
 def test_continuous_decoding_with_joins_and_a_shared_prefix_answers_as_batched(
-    generator: LocalGenerator, monkeypatch: pytest.MonkeyPatch
+    generator: LocalGenerator, monkeypatch: pytest.MonkeyPatch, held: str
 ) -> None:
-    from tunesmith.models import kvcache
+    """The shared system prompt is prefilled once, and then held once for every row (models/cascade.py) or
+    copied into each row's cache: either way every answer is the batched path's."""
+    from tunesmith.models import cascade, kvcache
 
     system = (
         "You are the support assistant of a shop that sells tents, boots and camping stoves. "
@@ -115,8 +118,10 @@ def test_continuous_decoding_with_joins_and_a_shared_prefix_answers_as_batched(
     chats = [[{"role": "system", "content": system}, {"role": "user", "content": q}] for q in questions]
     params = GenerationParams(max_new_tokens=20)
     shared = []
-    real_repeated = kvcache.repeated
-    monkeypatch.setattr(kvcache, "repeated", lambda *a: shared.append(a[2]) or real_repeated(*a))
+    monkeypatch.setattr(cascade, "ENABLED", held == "once")
+    name = "sharing" if held == "once" else "repeated"
+    real = getattr(kvcache, name)
+    monkeypatch.setattr(kvcache, name, lambda *a: shared.append(a[1:]) or real(*a))
     monkeypatch.setattr(generator, "batch_size", 2)  # two rows: answers end and the next prompts join
     continuous = generator.generate(chats, params)
     monkeypatch.setattr(generator, "decoding", "batched")

@@ -3,7 +3,9 @@
 Rows are left-padded: every row's next token is the last column. Positions are
 per row (a row's count of real tokens), so the padding a row carries changes
 none of its results, and a batch can take in rows prefilled elsewhere (`absorb`)
-or let rows go (`keep`) between any two steps. The offline decoder
+or let rows go (`keep`) between any two steps. A batch whose rows all begin with the same prompt
+prefix can hold that prefix's cache once (``prefix``, `models/cascade.py`): its mask and cache
+columns are then each row's part after the prefix. The offline decoder
 (`models/decode.py`) and the server's scheduler (`serve/scheduler.py`) both drive one.
 """
 
@@ -22,6 +24,7 @@ class RunningBatch:
     mask: Any  # (rows, cache length): 1 where a row has a real token
     position: Any  # (rows,): the position of each row's next input token
     next_ids: Any  # (rows,): each row's last chosen token, the next input
+    prefix: tuple[int, ...] = ()  # the tokens every row begins with whose cache is held once, outside ``mask``
 
     @property
     def rows(self) -> int:
@@ -58,6 +61,13 @@ class RunningBatch:
         """``other``'s rows join below this batch's, both padded on the left to the longer."""
         torch = require("torch")
         functional = torch.nn.functional
+        if self.prefix != other.prefix:
+            keep = next(
+                (i for i, (a, b) in enumerate(zip(self.prefix, other.prefix, strict=False)) if a != b),
+                min(len(self.prefix), len(other.prefix)),
+            )
+            self.demote(keep)
+            other.demote(keep)
         length = max(self.mask.shape[1], other.mask.shape[1])
         kvcache.stack(self.cache, other.cache, length)
         self.mask = torch.cat(
@@ -68,6 +78,16 @@ class RunningBatch:
         )
         self.position = torch.cat([self.position, other.position])
         self.next_ids = torch.cat([self.next_ids, other.next_ids])
+
+    def demote(self, keep: int) -> None:
+        """Hold only the first ``keep`` tokens of the prefix once; the rest become every row's own columns."""
+        moved = len(self.prefix) - keep
+        if moved <= 0:
+            return
+        torch = require("torch")
+        kvcache.demote(self.cache, keep)
+        self.mask = torch.cat([self.mask.new_ones((self.rows, moved)), self.mask], dim=1)
+        self.prefix = self.prefix[:keep]
 
 
 def left_padded(prompts: list[list[int]], pad_id: int, device: Any) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from typing import Any
 
 from tunesmith.core import cpu
 from tunesmith.core.deps import require
-from tunesmith.models import kvcache
+from tunesmith.models import cascade, kvcache
 from tunesmith.models.batch import RunningBatch, left_padded
 from tunesmith.models.skinny_linear import skinny_linears
 
@@ -104,7 +104,8 @@ def decode_continuous(
     def forward(inputs: dict[str, Any], **extra: Any) -> Any:
         inputs = dict(inputs)
         cache = inputs.pop("cache")
-        return model(**inputs, **extra, **{argument: cache, "use_cache": True})
+        with cascade.attending(cache):
+            return model(**inputs, **extra, **{argument: cache, "use_cache": True})
 
     def record(indexes: list[int], chosen: Any) -> list[int]:
         """Append each row's token; the rows whose answer goes on."""
@@ -131,11 +132,12 @@ def decode_continuous(
                 width = len(prompts[group[0]])  # the longest of the group: prompts wait longest first
                 while waiting and len(group) < free and (len(group) + 1) * width <= prefill_tokens:
                     group.append(waiting.popleft())
-                inputs, shared = _group_inputs(model, [prompts[i] for i in group], pad_id, shared, forward)
+                inputs, shared, held = _group_inputs(model, [prompts[i] for i in group], pad_id, shared, forward)
                 out = forward(inputs, logits_to_keep=1)
                 chosen = _choose(out.logits[:, -1, :], temperature, top_p)
                 cache, mask = inputs["cache"], inputs["attention_mask"]
-                joining = RunningBatch(cache, mask, mask.sum(dim=1), chosen)
+                # each row's next position: its real length, the prefix held once included
+                joining = RunningBatch(cache, mask, mask.sum(dim=1) + len(held), chosen, prefix=held)
                 going = record(group, chosen)
                 if going:
                     joining.keep(going)
@@ -172,29 +174,36 @@ def _group_inputs(
     pad_id: int,
     shared: tuple[tuple[int, ...], Any] | None,
     forward: Callable[..., Any],
-) -> tuple[dict[str, Any], tuple[tuple[int, ...], Any] | None]:
-    """Prefill inputs (cache included) for a group of prompts, and the shared prefix to remember.
+) -> tuple[dict[str, Any], tuple[tuple[int, ...], Any] | None, tuple[int, ...]]:
+    """Prefill inputs (cache included) for a group of prompts, the shared prefix to remember, and the
+    prefix the inputs' cache holds once for every row (empty when it is copied into each row).
 
     Stages send many prompts that begin alike: the system prompt, a style guide, few-shot examples. The
     tokens every prompt of the group begins with are run once (one row), their keys and values copied to
     every row, and only the rest of each prompt is run, left-padded after the prefix: the padding sits
     between prefix and rest, masked, and positions continue from the prefix, so every row computes what
     it would alone. The prefix's cache is kept for the next group, which usually shares it too.
+
+    Where `cascade.usable` says so, the rows' cache holds the prefix once instead of a copy per row, and
+    the inputs' mask covers only each row's own part (`models/cascade.py`).
     """
     torch = require("torch")
     device = model.device
     length = _common_prefix(prompts)
     if length < SHARED_PREFIX_MIN or len(prompts) < 2:
-        return {**left_padded(prompts, pad_id, device), "cache": kvcache.new_cache(model)}, shared
+        return {**left_padded(prompts, pad_id, device), "cache": kvcache.new_cache(model)}, shared, ()
     prefix = tuple(prompts[0][:length])
     if shared is None or shared[0] != prefix:
         one = kvcache.new_cache(model)
         if not kvcache.editable(one):
-            return {**left_padded(prompts, pad_id, device), "cache": one}, shared
+            return {**left_padded(prompts, pad_id, device), "cache": one}, shared, ()
         ids = torch.tensor([prefix], device=device)
         forward({"input_ids": ids, "attention_mask": torch.ones_like(ids), "cache": one}, logits_to_keep=1)
         shared = (prefix, one)
     rest = left_padded([p[length:] for p in prompts], pad_id, device)
+    if cascade.usable(model):
+        held = {"cache": kvcache.sharing(model, shared[1])}
+        return {**rest, "position_ids": rest["position_ids"] + length, **held}, shared, prefix
     mask = torch.cat([rest["attention_mask"].new_ones((len(prompts), length)), rest["attention_mask"]], dim=1)
     inputs = {
         "input_ids": rest["input_ids"],
@@ -202,7 +211,7 @@ def _group_inputs(
         "position_ids": rest["position_ids"] + length,
         "cache": kvcache.repeated(model, shared[1], len(prompts)),
     }
-    return inputs, shared
+    return inputs, shared, ()
 
 
 def _common_prefix(prompts: list[list[int]]) -> int:

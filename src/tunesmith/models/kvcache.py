@@ -12,6 +12,11 @@ keys, not the cache.
 The batching code edits caches between steps: rows leave (`keep_rows`), leading
 columns no row attends to are dropped (a view: the buffer's start moves), and
 two batches become one, each right-aligned to the longer (`stack`).
+
+A layer can also hold a ``prefix``: keys and values of tokens every row begins with, kept once (one
+row) instead of copied into each row (`sharing`); `models/cascade.py` attends to it. The layer's own
+keys, values, length and edits are then each row's part after it; `demote` moves the prefix's tail (or
+all of it) into the rows when batches with different prefixes join.
 """
 
 from __future__ import annotations
@@ -33,6 +38,8 @@ def _layer_class() -> type:
 
     class GrowingLayer(transformers.cache_utils.DynamicLayer):  # type: ignore[misc, name-defined]
         """Keys and values of shape (rows, heads, length, dim) as views of larger buffers."""
+
+        prefix: tuple[Any, Any] | None = None  # (keys, values) of shape (1, heads, P, dim) every row attends to
 
         def lazy_initialization(self, key_states: Any, value_states: Any) -> None:
             self.device = key_states.device
@@ -163,6 +170,39 @@ def stack(cache: Any, other: Any, length: int) -> None:
             mine.replace(keys, values)
         else:
             mine.keys, mine.values = keys, values
+
+
+def sharing(model: Any, cache: Any) -> Any:
+    """A new, empty cache whose layers hold a one-row cache's keys and values once, as the prefix of every
+    row to come (views: nothing is copied). Needs growing layers (`editable` of ``cache``)."""
+    shared = new_cache(model)
+    for mine, theirs in zip(shared.layers, cache.layers, strict=True):
+        if not hasattr(mine, "replace"):
+            raise ValueError("only growing cache layers hold a shared prefix")
+        mine.prefix = (theirs.keys[:1], theirs.values[:1])
+    return shared
+
+
+def prefix_length(cache: Any) -> int:
+    """How many positions the layers of ``cache`` hold once for every row (0: none)."""
+    prefix = getattr(cache.layers[0], "prefix", None) if cache.layers else None
+    return int(prefix[0].shape[2]) if prefix is not None else 0
+
+
+def demote(cache: Any, keep: int) -> None:
+    """Keep only the first ``keep`` positions of the shared prefix; the rest are copied into every row,
+    in front of its own (all of it, with ``keep`` 0)."""
+    torch = require("torch")
+    for layer in cache.layers:
+        prefix = getattr(layer, "prefix", None)
+        if prefix is None or prefix[0].shape[2] <= keep:
+            continue
+        keys, values = layer.keys, layer.values
+        rows = keys.shape[0]
+        moved_keys = prefix[0][:, :, keep:].expand(rows, -1, -1, -1)
+        moved_values = prefix[1][:, :, keep:].expand(rows, -1, -1, -1)
+        layer.replace(torch.cat([moved_keys, keys], dim=2), torch.cat([moved_values, values], dim=2))
+        layer.prefix = (prefix[0][:, :, :keep], prefix[1][:, :, :keep]) if keep > 0 else None
 
 
 def repeated(model: Any, cache: Any, rows: int) -> Any:
