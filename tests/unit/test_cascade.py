@@ -99,11 +99,11 @@ def test_decoding_with_the_prefix_held_once_answers_what_copying_it_answers(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Groups of two prompts join one running batch: two with one long prefix, then two whose prefix
-    differs after its first 24 tokens (the batch keeps those once and copies the rest into the rows),
+    differs after its first 72 tokens (the batch keeps those once and copies the rest into the rows),
     then single prompts (everything copied)."""
     model = _tiny_llama()
     torch.manual_seed(5)
-    common = torch.randint(3, 96, (24,)).tolist()
+    common = torch.randint(3, 96, (cascade.MIN_PREFIX + 8,)).tolist()
     first, second = common + torch.randint(3, 96, (14,)).tolist(), common + torch.randint(3, 96, (10,)).tolist()
     prompts = [first + torch.randint(3, 96, (n,)).tolist() for n in (9, 8)]
     prompts += [second + torch.randint(3, 96, (n,)).tolist() for n in (7, 6)]
@@ -128,7 +128,7 @@ def test_decoding_with_the_prefix_held_once_answers_what_copying_it_answers(
         )
 
     once = run(True)
-    assert sorted(set(demoted)) == [0, 24], demoted  # both joins happened with the prefix held once
+    assert sorted(set(demoted)) == [0, cascade.MIN_PREFIX + 8], demoted  # both joins happened with the prefix held once
     demoted.clear()
     copied = run(False)
     assert not demoted

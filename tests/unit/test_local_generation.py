@@ -106,7 +106,8 @@ def test_continuous_decoding_with_joins_and_a_shared_prefix_answers_as_batched(
 
     system = (
         "You are the support assistant of a shop that sells tents, boots and camping stoves. "
-        "Answer in one or two friendly sentences and sign with the shop's name."
+        "Answer in one or two friendly sentences and sign with the shop's name. Returns are free within 30 days "
+        "with the receipt, shipping is free over 50 dollars, and every stove comes with a two-year warranty."
     )
     questions = [
         "Do you ship to Canada?",

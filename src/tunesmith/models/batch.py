@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tunesmith.core.deps import require
-from tunesmith.models import kvcache
+from tunesmith.models import cascade, kvcache
 
 
 @dataclass(eq=False)
@@ -66,6 +66,7 @@ class RunningBatch:
                 (i for i, (a, b) in enumerate(zip(self.prefix, other.prefix, strict=False)) if a != b),
                 min(len(self.prefix), len(other.prefix)),
             )
+            keep = keep if keep >= cascade.MIN_PREFIX else 0  # a short common part is copied, as it is alone
             self.demote(keep)
             other.demote(keep)
         length = max(self.mask.shape[1], other.mask.shape[1])

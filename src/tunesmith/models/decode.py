@@ -201,7 +201,7 @@ def _group_inputs(
         forward({"input_ids": ids, "attention_mask": torch.ones_like(ids), "cache": one}, logits_to_keep=1)
         shared = (prefix, one)
     rest = left_padded([p[length:] for p in prompts], pad_id, device)
-    if cascade.usable(model):
+    if length >= cascade.MIN_PREFIX and cascade.usable(model):
         held = {"cache": kvcache.sharing(model, shared[1])}
         return {**rest, "position_ids": rest["position_ids"] + length, **held}, shared, prefix
     mask = torch.cat([rest["attention_mask"].new_ones((len(prompts), length)), rest["attention_mask"]], dim=1)
