@@ -160,3 +160,16 @@ def test_outside_a_block_attention_is_transformers_own() -> None:
             inside = model(input_ids=ids, cache=cache, use_cache=True).logits
         after = model(input_ids=ids).logits
     assert torch.equal(before, inside) and torch.equal(before, after)
+
+
+def test_a_compiled_decoder_still_compiles_as_one_graph() -> None:
+    """train.compile compiles the decoder after decoding may have routed SDPA through here."""
+    model = _tiny_llama()
+    with cascade.attending(kvcache.new_cache(model)):
+        pass  # routes transformers' SDPA function through cascade for the process
+    compiled = torch.compile(model.model, dynamic=True, fullgraph=True)
+    ids = torch.randint(3, 96, (2, 11))
+    with torch.no_grad():
+        got = compiled(input_ids=ids, use_cache=False).last_hidden_state
+        want = model.model(input_ids=ids, use_cache=False).last_hidden_state
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)

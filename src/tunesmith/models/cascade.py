@@ -74,10 +74,14 @@ def _install() -> None:
     global _installed
     if _installed:
         return
+    torch = require("torch")
     transformers = require("transformers")
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
     def attention(module: Any, query: Any, key: Any, value: Any, attention_mask: Any, **kwargs: Any) -> Any:
+        # a compiled graph (train.compile) cannot read a ContextVar, and never decodes with a shared prefix
+        if torch.compiler.is_compiling():
+            return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
         cache = _active.get()
         layer_index = getattr(module, "layer_idx", None)
         prefix = None
