@@ -39,6 +39,28 @@ def test_products_match_nn_linear_for_every_row_count(rows: int) -> None:
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
 
 
+def test_one_row_takes_the_weight_first_product_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A single row (a server answering one request, the last answer of a batch) is a matrix-vector product,
+    which the BLAS computes at a fraction of the speed of two rows weight first: it is computed as two."""
+    products: list[tuple[int, ...]] = []
+    mm = torch.mm
+
+    def counting(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        products.append(tuple(b.shape))
+        return mm(a, b)
+
+    model = _model()
+    x = torch.randn(1, 512)
+    with torch.inference_mode():
+        expected = model(x)
+        with skinny_linears(model):
+            monkeypatch.setattr(torch, "mm", counting)
+            got = model(x)
+            monkeypatch.setattr(torch, "mm", mm)
+    assert products == [(512, 2), (384, 2)]  # both eligible layers, the row doubled
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+
+
 def test_only_large_fp32_cpu_linears_change_and_the_class_comes_back() -> None:
     model = _model()
     half = torch.nn.Linear(512, 512).to(torch.bfloat16)
