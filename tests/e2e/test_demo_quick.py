@@ -284,6 +284,19 @@ def test_openai_client_chats_with_the_fine_tuned_model(server: str) -> None:
     assert reply.choices[0].finish_reason == "stop"
     assert reply.choices[0].message.content.strip()
     assert reply.usage.prompt_tokens > 0 and reply.usage.completion_tokens > 0
+    assert reply.usage.prompt_tokens_details.cached_tokens == 0
+    # the conversation's next turn starts from the keys and values of the first turn's prompt and answer
+    follow_up = client.chat.completions.create(
+        model=fine_tuned,
+        messages=[
+            {"role": "user", "content": "Do you ship to Canada?\n\nThanks,\nAva"},
+            {"role": "assistant", "content": reply.choices[0].message.content},
+            {"role": "user", "content": "And how long does it take?"},
+        ],
+        max_tokens=8,
+    )
+    assert reply.usage.prompt_tokens < follow_up.usage.prompt_tokens_details.cached_tokens
+    assert follow_up.usage.prompt_tokens_details.cached_tokens < follow_up.usage.prompt_tokens
 
     grounded = client.chat.completions.create(
         model=fine_tuned,

@@ -217,3 +217,31 @@ def repeated(model: Any, cache: Any, rows: int) -> Any:
             mine.lazy_initialization(keys, values)
             mine.keys, mine.values = keys.contiguous(), values.contiguous()
     return copy
+
+
+def row_copy(cache: Any, row: int, columns: Any) -> list[tuple[Any, Any]] | None:
+    """Copies of one row's keys and values at ``columns`` (a 1-D index) of every layer, each of shape
+    (1, heads, len(columns), dim); None when a layer holds a shared prefix or is not a plain key/value layer
+    (what it holds is then not the row's alone)."""
+    if not editable(cache):
+        return None
+    out = []
+    for layer in cache.layers:
+        if getattr(layer, "prefix", None) is not None:
+            return None
+        keys, values = layer.keys[row : row + 1], layer.values[row : row + 1]
+        out.append((keys.index_select(2, columns), values.index_select(2, columns)))
+    return out
+
+
+def holding(model: Any, layers: list[tuple[Any, Any]], length: int) -> Any:
+    """A new one-row cache holding the first ``length`` positions of ``layers`` (as `row_copy` returns them),
+    copied with room to grow; None where the model's cache layers cannot hold them (`editable`)."""
+    cache = new_cache(model)
+    if not editable(cache) or len(cache.layers) != len(layers):
+        return None
+    for mine, (keys, values) in zip(cache.layers, layers, strict=True):
+        if not hasattr(mine, "replace"):
+            return None
+        mine.replace(keys[:, :, :length], values[:, :, :length])
+    return cache

@@ -60,6 +60,7 @@ async def chat_completions(request: Request, body: ChatRequest) -> Any:
             _window, state.engine, body, messages, params, model, completion_id, created, extension
         )
     scheduler = state.engine.scheduler()
+    tenant = _tenant(request)
     if body.stream:
         import asyncio
 
@@ -67,14 +68,20 @@ async def chat_completions(request: Request, body: ChatRequest) -> Any:
 
         loop, tokens = asyncio.get_running_loop(), asyncio.Queue()  # type: ignore[var-annotated]
         tickets = _submit(
-            scheduler, prompt, params, model, body.n, lambda i, t: loop.call_soon_threadsafe(tokens.put_nowait, (i, t))
+            scheduler,
+            prompt,
+            params,
+            model,
+            body.n,
+            lambda i, t: loop.call_soon_threadsafe(tokens.put_nowait, (i, t)),
+            tenant=tenant,
         )
         deltas = [TextDeltas(state.engine.tokenizer(), params.stop) for _ in tickets]
         chunk = _chunker(model, completion_id, created)
         return StreamingResponse(
             _stream_tickets(tickets, tokens, deltas, chunk, extension, use), media_type="text/event-stream"
         )
-    tickets = _submit(scheduler, prompt, params, model, body.n)
+    tickets = _submit(scheduler, prompt, params, model, body.n, tenant=tenant)
     outputs = await _wait(request, tickets)
     if outputs is None:  # the client went away: its answers were cancelled, nobody reads this
         from fastapi.responses import Response
@@ -83,14 +90,31 @@ async def chat_completions(request: Request, body: ChatRequest) -> Any:
     return _completion(outputs, model, completion_id, created, extension, use)
 
 
+def _tenant(request: Request) -> str | None:
+    """Whose request this is, for the prompt cache: a digest of the bearer token it carries (the server checked
+    it already where keys are required), None without one."""
+    import hashlib
+
+    scheme, _, token = request.headers.get("authorization", "").strip().partition(" ")
+    token = token.strip() if scheme.lower() == "bearer" else ""
+    return hashlib.sha256(token.encode()).hexdigest() if token else None
+
+
 def _submit(
-    scheduler: Scheduler, prompt: list[int], params: GenerationParams, model: ServedModel, n: int, on_token: Any = None
+    scheduler: Scheduler,
+    prompt: list[int],
+    params: GenerationParams,
+    model: ServedModel,
+    n: int,
+    on_token: Any = None,
+    *,
+    tenant: str | None = None,
 ) -> list[Ticket]:
     tickets: list[Ticket] = []
     try:
         for index in range(n):
             hook = (lambda token, i=index: on_token(i, token)) if on_token is not None else None
-            tickets.append(scheduler.submit(prompt, params, model.adapter, model.adapter_path, hook))
+            tickets.append(scheduler.submit(prompt, params, model.adapter, model.adapter_path, hook, tenant))
     except Busy as exc:
         for ticket in tickets:
             ticket.cancel()
@@ -127,12 +151,22 @@ async def _wait(request: Request, tickets: list[Ticket]) -> list[Generation] | N
         raise OpenAIError(503, "The server is shutting down.", type_="server_error", code="shutting_down") from None
 
 
-def _usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
-    return {
+def _usage(prompt_tokens: int, completion_tokens: int, cached_tokens: int | None = None) -> dict[str, Any]:
+    """OpenAI's usage object; ``cached_tokens``: prompt tokens the prompt cache supplied (continuous scheduler)."""
+    usage: dict[str, Any] = {
         "prompt_tokens": prompt_tokens,
         "completion_tokens": completion_tokens,
         "total_tokens": prompt_tokens + completion_tokens,
     }
+    if cached_tokens is not None:
+        usage["prompt_tokens_details"] = {"cached_tokens": cached_tokens}
+    return usage
+
+
+def _cached(outputs: Any) -> int | None:
+    """The prompt tokens the cache supplied, as OpenAI counts them for n choices: the first choice's prefill."""
+    first = next(iter(outputs), None)
+    return first.extra.get("cached_tokens") if first is not None else None
 
 
 def _chunker(model: ServedModel, completion_id: str, created: int) -> Any:
@@ -199,7 +233,8 @@ async def _stream_tickets(
         completion_tokens = sum(o.completion_tokens for o in outputs.values())
         if warnings:
             extension = {**extension, "warnings": warnings}
-        yield event([], usage=_usage(prompt_tokens, completion_tokens), tunesmith=extension)
+        cached = _cached(outputs[i] for i in sorted(outputs))
+        yield event([], usage=_usage(prompt_tokens, completion_tokens, cached), tunesmith=extension)
         yield "data: [DONE]\n\n"
     finally:
         for ticket in tickets:
@@ -228,7 +263,7 @@ def _completion(
         "model": model.id,
         "system_fingerprint": f"tunesmith-{model.adapter or 'base'}",
         "choices": choices,
-        "usage": _usage(outputs[0].prompt_tokens, completion_tokens),
+        "usage": _usage(outputs[0].prompt_tokens, completion_tokens, _cached(outputs)),
         "tunesmith": {**extension, "warnings": warnings} if warnings else extension,
     }
 

@@ -46,6 +46,11 @@ class ServeConfig(StrictModel):
     """Prompt tokens prefilled per scheduling step (short prompts together, a long one in pieces of this size):
     a waiting prompt delays the running answers by at most this much prefill at a time. `auto`: 128 on a CPU
     (where 512 tokens take ~1.6 s for the 135M model on 2 cores, ~9 decoding steps of 16 rows), 2048 on a GPU."""
+    prompt_cache_mb: float = Field(256, ge=0)
+    """Memory for keys and values of prompts and answers the server computed, reused by later prompts that begin
+    with the same tokens (the conversation so far, a shared system prompt): only the rest is prefilled, and
+    `usage.prompt_tokens_details.cached_tokens` says how much was reused. Shared only between requests with the
+    same API key and model. 0 turns it off (serve/prompt_cache.py)."""
     max_wait_s: float = Field(30, gt=0)
     """Waiting requests are admitted smallest first (prompt plus `max_tokens`); one that has waited this long
     goes first, whatever its size."""

@@ -19,6 +19,7 @@ from tunesmith.project import LoadedProject
 from tunesmith.serve.adapters import AdapterCache
 from tunesmith.serve.batcher import Batcher
 from tunesmith.serve.catalog import ModelCatalog
+from tunesmith.serve.prompt_cache import PromptCache
 from tunesmith.serve.scheduler import Scheduler
 
 
@@ -62,6 +63,7 @@ class Engine:
                     prefill_chunk=self._prefill_chunk(),
                     max_queue=cfg.max_queue,
                     max_wait_s=cfg.max_wait_s,
+                    prompt_cache=PromptCache(int(cfg.prompt_cache_mb * 2**20)) if cfg.prompt_cache_mb > 0 else None,
                 )
             return self._scheduler
 

@@ -22,6 +22,10 @@ short request behind it. Here nothing waits for anything but its turn:
   is never overtaken for ever, and the cache never grows past its budget; past
   `max_queue` waiting requests `submit` raises `Busy` (the server's 429).
 
+- with a prompt cache (`prompt_cache.py`), a prompt that begins with tokens the
+  server prefilled or answered before (the conversation so far, a shared system
+  prompt) starts from their keys and values and prefills only the rest.
+
 Greedy answers are token for token those of `LocalGenerator.generate`
 (tests/unit/test_scheduler.py). Models whose cache is not plain per-layer
 key/value tensors (sliding-window layers) do not join a running batch: a new
@@ -46,6 +50,7 @@ from tunesmith.models import kvcache
 from tunesmith.models.batch import RunningBatch, left_padded
 from tunesmith.models.generation import Generation, GenerationParams
 from tunesmith.serve.adapters import AdapterCache
+from tunesmith.serve.prompt_cache import PromptCache
 
 
 class Busy(Exception):
@@ -66,6 +71,10 @@ class Ticket:
     adapter_path: Path | None
     on_token: Callable[[int], None] | None = None
     """Called from the scheduler's thread with each new token id (streaming)."""
+    tenant: str | None = None
+    """Whose request this is (a digest of its API key): cached prompts are shared only within a tenant."""
+    cached_tokens: int = 0
+    """Prompt tokens whose keys and values came from the prompt cache instead of a prefill."""
     future: Future[Generation] = field(default_factory=Future)
     generated: list[int] = field(default_factory=list)
     submitted: float = field(default_factory=time.perf_counter)
@@ -73,6 +82,7 @@ class Ticket:
     _cache: Any = None  # the prompt's own KV cache while it is prefilled
     _prefilled: int = 0
     _rng: Any = None
+    _looked_up: bool = False
 
     def cancel(self) -> None:
         """Stop generating this answer at the next step (its client went away)."""
@@ -108,8 +118,10 @@ class Scheduler:
         prefill_chunk: int = 512,
         max_queue: int = 256,
         max_wait_s: float = 30.0,
+        prompt_cache: PromptCache | None = None,
     ) -> None:
         self.cache = cache
+        self.prompt_cache = prompt_cache
         self.generator = cache.generator
         self.max_batch = max_batch
         self.max_batch_tokens = max_batch_tokens
@@ -138,8 +150,9 @@ class Scheduler:
         adapter: str | None,
         adapter_path: Path | None,
         on_token: Callable[[int], None] | None = None,
+        tenant: str | None = None,
     ) -> Ticket:
-        ticket = Ticket(list(prompt_ids), params, adapter, adapter_path, on_token)
+        ticket = Ticket(list(prompt_ids), params, adapter, adapter_path, on_token, tenant)
         with self._cv:
             if self._stopping:
                 raise Cancelled("the server is stopping")
@@ -156,9 +169,10 @@ class Scheduler:
             self._cv.notify()
         self._thread.join(timeout)
 
-    def stats(self) -> dict[str, int]:
+    def stats(self) -> dict[str, Any]:
         with self._cv:
             return {
+                **({"prompt_cache": self.prompt_cache.stats()} if self.prompt_cache is not None else {}),
                 "waiting": len(self._waiting),
                 "prefilling": len(self._prefilling),
                 "running": sum(len(lane.tickets) for lane in self._lanes.values()),
@@ -241,6 +255,9 @@ class Scheduler:
         while self._prefilling and self._prefilling[0].cancelled:
             self.cancelled += 1
             _settle(self._prefilling.popleft(), Cancelled("cancelled"))
+        for ticket in self._prefilling:
+            if not ticket._looked_up:
+                self._reuse(ticket)
         long = [t for t in self._prefilling if t._prefilled or len(t.prompt_ids) > self.prefill_chunk]
         short = len(long) < len(self._prefilling)
         # long prompts (in pieces) and short ones (together) take turns, so neither waits for the other
@@ -275,6 +292,29 @@ class Scheduler:
         if ticket.params.seed is not None and ticket._rng is None:
             ticket._rng = torch.Generator(device=self.generator.model.device).manual_seed(ticket.params.seed % 2**63)
 
+    def _scope(self, ticket: Ticket) -> tuple[Any, ...]:
+        """What cached keys and values depend on besides the tokens: the adapter (its weights) and the tenant."""
+        return (ticket.tenant, ticket.adapter, str(ticket.adapter_path) if ticket.adapter_path else None)
+
+    def _reuse(self, ticket: Ticket) -> None:
+        """Start a prompt from the longest cached run of tokens it begins with: the rest is prefilled in pieces
+        (`_prefill_chunk`), from where the cached part ends."""
+        ticket._looked_up = True
+        if self.prompt_cache is None or ticket._cache is not None:
+            return
+        cache, length = self.prompt_cache.take(self.generator.model, self._scope(ticket), ticket.prompt_ids)
+        if cache is None:
+            return
+        ticket._cache, ticket._prefilled, ticket.cached_tokens = cache, length, length
+        self._seed(ticket)
+
+    def _remember(self, ticket: Ticket, tokens: list[int], cache: Any, row: int, columns: Any) -> None:
+        """Keep the keys and values of ``tokens`` (row ``row`` of ``cache``, at ``columns``) for later prompts."""
+        if self.prompt_cache is None or ticket.cancelled:
+            return
+        # only this thread writes the batch's tensors, so they can be read between steps without a lock
+        self.prompt_cache.put(self._scope(ticket), tokens, kvcache.row_copy(cache, row, columns))
+
     def _prefill_chunk(self, ticket: Ticket) -> None:
         """The next `prefill_chunk` tokens of a long prompt, on its own cache; it joins when the prompt is done."""
         torch = require("torch")
@@ -299,6 +339,7 @@ class Scheduler:
             return
         self._prefilling.remove(ticket)
         length = len(ticket.prompt_ids)
+        self._remember(ticket, ticket.prompt_ids, ticket._cache, 0, torch.arange(length, device=device))
         mask = torch.ones((1, length), dtype=torch.long, device=device)
         self._join([ticket], ticket._cache, mask, out.logits[:, -1, :])
         ticket._cache = None
@@ -320,6 +361,10 @@ class Scheduler:
         inputs = left_padded([t.prompt_ids for t in group], self.generator.tokenizer.pad_token_id or 0, model.device)
         cache = kvcache.new_cache(model)
         out = self._forward(head.adapter, head.adapter_path, **inputs, logits_to_keep=1, cache=cache)
+        width = inputs["input_ids"].shape[1]
+        for row, ticket in enumerate(group):  # left-padded: each prompt is its row's last columns
+            columns = require("torch").arange(width - len(ticket.prompt_ids), width, device=model.device)
+            self._remember(ticket, ticket.prompt_ids, cache, row, columns)
         self._join(group, cache, inputs["attention_mask"], out.logits[:, -1, :])
 
     def _join(self, tickets: list[Ticket], cache: Any, mask: Any, logits: Any) -> None:
@@ -362,7 +407,19 @@ class Scheduler:
             if not self._take(t, token)
         ]
         if len(keep) < len(lane.tickets):
+            if self.prompt_cache is not None:
+                for row in sorted(set(range(len(lane.tickets))) - set(keep)):
+                    self._remember_answer(lane, row)
             self._keep(lane, keep)
+
+    def _remember_answer(self, lane: _Lane, row: int) -> None:
+        """A finished answer's prompt and answer, for the conversation's next turn: the row's cache holds every
+        token it was fed, which is all but the last chosen one."""
+        ticket = lane.tickets[row]
+        fed = ticket.prompt_ids + ticket.generated[:-1]
+        columns = lane.batch.mask[row].nonzero().squeeze(-1)
+        if len(columns) == len(fed):
+            self._remember(ticket, fed, lane.batch.cache, row, columns)
 
     def _keep(self, lane: _Lane, rows: list[int], *, registered: bool = True) -> bool:
         """Keep only ``rows`` of a batch (dropping the others' cache and the columns no row needs);
@@ -400,6 +457,7 @@ class Scheduler:
                     completion_tokens=tokens,
                     finish_reason=finish,
                     latency_s=time.perf_counter() - ticket.submitted,
+                    extra={"cached_tokens": ticket.cached_tokens},
                 ),
             )
         return done
