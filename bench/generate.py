@@ -11,10 +11,13 @@ greedy, up to 200 new tokens, as `tunesmith baseline` sends it. Four paths in on
 - copied prefix: the same with the shared prefix copied into every row's cache (`cascade_speedup`);
 - batched: the earlier path (`decoding: batched`): batches of `batch_size` decoded until their longest
   answer ends, transformers' own cache, `nn.Linear`'s own product;
-- one by one: `model.generate` per prompt (a subset: it is slow), no padding at all.
+- one by one: `model.generate` per prompt (a subset: it is slow), no padding at all;
+- one row: tunesmith's decoding of the same subset one prompt at a time (what a server does for one
+  chat), with a single row's linears computed as two rows weight first (`one_row_speedup` against the
+  matrix-vector product `nn.Linear` and the BLAS take for one row).
 
 Prints one JSON object: output tokens/s of each, `speedup_vs_batched`, `speedup_vs_one_by_one`,
-`skinny_linear_speedup`, `cascade_speedup`, `identical_greedy` (every answer of the five paths the same text), and `compute_fraction` (FLOPs per
+`skinny_linear_speedup`, `cascade_speedup`, `identical_greedy` (every answer of every path the same text), and `compute_fraction` (FLOPs per
 generated token, 2 x parameters, against the measured fp32 matmul peak; `..._with_prompts` also counts
 every prompt token as if it were run in full).
 
@@ -114,6 +117,16 @@ def main() -> None:
         runs[mode] = {"texts": [g.text for g in out], "tokens": tokens, "seconds": seconds}
     skinny_linear.ENABLED = cascade.ENABLED = True
     single_texts, single_tokens, single_s = one_by_one(generator, asked[: args.one_by_one], args.max_new_tokens)
+    one_row = {}
+    for smallest in (2, 1):  # 2: one row takes nn.Linear's product (the earlier rule); 1: computed as two rows
+        skinny_linear.MIN_ROWS = smallest
+        started = time.perf_counter()
+        out = [generator.generate([chat], params)[0] for chat in asked[: args.one_by_one]]
+        one_row[smallest] = {
+            "texts": [g.text for g in out],
+            "tokens": sum(g.completion_tokens for g in out),
+            "seconds": time.perf_counter() - started,
+        }
 
     def rate(run: dict) -> float:
         return run["tokens"] / run["seconds"]
@@ -124,6 +137,8 @@ def main() -> None:
     same_single = [a == b for a, b in zip(continuous["texts"], single_texts, strict=False)]
     same_plain = [a == b for a, b in zip(continuous["texts"], plain["texts"], strict=True)]
     same_copied = [a == b for a, b in zip(continuous["texts"], copied["texts"], strict=True)]
+    same_one_row = [a == b for a, b in zip(one_row[1]["texts"], one_row[2]["texts"], strict=True)]
+    same_one_row += [a == b for a, b in zip(continuous["texts"], one_row[1]["texts"], strict=False)]
     peak = matmul_peak_gflops()
     n_params = sum(p.numel() for p in generator.model.parameters())
     flops_per_token = 2 * n_params
@@ -138,6 +153,9 @@ def main() -> None:
         "plain_linear_tokens_per_s": round(rate(plain), 1),
         "copied_prefix_tokens_per_s": round(rate(copied), 1),
         "one_by_one_tokens_per_s": round(single_rate, 1),
+        "one_row_tokens_per_s": round(rate(one_row[1]), 1),
+        "one_row_matrix_vector_tokens_per_s": round(rate(one_row[2]), 1),
+        "one_row_speedup": round(rate(one_row[1]) / rate(one_row[2]), 2),
         "continuous_s": round(continuous["seconds"], 1),
         "batched_s": round(batched["seconds"], 1),
         "one_by_one_s": round(single_s, 1),
@@ -147,11 +165,13 @@ def main() -> None:
         "speedup_vs_one_by_one": round(rate(continuous) / single_rate, 2),
         "skinny_linear_speedup": round(rate(continuous) / rate(plain), 2),
         "cascade_speedup": round(rate(continuous) / rate(copied), 2),
-        "identical_greedy": all(same) and all(same_single) and all(same_plain) and all(same_copied),
+        "identical_greedy": all(same) and all(same_single) and all(same_plain) and all(same_copied)
+        and all(same_one_row),
         "identical_vs_batched": f"{sum(same)}/{len(same)}",
         "identical_vs_one_by_one": f"{sum(same_single)}/{len(same_single)}",
         "identical_vs_plain_linear": f"{sum(same_plain)}/{len(same_plain)}",
         "identical_vs_copied_prefix": f"{sum(same_copied)}/{len(same_copied)}",
+        "identical_one_row": f"{sum(same_one_row)}/{len(same_one_row)}",
         "matmul_peak_gflops": round(peak, 1),
         "compute_fraction": round(rate(continuous) * flops_per_token / (peak * 1e9), 3),
         "compute_fraction_with_prompts": round(
