@@ -7,7 +7,7 @@ short request a long one must not hold back. The server is started for real on t
 bundled model, once per scheduler (`continuous`, the default, and `window`, the earlier batching), with the
 same load; one JSON object compares them.
 
-    python bench/load.py [--duration 120] [--clients 64] [--schedulers continuous,window]
+    python bench/load.py [--duration 120] [--clients 64] [--schedulers continuous,window] [--set KEY=VALUE]
 
 Per scheduler: `requests`, `errors` (well-formed requests that failed: must be 0), `p50_ms`, `p95_ms`,
 `p99_ms`, `canary_p95_ms`, `hostile` (requests and how many got a 4xx), `completion_tokens_per_s` and the
@@ -42,7 +42,7 @@ def percentile(values: list[float], q: float) -> float | None:
     return round(ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))], 1)
 
 
-def start_server(project: Path, scheduler: str) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(project: Path, scheduler: str, settings: list[str]) -> tuple[subprocess.Popen[bytes], str]:
     import httpx
 
     with socket.socket() as s:
@@ -50,7 +50,8 @@ def start_server(project: Path, scheduler: str) -> tuple[subprocess.Popen[bytes]
         port = s.getsockname()[1]
     server = subprocess.Popen(
         [sys.executable, "-m", "tunesmith", "serve", "--port", str(port), "--no-worker", "--no-ui"]
-        + ["--set", f"serve.scheduler={scheduler}"],
+        + ["--set", f"serve.scheduler={scheduler}"]
+        + [arg for setting in settings for arg in ("--set", setting)],
         cwd=project,
         env={**os.environ, "NO_COLOR": "1"},
         stdout=subprocess.DEVNULL,
@@ -238,6 +239,9 @@ def main() -> None:
     parser.add_argument(
         "--hostile-interval", type=float, default=1.0, help="Seconds each hostile client waits between requests."
     )
+    parser.add_argument(
+        "--set", action="append", default=[], help="A server setting, e.g. serve.prompt_cache_mb=0 (repeatable)."
+    )
     args = parser.parse_args()
 
     tickets = [json.loads(line)["ticket"] for line in (EXAMPLE / "data/golden.jsonl").read_text().splitlines()]
@@ -246,7 +250,7 @@ def main() -> None:
         project = Path(tmp) / "project"
         shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns(".tunesmith", "runs", "demo"))
         for scheduler in args.schedulers.split(","):
-            server, url = start_server(project, scheduler)
+            server, url = start_server(project, scheduler, args.set)
             try:
                 import httpx
 

@@ -63,9 +63,10 @@ def test_a_conversation_keeps_one_entry_and_the_budget_evicts_the_least_recently
     cache = PromptCache(2**20)
     cache.put("s", turn1, _layers(turn1))
     cache.put("s", turn2, _layers(turn2))  # extends turn 1: the older entry goes
-    assert cache.stats()["entries"] == 1 and cache.stats()["bytes"] == len(turn2) * PER_TOKEN
+    # stored in whole blocks of BLOCK positions: 70 tokens take 5
+    assert cache.stats()["entries"] == 1 and cache.stats()["bytes"] == 5 * BLOCK * PER_TOKEN
 
-    small = PromptCache(3 * 40 * PER_TOKEN)  # room for three 40-token entries
+    small = PromptCache(9 * BLOCK * PER_TOKEN)  # room for three 40-token entries (3 blocks each)
     a, b, c, d = ([n] * 40 for n in (1, 2, 3, 4))
     for seq in (a, b, c):
         small.put("s", seq, _layers(seq))
@@ -74,15 +75,22 @@ def test_a_conversation_keeps_one_entry_and_the_budget_evicts_the_least_recently
     assert small.longest("s", b + [0]) == (0, None)
     assert all(small.longest("s", seq + [0])[0] == 40 for seq in (a, c, d))
     assert small.stats()["evicted"] == 1 and small.stats()["bytes"] <= small.budget
+    # d took b's blocks: what comes back is d's own keys and values, position by position
+    for seq in (a, c, d):
+        length, entry = small.longest("s", seq + [0])
+        for got, want in zip(small.layers(entry, length), _layers(seq), strict=True):
+            assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1])
 
 
 def test_what_is_not_kept() -> None:
-    cache = PromptCache(50 * PER_TOKEN)
+    cache = PromptCache(3 * BLOCK * PER_TOKEN)
     assert not cache.put("s", list(range(MIN_REUSE - 1)), _layers(list(range(MIN_REUSE - 1))))  # too short
-    assert not cache.put("s", list(range(60)), _layers(list(range(60))))  # more than the whole budget
+    assert not cache.put("s", list(range(3 * BLOCK + 1)), _layers(list(range(3 * BLOCK + 1))))  # past the budget
     assert not cache.put("s", list(range(30)), _layers(list(range(29))))  # shapes that do not match the tokens
     assert not cache.put("s", list(range(30)), None)  # a cache whose layers are not the row's alone
     assert cache.stats()["entries"] == 0
+    assert cache.put("s", list(range(3 * BLOCK)), _layers(list(range(3 * BLOCK))))  # exactly the budget
+    assert not PromptCache(BLOCK * PER_TOKEN - 1).put("s", list(range(20)), _layers(list(range(20))))  # < 1 block
 
 
 def test_a_taken_cache_holds_the_reused_positions() -> None:
@@ -168,3 +176,38 @@ def test_a_conversation_reuses_its_earlier_turns_and_answers_as_without_the_cach
         assert stats["hits"] >= 3 and stats["bytes"] <= stats["budget_bytes"]
     finally:
         cached.shutdown()
+
+
+def test_prompts_with_cached_starts_of_different_lengths_are_prefilled_together_and_answer_alike(generator) -> None:  # type: ignore[no-untyped-def]
+    from tunesmith.models.generation import GenerationParams
+    from tunesmith.serve.adapters import AdapterCache
+    from tunesmith.serve.scheduler import Scheduler
+
+    def ids(*turns: str) -> list[int]:
+        chat = [{"role": "system", "content": SYSTEM}] + [{"role": "user", "content": t} for t in turns]
+        return list(generator.tokenizer(generator.render(chat), add_special_tokens=False)["input_ids"])
+
+    params = GenerationParams(max_new_tokens=12)
+    # one with the system prompt cached, one with a longer start cached, one with nothing (another system prompt)
+    other = [{"role": "user", "content": "Where is my order?"}]  # the template's own system prompt
+    prompts = [
+        ids(TURNS[1]),
+        ids(TURNS[0], TURNS[1]),
+        list(generator.tokenizer(generator.render(other), add_special_tokens=False)["input_ids"]),
+    ]
+    plain = Scheduler(AdapterCache(generator, budget_bytes=2**30))
+    try:
+        expected = [t.future.result(120).text for t in [plain.submit(p, params, None, None) for p in prompts]]
+    finally:
+        plain.shutdown()
+    cached = Scheduler(AdapterCache(generator, budget_bytes=2**30), prompt_cache=PromptCache(2**28))
+    try:
+        cached.submit(ids(TURNS[0]), params, None, None).future.result(120)  # caches the system prompt and turn
+        with cached._cv:  # all three wait together, so they are admitted and prefilled in one group
+            tickets = [cached.submit(p, params, None, None) for p in prompts]
+        answers = [t.future.result(120) for t in tickets]
+    finally:
+        cached.shutdown()
+    assert [a.text for a in answers] == expected
+    reused = [a.extra["cached_tokens"] for a in answers]
+    assert reused[0] > 0 and reused[1] > reused[0] and reused[2] == 0

@@ -245,3 +245,25 @@ def holding(model: Any, layers: list[tuple[Any, Any]], length: int) -> Any:
             return None
         mine.replace(keys[:, :, :length], values[:, :, :length])
     return cache
+
+
+def stacked(model: Any, caches: list[Any], length: int) -> Any:
+    """A new cache whose rows are the one-row ``caches`` in order (None: a row with nothing cached), each padded
+    on the left to ``length`` positions (the padding is masked by the caller)."""
+    torch = require("torch")
+    functional = torch.nn.functional
+    out = new_cache(model)
+    example = next(c for c in caches if c is not None)
+    for index, mine in enumerate(out.layers):
+        like = example.layers[index]
+        keys, values = [], []
+        for cache in caches:
+            if cache is None:
+                keys.append(like.keys.new_zeros((1, like.keys.shape[1], length, like.keys.shape[3])))
+                values.append(like.values.new_zeros((1, like.values.shape[1], length, like.values.shape[3])))
+            else:
+                layer = cache.layers[index]
+                keys.append(functional.pad(layer.keys, (0, 0, length - layer.keys.shape[2], 0)))
+                values.append(functional.pad(layer.values, (0, 0, length - layer.values.shape[2], 0)))
+        mine.replace(torch.cat(keys), torch.cat(values))
+    return out

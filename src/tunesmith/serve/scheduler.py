@@ -258,7 +258,7 @@ class Scheduler:
         for ticket in self._prefilling:
             if not ticket._looked_up:
                 self._reuse(ticket)
-        long = [t for t in self._prefilling if t._prefilled or len(t.prompt_ids) > self.prefill_chunk]
+        long = [t for t in self._prefilling if not self._groupable(t)]
         short = len(long) < len(self._prefilling)
         # long prompts (in pieces) and short ones (together) take turns, so neither waits for the other
         if long and (not short or self._long_turn):
@@ -297,8 +297,7 @@ class Scheduler:
         return (ticket.tenant, ticket.adapter, str(ticket.adapter_path) if ticket.adapter_path else None)
 
     def _reuse(self, ticket: Ticket) -> None:
-        """Start a prompt from the longest cached run of tokens it begins with: the rest is prefilled in pieces
-        (`_prefill_chunk`), from where the cached part ends."""
+        """Start a prompt from the longest cached run of tokens it begins with: only the rest is prefilled."""
         ticket._looked_up = True
         if self.prompt_cache is None or ticket._cache is not None:
             return
@@ -306,7 +305,7 @@ class Scheduler:
         if cache is None:
             return
         ticket._cache, ticket._prefilled, ticket.cached_tokens = cache, length, length
-        self._seed(ticket)
+        self._seed(ticket)  # grouped with other short prompts if the rest is short, else prefilled in pieces
 
     def _remember(self, ticket: Ticket, tokens: list[int], cache: Any, row: int, columns: Any) -> None:
         """Keep the keys and values of ``tokens`` (row ``row`` of ``cache``, at ``columns``) for later prompts."""
@@ -344,13 +343,24 @@ class Scheduler:
         self._join([ticket], ticket._cache, mask, out.logits[:, -1, :])
         ticket._cache = None
 
+    def _groupable(self, ticket: Ticket) -> bool:
+        """Whether a prompt is prefilled with others: what is left of it fits `prefill_chunk`, and no piece of it
+        has been prefilled yet (a cached start is not a piece)."""
+        return ticket._prefilled == ticket.cached_tokens and len(ticket.prompt_ids) - ticket._prefilled <= (
+            self.prefill_chunk
+        )
+
     def _prefill_group(self) -> None:
-        """Short prompts of one adapter prefilled together, left-padded, within `prefill_chunk` padded tokens."""
-        short = [t for t in self._prefilling if not t._prefilled and len(t.prompt_ids) <= self.prefill_chunk]
+        """Short prompts of one adapter prefilled together, within `prefill_chunk` padded tokens: each row's
+        cached start (if any) padded on the left to the longest, then each row's rest, left-padded. The padding
+        sits between a row's cached start and its rest, masked; positions continue from the cached start, so
+        every row computes what it would alone."""
+        torch = require("torch")
+        short = [t for t in self._prefilling if self._groupable(t)]
         head = short[0]
         group: list[Ticket] = []
         for ticket in short:
-            width = max(len(t.prompt_ids) for t in [*group, ticket])
+            width = max(len(t.prompt_ids) - t._prefilled for t in [*group, ticket])
             if ticket.adapter != head.adapter or (group and (len(group) + 1) * width > self.prefill_chunk):
                 break
             group.append(ticket)
@@ -358,14 +368,23 @@ class Scheduler:
             self._prefilling.remove(ticket)
             self._seed(ticket)
         model = self.generator.model
-        inputs = left_padded([t.prompt_ids for t in group], self.generator.tokenizer.pad_token_id or 0, model.device)
-        cache = kvcache.new_cache(model)
+        device = model.device
+        rest = left_padded(
+            [t.prompt_ids[t._prefilled :] for t in group], self.generator.tokenizer.pad_token_id or 0, device
+        )
+        held = max(t._prefilled for t in group)
+        starts = torch.tensor([t._prefilled for t in group], device=device)
+        cache = kvcache.stacked(model, [t._cache for t in group], held) if held else kvcache.new_cache(model)
+        # a row's cached start is the last `_prefilled` of the `held` leading columns
+        lead = (torch.arange(held, device=device)[None, :] >= (held - starts)[:, None]).to(rest["attention_mask"])
+        mask = torch.cat([lead, rest["attention_mask"]], dim=1)
+        inputs = {"input_ids": rest["input_ids"], "attention_mask": mask, "position_ids": rest["position_ids"]}
+        inputs["position_ids"] = inputs["position_ids"] + starts[:, None]
         out = self._forward(head.adapter, head.adapter_path, **inputs, logits_to_keep=1, cache=cache)
-        width = inputs["input_ids"].shape[1]
-        for row, ticket in enumerate(group):  # left-padded: each prompt is its row's last columns
-            columns = require("torch").arange(width - len(ticket.prompt_ids), width, device=model.device)
-            self._remember(ticket, ticket.prompt_ids, cache, row, columns)
-        self._join(group, cache, inputs["attention_mask"], out.logits[:, -1, :])
+        for row, ticket in enumerate(group):
+            ticket._cache = None
+            self._remember(ticket, ticket.prompt_ids, cache, row, mask[row].nonzero().squeeze(-1))
+        self._join(group, cache, mask, out.logits[:, -1, :])
 
     def _join(self, tickets: list[Ticket], cache: Any, mask: Any, logits: Any) -> None:
         """Prefilled rows take their first token and join their adapter's running batch (those already done
