@@ -22,14 +22,13 @@ import json
 import os
 import random
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from served import start_server, stop_server
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "northwind-support"
@@ -40,35 +39,6 @@ def percentile(values: list[float], q: float) -> float | None:
         return None
     ordered = sorted(values)
     return round(ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))], 1)
-
-
-def start_server(project: Path, scheduler: str, settings: list[str]) -> tuple[subprocess.Popen[bytes], str]:
-    import httpx
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = subprocess.Popen(
-        [sys.executable, "-m", "tunesmith", "serve", "--port", str(port), "--no-worker", "--no-ui"]
-        + ["--set", f"serve.scheduler={scheduler}"]
-        + [arg for setting in settings for arg in ("--set", setting)],
-        cwd=project,
-        env={**os.environ, "NO_COLOR": "1"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 300
-    while True:
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                return server, url
-        except httpx.HTTPError:
-            pass
-        if time.time() > deadline or server.poll() is not None:
-            raise SystemExit("server did not start")
-        time.sleep(0.3)
 
 
 def peak_rss_mb(pid: int) -> float | None:
@@ -250,7 +220,7 @@ def main() -> None:
         project = Path(tmp) / "project"
         shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns(".tunesmith", "runs", "demo"))
         for scheduler in args.schedulers.split(","):
-            server, url = start_server(project, scheduler, args.set)
+            server, url = start_server(project, [f"serve.scheduler={scheduler}", *args.set])
             try:
                 import httpx
 
@@ -274,12 +244,7 @@ def main() -> None:
                 results[scheduler] = result
                 print(json.dumps({scheduler: result}), file=sys.stderr, flush=True)
             finally:
-                os.killpg(server.pid, signal.SIGTERM)
-                try:
-                    server.wait(60)
-                except subprocess.TimeoutExpired:
-                    os.killpg(server.pid, signal.SIGKILL)
-                    server.wait(30)
+                stop_server(server)
     out: dict[str, Any] = {
         "machine": f"{os.cpu_count()} CPU cores",
         "duration_s": args.duration,

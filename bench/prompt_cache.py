@@ -19,47 +19,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
-import signal
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import yaml
+from served import start_server, stop_server
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "northwind-support"
-
-
-def start_server(project: Path) -> tuple[subprocess.Popen, str]:  # type: ignore[type-arg]
-    import httpx
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = subprocess.Popen(
-        [sys.executable, "-m", "tunesmith", "serve", "--port", str(port), "--no-worker"],
-        cwd=project,
-        env={**os.environ, "NO_COLOR": "1"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    deadline = time.time() + 300
-    while True:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
-                return server, f"http://127.0.0.1:{port}/v1"
-        except httpx.HTTPError:
-            pass
-        if time.time() > deadline or server.poll() is not None:
-            raise SystemExit("server did not start")
-        time.sleep(0.3)
 
 
 def converse(base_url: str, system: str, tickets: list[str], max_tokens: int) -> list[dict[str, float | str | int]]:
@@ -117,13 +87,12 @@ def main() -> None:
             config_copy = yaml.safe_load((project / "tunesmith.yaml").read_text())
             config_copy.setdefault("serve", {})["prompt_cache_mb"] = megabytes
             (project / "tunesmith.yaml").write_text(yaml.safe_dump(config_copy, sort_keys=False))
-            server, base_url = start_server(project)
+            server, url = start_server(project)
             try:
-                converse(base_url, "warm up", ["Say hi."], 4)
-                runs[mode] = [converse(base_url, system, chat, args.max_tokens) for chat in chats]
+                converse(f"{url}/v1", "warm up", ["Say hi."], 4)
+                runs[mode] = [converse(f"{url}/v1", system, chat, args.max_tokens) for chat in chats]
             finally:
-                os.killpg(server.pid, signal.SIGTERM)
-                server.wait(30)
+                stop_server(server)
 
     def mean(mode: str, key: str, turn: int | None = None) -> float:
         values = [t[key] for chat in runs[mode] for i, t in enumerate(chat) if turn is None or i == turn]

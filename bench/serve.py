@@ -14,17 +14,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
-import signal
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+from served import start_server, stop_server
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "northwind-support"
@@ -50,29 +47,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         project = Path(tmp) / "project"
         shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns(".tunesmith", "runs", "demo"))
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        server = subprocess.Popen(
-            [sys.executable, "-m", "tunesmith", "serve", "--port", str(port), "--no-worker"],
-            cwd=project,
-            env={**os.environ, "NO_COLOR": "1"},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        server, url = start_server(project)
         try:
-            deadline = time.time() + 300
-            while True:
-                try:
-                    if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.time() > deadline or server.poll() is not None:
-                    raise SystemExit("server did not start")
-                time.sleep(0.3)
-            client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="bench", max_retries=0, timeout=600)
+            client = openai.OpenAI(base_url=f"{url}/v1", api_key="bench", max_retries=0, timeout=600)
 
             def ask(prompt: str) -> tuple[float, str | None, int]:
                 started = time.perf_counter()
@@ -95,10 +72,9 @@ def main() -> None:
             with ThreadPoolExecutor(max_workers=args.clients) as pool:
                 concurrent = list(pool.map(ask, prompts))
             concurrent_s = time.perf_counter() - t
-            health = httpx.get(f"http://127.0.0.1:{port}/health").json()
+            health = httpx.get(f"{url}/health").json()
         finally:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(30)
+            stop_server(server)
 
     def summary(results: list[tuple[float, str | None, int]], seconds: float) -> dict[str, float]:
         latencies = [r[0] * 1000 for r in results]
