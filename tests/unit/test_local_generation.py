@@ -163,3 +163,59 @@ def test_the_growing_cache_holds_what_transformers_cache_holds() -> None:
     keys = torch.randn(3, 2, 1, 8)
     got, want = growing.update(keys, keys, 0), plain.update(keys, keys, 0)
     assert torch.equal(got[0], want[0]) and growing.get_seq_length(0) == plain.get_seq_length(0) == 205
+
+
+def test_rows_that_leave_are_filled_from_the_end_without_copying_the_cache() -> None:
+    """`keep_rows` keeps what a gather in its returned order keeps; on growing layers the buffer stays where it
+    is (only the moved rows are copied), on transformers' own layers the rows are gathered in that order."""
+    import transformers
+
+    from tunesmith.models import kvcache
+
+    config = transformers.LlamaConfig(
+        vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2
+    )
+    model = transformers.LlamaForCausalLM(config)
+    torch.manual_seed(0)
+    steps = [(torch.randn(6, 2, n, 8), torch.randn(6, 2, n, 8)) for n in (7, 1, 1)]
+    for cache in (kvcache.new_cache(model), transformers.DynamicCache(config=config)):
+        for keys, values in steps:
+            for layer in (0, 1):
+                cache.update(keys, values, layer)
+        before = [(layer.keys.clone(), layer.values.clone()) for layer in cache.layers]
+        buffers = [layer.keys.data_ptr() for layer in cache.layers]
+        order = kvcache.keep_rows(cache, [0, 2, 3, 5])
+        assert sorted(order) == [0, 2, 3, 5] and order[:1] == [0]
+        for layer, (keys, values) in zip(cache.layers, before, strict=True):
+            assert torch.equal(layer.keys, keys[order]) and torch.equal(layer.values, values[order])
+        growing = isinstance(cache.layers[0], kvcache._layer_class())
+        assert ([layer.keys.data_ptr() for layer in cache.layers] == buffers) == growing
+        keys = torch.randn(4, 2, 1, 8)
+        for layer in (0, 1):
+            got, _ = cache.update(keys, keys, layer)
+            assert got.shape == (4, 2, 10, 8) and torch.equal(got[:, :, -1:], keys)
+
+
+@pytest.mark.parametrize("decoding", ["continuous", "batched"])
+def test_a_token_budget_narrows_the_batch_and_changes_no_answer(
+    generator: LocalGenerator, monkeypatch: pytest.MonkeyPatch, decoding: str
+) -> None:
+    """Rows times (longest prompt + max_new_tokens) stay within `max_batch_tokens`; the answers are those of
+    an unbounded batch."""
+    from tunesmith.models import decode
+    from tunesmith.models.batch import RunningBatch
+
+    chats = [[{"role": "user", "content": f"Name {n} fruit{'s' if n > 1 else ''}, please."}] for n in range(1, 9)]
+    params = GenerationParams(max_new_tokens=12)
+    monkeypatch.setattr(generator, "decoding", decoding)
+    wide = generator.generate(chats, params)
+    widths: list[int] = []
+    step_inputs = RunningBatch.step_inputs
+    monkeypatch.setattr(RunningBatch, "step_inputs", lambda self: widths.append(self.rows) or step_inputs(self))
+    real_decode = decode.decode
+    monkeypatch.setattr(decode, "decode", lambda model, ids, *a, **k: widths.append(len(ids)) or real_decode(model, ids, *a, **k))
+    longest = max(generator.count_tokens(generator.render(c)) for c in chats)
+    monkeypatch.setattr(generator, "max_batch_tokens", 3 * (longest + params.max_new_tokens))
+    narrow = generator.generate(chats, params)
+    assert widths and max(widths) == 3
+    assert [n.text for n in narrow] == [w.text for w in wide]

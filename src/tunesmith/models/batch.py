@@ -43,19 +43,21 @@ class RunningBatch:
     def advance(self, inputs: dict[str, Any], chosen: Any) -> None:
         self.mask, self.position, self.next_ids = inputs["attention_mask"], self.position + 1, chosen
 
-    def keep(self, rows: list[int]) -> None:
-        """Keep only ``rows`` (dropping the others' cache) and the columns some remaining row attends to."""
+    def keep(self, rows: list[int]) -> list[int]:
+        """Keep only ``rows`` (dropping the others' cache) and the columns some remaining row attends to;
+        returns the kept rows in their new order (rows from the end fill the places of those that left)."""
         if len(rows) == self.rows:
-            return
+            return list(range(self.rows))
         torch = require("torch")
-        index = torch.tensor(rows, device=self.mask.device)
-        self.cache.batch_select_indices(index)
+        order = kvcache.keep_rows(self.cache, rows)
+        index = torch.tensor(order, device=self.mask.device)
         self.mask, self.position, self.next_ids = self.mask[index], self.position[index], self.next_ids[index]
         used = self.mask.any(dim=0).nonzero()
         first = int(used[0]) if len(used) else 0
         if first > 0:  # every remaining row starts later: the leading columns are padding for all of them
             kvcache.drop_front(self.cache, first)
             self.mask = self.mask[:, first:]
+        return order
 
     def absorb(self, other: RunningBatch) -> None:
         """``other``'s rows join below this batch's, both padded on the left to the longer."""

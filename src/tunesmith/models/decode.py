@@ -83,6 +83,7 @@ def decode_continuous(
     top_p: float = 1.0,
     stopped: Callable[[int, list[int]], bool] | None = None,
     max_rows: int = 64,
+    max_batch_tokens: int | None = None,
     prefill_tokens: int = 2048,
     on_done: Callable[[int], None] | None = None,
 ) -> list[list[int]]:
@@ -92,14 +93,22 @@ def decode_continuous(
     last steps run a few rows where the cores could run many. Here, once a quarter of the ``max_rows``
     slots are free, the next waiting prompts are prefilled together (left-padded, at most
     ``prefill_tokens`` padded tokens at a time) and join the running batch between two steps; prompts go
-    in longest first, so a joining prompt is rarely longer than the batch it joins. ``on_done(index)`` is
-    called as each prompt's answer ends.
+    in longest first, so a joining prompt is rarely longer than the batch it joins. ``max_batch_tokens``
+    bounds the KV cache: rows times the longest prompt of the batch (or the next to join) plus
+    ``max_new_tokens``, so short prompts run many rows and long ones fewer. ``on_done(index)`` is called as
+    each prompt's answer ends.
     """
     torch = require("torch")
     generated: list[list[int]] = [[] for _ in prompts]
     waiting = deque(sorted(range(len(prompts)), key=lambda i: -len(prompts[i])))
-    refill_at = max(1, max_rows // 4)
     argument = _cache_argument(model)
+
+    def rows_allowed() -> int:
+        """Rows the batch may hold now."""
+        if max_batch_tokens is None:
+            return max_rows
+        longest = max([len(prompts[i]) for i in rows] + ([len(prompts[waiting[0]])] if waiting else []), default=0)
+        return max(1, min(max_rows, max_batch_tokens // (longest + max_new_tokens)))
 
     def forward(inputs: dict[str, Any], **extra: Any) -> Any:
         inputs = dict(inputs)
@@ -126,8 +135,9 @@ def decode_continuous(
     shared: tuple[tuple[int, ...], Any] | None = None  # the last shared prefix prefilled, and its cache
     with torch.inference_mode(), skinny_linears(model):
         while waiting or batch is not None:
-            free = max_rows - len(rows)
-            if waiting and free >= (refill_at if batch is not None else 1):
+            cap = rows_allowed()
+            free = cap - len(rows)
+            if waiting and free >= (max(1, cap // 4) if batch is not None else 1):
                 group = [waiting.popleft()]
                 width = len(prompts[group[0]])  # the longest of the group: prompts wait longest first
                 while waiting and len(group) < free and (len(group) + 1) * width <= prefill_tokens:
@@ -140,8 +150,7 @@ def decode_continuous(
                 joining = RunningBatch(cache, mask, mask.sum(dim=1) + len(held), chosen, prefix=held)
                 going = record(group, chosen)
                 if going:
-                    joining.keep(going)
-                    group = [group[row] for row in going]
+                    group = [group[row] for row in joining.keep(going)]
                     if batch is None:
                         batch, rows = joining, group
                     else:
@@ -159,8 +168,7 @@ def decode_continuous(
             if not going:
                 batch, rows = None, []
             elif len(going) < len(rows):
-                batch.keep(going)
-                rows = [rows[row] for row in going]
+                rows = [rows[row] for row in batch.keep(going)]
     return generated
 
 

@@ -23,7 +23,7 @@ from tunesmith.models.generation import Chat, Generation, GenerationParams
 from tunesmith.models.loss import per_row_nll
 from tunesmith.models.quiet import quiet_libraries
 from tunesmith.models.resolve import hub_unavailable_error, local_path
-from tunesmith.models.spec import LocalModelRef
+from tunesmith.models.spec import DECODE_ROWS, DECODE_TOKENS, LocalModelRef
 
 
 @dataclass
@@ -142,12 +142,20 @@ class LocalGenerator:
     """A local causal LM (optionally with LoRA adapters) behind the generation interface."""
 
     def __init__(
-        self, model: Any, tokenizer: Any, *, name: str, batch_size: int = 16, decoding: str = "continuous"
+        self,
+        model: Any,
+        tokenizer: Any,
+        *,
+        name: str,
+        batch_size: int = DECODE_ROWS,
+        decoding: str = "continuous",
+        max_batch_tokens: int = DECODE_TOKENS,
     ) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.name = name
         self.batch_size = batch_size
+        self.max_batch_tokens = max_batch_tokens
         self.decoding = decoding
         self.adapters: dict[str, str] = {}
         peft_config = getattr(model, "peft_config", None)
@@ -167,7 +175,14 @@ class LocalGenerator:
     @classmethod
     def load(cls, ref: LocalModelRef, base_dir: Path) -> LocalGenerator:
         model, tokenizer, _ = load_causal_lm(ref, base_dir)
-        return cls(model, tokenizer, name=ref.display_name, batch_size=ref.batch_size, decoding=ref.decoding)
+        return cls(
+            model,
+            tokenizer,
+            name=ref.display_name,
+            batch_size=ref.batch_size,
+            decoding=ref.decoding,
+            max_batch_tokens=ref.max_batch_tokens,
+        )
 
     # -- adapters ---------------------------------------------------------------
     def add_adapter(self, name: str, path: Path | str) -> None:
@@ -272,8 +287,13 @@ class LocalGenerator:
         lengths = [self.count_tokens(t) for t in texts]
         order = sorted(range(len(texts)), key=lambda i: -lengths[i])
         results: list[Generation | None] = [None] * len(texts)
-        for start in range(0, len(order), self.batch_size):
-            batch = order[start : start + self.batch_size]
+        budget = self.batch_tokens()
+        start = 0
+        while start < len(order):
+            # longest first: the batch's first prompt is its longest
+            rows = max(1, min(self.batch_size, budget // (lengths[order[start]] + params.max_new_tokens)))
+            batch = order[start : start + rows]
+            start += len(batch)
             conditions = [until[i] for i in batch] if until is not None else None
             caps = [limits[i] for i in batch] if limits is not None else None
             outputs = self._generate_batch([texts[i] for i in batch], params, adapter, conditions, caps)
@@ -433,6 +453,16 @@ class LocalGenerator:
         tokens = cut + (1 if cut < len(new) else 0)
         return text.strip(), tokens, "stop" if ended else finish
 
+    def batch_tokens(self) -> int:
+        """The KV-cache budget of a batch starting now, in tokens: ``max_batch_tokens``, and at most what half
+        the device's free memory holds (the weights are already loaded; the rest is left for activations)."""
+        from tunesmith.models import kvcache
+
+        free = free_memory(self.model.device)
+        if free <= 0:  # not known here: the setting alone
+            return self.max_batch_tokens
+        return min(self.max_batch_tokens, free // 2 // kvcache.bytes_per_token(self.model))
+
     def _joinable(self) -> bool:
         """Whether rows can join a running batch: not for caches with sliding-window layers (Gemma 2 and 3,
         some Mistral and Qwen settings), which decode batch by batch instead."""
@@ -508,6 +538,7 @@ class LocalGenerator:
                 top_p=params.top_p,
                 stopped=self._stop_check(params, until, cut, limits),
                 max_rows=self.batch_size,
+                max_batch_tokens=self.batch_tokens(),
                 prefill_tokens=2048,
                 on_done=done,
             )

@@ -29,6 +29,12 @@ BUNDLED_PREFIX = "bundled:"
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
 
 
+DECODE_ROWS = 256
+"""Default most rows of a local model's decoding batch."""
+DECODE_TOKENS = 65536
+"""Default KV-cache budget of a local model's decoding batch, in tokens."""
+
+
 class LocalModelRef(StrictModel):
     """A model whose weights run in this process."""
 
@@ -42,9 +48,15 @@ class LocalModelRef(StrictModel):
     """`auto` (CUDA, then MPS, then CPU), `cpu`, `cuda`, `cuda:1`, ..."""
     dtype: str = "auto"
     """`auto` (fp32 on CPU, bf16 on GPUs that have it), or float32/bfloat16/float16."""
-    batch_size: int = Field(64, ge=1)
-    """Chats generated together in one batch. Finished answers leave the batch, so wide batches cost little
-    for short answers: on the 362-question probe on 2 CPU cores, 64 rows ran 3.0x the tokens/s of 8 (136 vs 45)."""
+    batch_size: int = Field(DECODE_ROWS, ge=1)
+    """Most chats generated together in one batch (also bounded by `max_batch_tokens`). A decoding step reads
+    every weight whatever its row count, so wide batches pay: on 2 CPU cores the 362-question probe ran 3.0x
+    the tokens/s at 64 rows than at 8, and the retention probe took 1.3x less time at 256 rows than at 64
+    (`bench/decode_width.py`)."""
+    max_batch_tokens: int = Field(DECODE_TOKENS, ge=256)
+    """KV-cache budget of one batch, in tokens: rows times the longest prompt plus `max_new_tokens` among them
+    (the bundled model keeps 46 KB per token in fp32, so 65536 tokens are 3 GB), and at most half the device
+    memory free when the batch starts."""
     decoding: Literal["continuous", "batched"] = "continuous"
     """`continuous`: waiting chats join the running batch as answers end, so it stays `batch_size` rows wide;
     `batched`: one batch at a time until its longest answer ends (the earlier path, kept for comparison)."""

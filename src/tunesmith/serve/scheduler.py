@@ -449,8 +449,7 @@ class Scheduler:
                 with self.cache.lock:  # the adapter it used may now leave, if the budget needs the room
                     self.cache.trim(self._busy_adapters())
             return False
-        lane.batch.keep(rows)
-        lane.tickets = [lane.tickets[i] for i in rows]
+        lane.tickets = [lane.tickets[i] for i in lane.batch.keep(rows)]
         return True
 
     def _take(self, ticket: Ticket, token: int) -> bool:
