@@ -22,6 +22,7 @@ class ModelPool:
             exclude={
                 "name",
                 "batch_size",
+                "max_batch_tokens",
                 "cost_per_hour",
                 "cost_per_1k_input",
                 "cost_per_1k_output",
