@@ -55,6 +55,29 @@ def test_greedy_answers_are_those_of_batched_generation_whoever_joins_when(gener
         scheduler.shutdown()
 
 
+def test_a_row_leaving_from_the_middle_of_the_batch_leaves_the_others_right(generator: LocalGenerator) -> None:
+    # the middle row's answer ends first, after the cache has outgrown its first buffer (a forward pass allocated
+    # the new one: an inference tensor); the last row's keys and values then move into its place, written
+    # between steps, outside inference mode
+    chats = [[{"role": "user", "content": f"Write a long story about {thing}."}] for thing in ("a dragon", "a ship", "a fox")]
+    limits = [90, 75, 90]
+    expected = [
+        generator.generate([chat], GenerationParams(max_new_tokens=n))[0]
+        for chat, n in zip(chats, limits, strict=True)
+    ]
+    assert [g.finish_reason for g in expected] == ["length"] * 3  # every row runs to its limit
+    scheduler = Scheduler(AdapterCache(generator, budget_bytes=2**30))
+    try:
+        tickets = [
+            scheduler.submit(_ids(generator, chat), GenerationParams(max_new_tokens=n), None, None)
+            for chat, n in zip(chats, limits, strict=True)
+        ]
+        assert [t.future.result(120).text for t in tickets] == [g.text for g in expected]
+        assert scheduler.stats()["peak_rows"] == 3
+    finally:
+        scheduler.shutdown()
+
+
 def test_a_cancelled_answer_stops_and_frees_its_row_while_others_finish(generator: LocalGenerator) -> None:
     scheduler = Scheduler(AdapterCache(generator, budget_bytes=2**30))
     try:

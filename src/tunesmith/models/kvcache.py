@@ -35,6 +35,7 @@ def _layer_class() -> type:
     if _GrowingLayer is not None:
         return _GrowingLayer
     transformers = require("transformers")
+    torch = require("torch")
 
     class GrowingLayer(transformers.cache_utils.DynamicLayer):  # type: ignore[misc, name-defined]
         """Keys and values of shape (rows, heads, length, dim) as views of larger buffers."""
@@ -101,8 +102,11 @@ def _layer_class() -> type:
                 return
             if len(holes):
                 used = slice(self._start, self._end)
-                self._keys[holes, :, used] = self._keys[sources, :, used]
-                self._values[holes, :, used] = self._values[sources, :, used]
+                # a buffer allocated during a forward pass is an inference tensor, which only inference mode may
+                # write to; the server's scheduler edits its batch between steps, outside inference mode
+                with torch.inference_mode(self._keys.is_inference()):
+                    self._keys[holes, :, used] = self._keys[sources, :, used]
+                    self._values[holes, :, used] = self._values[sources, :, used]
             self._keys, self._values = self._keys[:rows], self._values[:rows]
             self._expose()
 
