@@ -9,9 +9,18 @@ short request behind it. Here nothing waits for anything but its turn:
   batch, at most `prefill_chunk` tokens per step: short prompts together
   (left-padded), a long one alone in pieces of that size, so a long prompt
   delays the others by one piece at a time, never by its whole length;
-- once prefilled it joins the running batch of its adapter (its KV cache padded
-  on the left to the batch's length; positions are per row, so the padding
-  changes no result); batches of different adapters take turns step by step;
+- once prefilled it joins the running batch (its KV cache padded on the left to
+  the batch's length; positions are per row, so the padding changes no result);
+- rows of different LoRA adapters and of the base model share one batch: each
+  step runs the base weights once for every row and each adapter's low-rank
+  matrices on its own rows (PEFT's ``adapter_names``). Taking turns instead (a
+  batch per adapter, each stepped in turn) reads every base weight once per
+  adapter per step, which is what a decoding step on a CPU is made of: two
+  models asked side by side answered 1.5-1.8x slower (bench/multi_adapter.py,
+  README). A run of steps of one model switches adapters only when the model
+  changes (`LocalGenerator.route`). DoRA adapters,
+  which PEFT cannot mix, keep a batch of their own (`mix_adapters=False`: every
+  adapter its own, for comparison in bench/multi_adapter.py);
 - a row leaves as soon as it ends (end token, stop string, token limit, or its
   client gone: `Ticket.cancel`), its cache rows are dropped and the leading
   cache columns no remaining row attends to are trimmed;
@@ -98,12 +107,15 @@ class Ticket:
         return len(self.prompt_ids) + self.params.max_new_tokens
 
 
+MIXED = "*"
+"""The lane key of the batch whose rows may use any mixable adapter (or none)."""
+
+
 @dataclass(eq=False)
 class _Lane:
-    """The running batch of one adapter: its rows' tickets and the batch itself."""
+    """A running batch: its rows' tickets (each with its own adapter, or all of one) and the batch itself."""
 
-    adapter: str | None
-    adapter_path: Path | None
+    key: str | None
     tickets: list[Ticket]
     batch: RunningBatch
 
@@ -119,8 +131,10 @@ class Scheduler:
         max_queue: int = 256,
         max_wait_s: float = 30.0,
         prompt_cache: PromptCache | None = None,
+        mix_adapters: bool = True,
     ) -> None:
         self.cache = cache
+        self.mix_adapters = mix_adapters
         self.prompt_cache = prompt_cache
         self.generator = cache.generator
         self.max_batch = max_batch
@@ -139,6 +153,8 @@ class Scheduler:
         self.requests = 0
         self.peak_rows = 0
         self.cancelled = 0
+        self.mixed_steps = 0
+        self._dora: dict[Path, bool] = {}
         self._thread = threading.Thread(target=self._loop, daemon=True, name="tunesmith-scheduler")
         self._thread.start()
 
@@ -180,6 +196,7 @@ class Scheduler:
                 "requests": self.requests,
                 "peak_rows": self.peak_rows,
                 "cancelled": self.cancelled,
+                "mixed_steps": self.mixed_steps,
             }
 
     # -- the scheduler's thread ----------------------------------------------------------------------
@@ -239,11 +256,37 @@ class Scheduler:
                 longest = max(t.span for t in [*rows, head])
                 if (len(rows) + 1) * longest > self.max_batch_tokens:
                     return
-                lane = self._lanes.get(head.adapter)
+                lane = self._lanes.get(self._lane_key(head))
                 if lane is not None and not self._can_join(lane):
                     return
             self._waiting.remove(head)
             self._prefilling.append(head)
+
+    def _lane_key(self, ticket: Ticket) -> str | None:
+        """Which running batch a request joins: the shared one, unless its adapter cannot be mixed."""
+        if not self.mix_adapters or self._is_dora(ticket):
+            return ticket.adapter
+        return MIXED
+
+    def _is_dora(self, ticket: Ticket) -> bool:
+        """Whether a request's adapter is DoRA (PEFT refuses those in a mixed batch): from the loaded adapter's
+        config, else from its folder's, since the scheduler decides before the adapter is loaded."""
+        if ticket.adapter is None:
+            return False
+        if ticket.adapter in self.generator.adapters:
+            return self.generator._is_dora(ticket.adapter)
+        path = ticket.adapter_path
+        if path is None:
+            return False
+        if path not in self._dora:
+            import json
+
+            try:
+                config = json.loads((path / "adapter_config.json").read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                config = {}
+            self._dora[path] = bool(isinstance(config, dict) and config.get("use_dora"))
+        return self._dora[path]
 
     def _can_join(self, lane: _Lane) -> bool:
         if self._joinable is None:
@@ -266,26 +309,41 @@ class Scheduler:
         elif short:
             self._prefill_group()
         self._long_turn = not self._long_turn
-        for adapter in list(self._lanes):
-            self._step(self._lanes[adapter])
+        for key in list(self._lanes):
+            self._step(self._lanes[key])
         self.steps += 1
 
     def _busy_adapters(self) -> set[str]:
         """Adapters a running batch or a half-prefilled prompt uses: never evicted."""
         return {t.adapter for t in self._rows() if t.adapter is not None}
 
-    def _forward(self, adapter: str | None, adapter_path: Path | None, **inputs: Any) -> Any:
+    def _forward(self, tickets: list[Ticket], **inputs: Any) -> Any:
+        """One forward pass for ``tickets``' rows, each through its own adapter (or none)."""
         torch = require("torch")
         from tunesmith.models.decode import _cache_argument
         from tunesmith.models.skinny_linear import skinny_linears
 
         generator = self.generator
+        used = {t.adapter: t.adapter_path for t in tickets}
         with self.cache.lock:
-            if adapter is not None and adapter_path is not None:
-                self.cache.ensure(adapter, adapter_path, keep=self._busy_adapters())
-            with generator._lock, generator._using(adapter), torch.inference_mode(), skinny_linears(generator.model):
-                cache = inputs.pop("cache")
-                return generator.model(**inputs, **{_cache_argument(generator.model): cache, "use_cache": True})
+            for adapter, path in used.items():
+                if adapter is not None and path is not None:
+                    self.cache.ensure(adapter, path, keep=self._busy_adapters())
+            cache = inputs.pop("cache")
+            inputs[_cache_argument(generator.model)] = cache
+            with generator._lock, torch.inference_mode(), skinny_linears(generator.model):
+                if len(used) > 1:
+                    # PEFT's mixed batch: the base weights once for every row, each adapter's matrices on its rows
+                    generator._release()  # the adapter layers on (`adapter_names` picks each row's)
+                    self.mixed_steps += 1
+                    names = [t.adapter if t.adapter is not None else "__base__" for t in tickets]
+                    return generator.model(**inputs, use_cache=True, adapter_names=names)
+                adapter = tickets[0].adapter
+                if adapter is not None and generator._is_dora(adapter):
+                    with generator._using(adapter):  # merged for the step (DoRA unmerged is far slower)
+                        return generator.model(**inputs, use_cache=True)
+                generator.route(adapter)
+                return generator.model(**inputs, use_cache=True)
 
     def _seed(self, ticket: Ticket) -> None:
         torch = require("torch")
@@ -325,8 +383,7 @@ class Scheduler:
         start = ticket._prefilled
         end = min(len(ticket.prompt_ids), start + self.prefill_chunk)
         out = self._forward(
-            ticket.adapter,
-            ticket.adapter_path,
+            [ticket],
             input_ids=torch.tensor([ticket.prompt_ids[start:end]], device=device),
             attention_mask=torch.ones((1, end), dtype=torch.long, device=device),
             position_ids=torch.arange(start, end, device=device)[None, :],
@@ -351,17 +408,17 @@ class Scheduler:
         )
 
     def _prefill_group(self) -> None:
-        """Short prompts of one adapter prefilled together, within `prefill_chunk` padded tokens: each row's
+        """Short prompts of one running batch (one adapter, or any mixable ones) prefilled together, within `prefill_chunk` padded tokens: each row's
         cached start (if any) padded on the left to the longest, then each row's rest, left-padded. The padding
         sits between a row's cached start and its rest, masked; positions continue from the cached start, so
         every row computes what it would alone."""
         torch = require("torch")
         short = [t for t in self._prefilling if self._groupable(t)]
-        head = short[0]
+        key = self._lane_key(short[0])
         group: list[Ticket] = []
         for ticket in short:
             width = max(len(t.prompt_ids) - t._prefilled for t in [*group, ticket])
-            if ticket.adapter != head.adapter or (group and (len(group) + 1) * width > self.prefill_chunk):
+            if self._lane_key(ticket) != key or (group and (len(group) + 1) * width > self.prefill_chunk):
                 break
             group.append(ticket)
         for ticket in group:
@@ -380,28 +437,27 @@ class Scheduler:
         mask = torch.cat([lead, rest["attention_mask"]], dim=1)
         inputs = {"input_ids": rest["input_ids"], "attention_mask": mask, "position_ids": rest["position_ids"]}
         inputs["position_ids"] = inputs["position_ids"] + starts[:, None]
-        out = self._forward(head.adapter, head.adapter_path, **inputs, logits_to_keep=1, cache=cache)
+        out = self._forward(group, **inputs, logits_to_keep=1, cache=cache)
         for row, ticket in enumerate(group):
             ticket._cache = None
             self._remember(ticket, ticket.prompt_ids, cache, row, mask[row].nonzero().squeeze(-1))
         self._join(group, cache, mask, out.logits[:, -1, :])
 
     def _join(self, tickets: list[Ticket], cache: Any, mask: Any, logits: Any) -> None:
-        """Prefilled rows take their first token and join their adapter's running batch (those already done
-        leave at once)."""
+        """Prefilled rows take their first token and join their running batch (those already done leave at
+        once)."""
         first = _choose(logits, tickets)
         joining = _Lane(
-            tickets[0].adapter,
-            tickets[0].adapter_path,
+            self._lane_key(tickets[0]),
             tickets,
             RunningBatch(cache, mask, mask.sum(dim=1), first),  # each row's next position: its real length
         )
         keep = [i for i, (t, token) in enumerate(zip(tickets, first.tolist(), strict=True)) if not self._take(t, token)]
         if not self._keep(joining, keep, registered=False):
             return
-        lane = self._lanes.get(joining.adapter)
+        lane = self._lanes.get(joining.key)
         if lane is None:
-            self._lanes[joining.adapter] = joining
+            self._lanes[joining.key] = joining
         else:
             lane.batch.absorb(joining.batch)
             lane.tickets = lane.tickets + joining.tickets
@@ -417,7 +473,7 @@ class Scheduler:
             if not self._keep(lane, live):
                 return
         inputs = lane.batch.step_inputs()
-        out = self._forward(lane.adapter, lane.adapter_path, **inputs)
+        out = self._forward(lane.tickets, **inputs)
         chosen = _choose(out.logits[:, -1, :], lane.tickets)
         lane.batch.advance(inputs, chosen)
         keep = [
@@ -445,7 +501,7 @@ class Scheduler:
         False when the batch is gone."""
         if not rows:
             if registered:
-                del self._lanes[lane.adapter]
+                del self._lanes[lane.key]
                 with self.cache.lock:  # the adapter it used may now leave, if the budget needs the room
                     self.cache.trim(self._busy_adapters())
             return False
