@@ -37,6 +37,7 @@ from tunesmith.core.progress import task
 from tunesmith.data.instruction import user_turn
 from tunesmith.data.records import Example, content_text
 from tunesmith.knowledge.chunk import split_sentences
+from tunesmith.knowledge.embed import remembering
 from tunesmith.knowledge.points import Point, PointPicker
 from tunesmith.knowledge.rag import RuntimeRag, calibrate_relevance
 from tunesmith.knowledge.retrieve import Retriever
@@ -65,6 +66,12 @@ def attach_runtime_context(
     chats = [(e, s) for e, s in examples if _last_turns(e) is not None]
     if not chats:
         return {"examples": 0}
+    # the same sentences are embedded to pick support, to retrieve and to cite
+    with remembering(rag.picker.embedder), remembering(rag.retriever.embedder):
+        return _attach(chats, rag, settings)
+
+
+def _attach(chats: list[tuple[Example, str]], rag: RuntimeRag, settings: ContextSettings) -> dict[str, Any]:
     # the turns as cleaned (personal data redacted), never the raw input
     turns = [_last_turns(e) for e, _ in chats]
     inputs = [t[0] for t in turns if t is not None]
