@@ -6,7 +6,8 @@ adapters on it. Two ways, the same bundled model, greedy, in one process:
 - turns (`mix_adapters=False`, the earlier way): a running batch per adapter, each stepped in turn, so every
   decoding step reads every base weight once per adapter in use;
 - mixed (the default): one batch, the base weights once for every row and each adapter's low-rank matrices
-  on its own rows (PEFT's ``adapter_names``).
+  on its own rows, stacked (`models/stacked_lora.py`);
+- mixed_peft: the same batch through PEFT's ``adapter_names`` (the earlier way, `TUNESMITH_STACKED_LORA=0`).
 
 Two workloads:
 
@@ -19,8 +20,9 @@ The adapters are LoRA adapters of the project's default shape (rank 16, alpha 32
 with random weights of a fine-tune's size, saved and loaded as the server loads a registered one: the
 speed of a step does not depend on what the weights learned.
 
-Prints one JSON object: seconds and completion tokens/s of each way per workload, the speedups, whether
-every answer is identical both ways, and how many steps ran mixed.
+Prints one JSON object: seconds and completion tokens/s of each way per workload, the speedups (``speedup``:
+turns against mixed; ``stacked_speedup``: PEFT's mixed batch against the stacked one), whether every answer
+is identical all three ways, and how many steps ran mixed and through the stacks.
 
     python bench/multi_adapter.py [--pairs 6] [--crowd 16] [--max-tokens 96]
 """
@@ -93,10 +95,16 @@ def run(generator, paths, requests, *, mix: bool, together: bool):  # type: igno
 
 
 def compare(generator, paths, requests, *, together: bool) -> dict:  # type: ignore[no-untyped-def]
+    from tunesmith.models import stacked_lora
+
     out = {}
     texts = {}
-    for way, mix in (("turns", False), ("mixed", True)):
-        answers, seconds, waits, stats = run(generator, paths, requests, mix=mix, together=together)
+    for way, mix, stacked in (("turns", False, True), ("mixed_peft", True, False), ("mixed", True, True)):
+        stacked_lora.ENABLED = stacked
+        try:
+            answers, seconds, waits, stats = run(generator, paths, requests, mix=mix, together=together)
+        finally:
+            stacked_lora.ENABLED = True
         tokens = sum(a.completion_tokens for a in answers)
         texts[way] = [a.text for a in answers]
         out[way] = {
@@ -104,12 +112,14 @@ def compare(generator, paths, requests, *, together: bool) -> dict:  # type: ign
             "completion_tokens": tokens,
             "tokens_per_s": round(tokens / seconds, 1),
             "mixed_steps": stats["mixed_steps"],
+            "stacked_steps": stats["stacked_steps"],
             "peak_rows": stats["peak_rows"],
         }
         if not together:
             out[way]["seconds_per_pair"] = round(sum(waits) / len(waits), 2)
     out["speedup"] = round(out["turns"]["seconds"] / out["mixed"]["seconds"], 2)
-    out["identical"] = texts["turns"] == texts["mixed"]
+    out["stacked_speedup"] = round(out["mixed_peft"]["seconds"] / out["mixed"]["seconds"], 2)
+    out["identical"] = texts["turns"] == texts["mixed"] == texts["mixed_peft"]
     out["answers"] = len(texts["mixed"])
     return out
 

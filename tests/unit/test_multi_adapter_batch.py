@@ -107,6 +107,9 @@ def test_rows_of_several_adapters_and_the_base_answer_as_each_model_alone(
             assert stats["mixed_steps"] >= PARAMS.max_new_tokens - 1
         else:
             assert stats["mixed_steps"] == 0
+        # the plain adapters' and the base model's passes through the stacked matrices (DoRA's through PEFT: a
+        # stacked DoRA row would lose its magnitudes and answer unlike DoRA alone)
+        assert stats["stacked_steps"] >= PARAMS.max_new_tokens - 1
     finally:
         scheduler.shutdown()
 
@@ -124,4 +127,3 @@ def test_the_base_model_routed_by_the_server_leaves_offline_generation_right(
         assert _ask(scheduler, generator, adapters, ["ft-b"]) == [alone["ft-b"]]
     finally:
         scheduler.shutdown()
-

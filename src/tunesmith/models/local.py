@@ -166,6 +166,8 @@ class LocalGenerator:
         self._lock = threading.Lock()
         # whether `route` left the adapter layers off (the base model answering), for the next caller to undo
         self._routed_off = False
+        # the adapters' matrices stacked for the server's passes that mix them (models/stacked_lora.py)
+        self._stacks: Any = None
         self._end_of_turn: list[int] | None = None
         self._editable: bool | None = None
         if not getattr(tokenizer, "chat_template", None):
@@ -205,6 +207,7 @@ class LocalGenerator:
                 self.model.load_adapter(str(path), adapter_name=name)
             self.model.eval()
             self.adapters[name] = str(path)
+            self._stacks = None
 
     def remove_adapter(self, name: str) -> None:
         """Free an adapter's weights (the server's LRU eviction); never the last one loaded."""
@@ -217,6 +220,7 @@ class LocalGenerator:
                 self.model.set_adapter(remaining[0])
             self.model.delete_adapter(name)
             del self.adapters[name]
+            self._stacks = None
 
     # -- generation -------------------------------------------------------------
     def render(self, chat: Chat) -> str:
@@ -380,6 +384,15 @@ class LocalGenerator:
         self._release()
         if self.model.active_adapter != adapter:
             self.model.set_adapter(adapter)
+
+    def stacks(self) -> Any:
+        """The loaded adapters' stacked LoRA matrices (`models.stacked_lora.AdapterStacks`), built on first
+        use after an adapter was loaded or removed; call with ``_lock`` held."""
+        if self._stacks is None:
+            from tunesmith.models.stacked_lora import AdapterStacks
+
+            self._stacks = AdapterStacks(self.model)
+        return self._stacks
 
     def _release(self) -> None:
         """Switch the adapter layers back on if `route` left them off (the state every other path expects)."""

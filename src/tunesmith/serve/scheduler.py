@@ -13,12 +13,14 @@ short request behind it. Here nothing waits for anything but its turn:
   the batch's length; positions are per row, so the padding changes no result);
 - rows of different LoRA adapters and of the base model share one batch: each
   step runs the base weights once for every row and each adapter's low-rank
-  matrices on its own rows (PEFT's ``adapter_names``). Taking turns instead (a
+  matrices on its own rows, stacked (`models/stacked_lora.py`: no per-step
+  hooks, copies or adapter switches; other adapter kinds take PEFT's
+  ``adapter_names``, and a run of steps of one of them switches adapters only
+  when the model changes, `LocalGenerator.route`). Taking turns instead (a
   batch per adapter, each stepped in turn) reads every base weight once per
   adapter per step, which is what a decoding step on a CPU is made of: two
   models asked side by side answered 1.5-1.8x slower (bench/multi_adapter.py,
-  README). A run of steps of one model switches adapters only when the model
-  changes (`LocalGenerator.route`). DoRA adapters,
+  README). DoRA adapters,
   which PEFT cannot mix, keep a batch of their own (`mix_adapters=False`: every
   adapter its own, for comparison in bench/multi_adapter.py);
 - a row leaves as soon as it ends (end token, stop string, token limit, or its
@@ -154,6 +156,7 @@ class Scheduler:
         self.peak_rows = 0
         self.cancelled = 0
         self.mixed_steps = 0
+        self.stacked_steps = 0
         self._dora: dict[Path, bool] = {}
         self._thread = threading.Thread(target=self._loop, daemon=True, name="tunesmith-scheduler")
         self._thread.start()
@@ -197,6 +200,7 @@ class Scheduler:
                 "peak_rows": self.peak_rows,
                 "cancelled": self.cancelled,
                 "mixed_steps": self.mixed_steps,
+                "stacked_steps": self.stacked_steps,
             }
 
     # -- the scheduler's thread ----------------------------------------------------------------------
@@ -333,9 +337,17 @@ class Scheduler:
             inputs[_cache_argument(generator.model)] = cache
             with generator._lock, torch.inference_mode(), skinny_linears(generator.model):
                 if len(used) > 1:
+                    self.mixed_steps += 1
+                adapters = {a for a in used if a is not None}
+                if generator.adapters and generator.stacks().supports(adapters):
+                    # plain LoRA: each row through its own adapter's stacked matrices (or none), the base
+                    # weights once for every row, whatever the adapter layers' PEFT state
+                    self.stacked_steps += 1
+                    with generator.stacks().rows([t.adapter for t in tickets]):
+                        return generator.model(**inputs, use_cache=True)
+                if len(used) > 1:
                     # PEFT's mixed batch: the base weights once for every row, each adapter's matrices on its rows
                     generator._release()  # the adapter layers on (`adapter_names` picks each row's)
-                    self.mixed_steps += 1
                     names = [t.adapter if t.adapter is not None else "__base__" for t in tickets]
                     return generator.model(**inputs, use_cache=True, adapter_names=names)
                 adapter = tickets[0].adapter
