@@ -56,3 +56,28 @@ def test_hub_id_offline_names_missing_files(tmp_path: Path, monkeypatch: pytest.
         load_causal_lm(LocalModelRef(id="acme-corp/support-model-7b"), tmp_path)
     text = info.value.render()
     assert "acme-corp/support-model-7b" in text and "config.json" in text and "HF_HUB_OFFLINE" in text
+
+
+def test_conversion_parses_the_gguf_once_and_keeps_its_weights() -> None:
+    """transformers reads the file three times (config, tokenizer, weights); the conversion parses it once."""
+    import gguf
+    import torch
+    from safetensors.torch import load_file
+
+    from tunesmith.models.convert import _parsed_once
+
+    path = bundled_gguf("smollm2-135m-instruct")
+    folder = Path(local_path(LocalModelRef(id=DEFAULT_MODEL), Path(".")))
+    original = gguf.GGUFReader
+    with _parsed_once(gguf):
+        reader = gguf.GGUFReader(str(path))
+        assert gguf.GGUFReader(path) is reader  # the same file by another spelling: no second parse
+        assert gguf.get_tensor_name_map(gguf.MODEL_ARCH.LLAMA, 30) is gguf.get_tensor_name_map(gguf.MODEL_ARCH.LLAMA, 30)
+    assert gguf.GGUFReader is original and isinstance(reader, original)
+    # what the one parse reads is what the converted folder holds (two tensors transformers does not permute)
+    converted = load_file(str(folder / "model.safetensors"))
+    tensors = {t.name: t for t in reader.tensors}
+    for gguf_name, hf_name in (("token_embd.weight", "model.embed_tokens.weight"), ("blk.0.ffn_down.weight", "model.layers.0.mlp.down_proj.weight")):
+        tensor = tensors[gguf_name]
+        weights = torch.from_numpy(gguf.dequantize(tensor.data, tensor.tensor_type).copy()).float()
+        assert torch.equal(weights.reshape(converted[hf_name].shape), converted[hf_name]), hf_name
