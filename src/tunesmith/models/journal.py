@@ -5,11 +5,20 @@ batch) under a key that hashes what produced it: the step, the model, the
 exact messages and the sampling settings. A rerun looks each request up before
 sending it, so completed work is never requested twice, whatever order it is
 asked in, and outputs are assembled from the journal, so a row appears once.
-A line torn by a kill mid-write is cut off on open.
+
+Several processes may share a journal: the answers cache is one file per base
+model for all of a user's projects, written by tuning workers side by side, an
+evaluation beside a server's fine-tuning job, two data builds. A batch is
+appended in one write under an exclusive lock on the file and read under a
+shared one, so lines of two processes never interleave and no reader takes a
+batch still being written for a torn one. A line torn by a kill mid-write
+(the only way one ends without a newline) is left out when read and cut off
+by the next append, under the lock.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -33,20 +42,17 @@ class Journal:
         path.parent.mkdir(parents=True, exist_ok=True)
 
     def _load(self) -> None:
-        raw = self.path.read_bytes()
-        good = 0
+        with self.path.open("rb") as f:
+            fcntl.flock(f, fcntl.LOCK_SH)  # released on close
+            raw = f.read()
         for line in raw.splitlines(keepends=True):
             if not line.endswith(b"\n"):
-                break  # torn by a kill mid-write
+                break  # torn by a kill mid-write: the next append cuts it
             try:
                 entry = json.loads(line)
             except json.JSONDecodeError:
-                break
+                continue  # damaged some other way: that answer is asked again, the lines after it are kept
             self._entries[entry["key"]] = entry
-            good += len(line)
-        if good < len(raw):
-            with self.path.open("r+b") as f:
-                f.truncate(good)
         self.resumed = len(self._entries)
 
     def __contains__(self, key: str) -> bool:
@@ -59,11 +65,17 @@ class Journal:
         return self._entries[key]
 
     def put_many(self, entries: list[dict[str, Any]]) -> None:
-        with self.path.open("a", encoding="utf-8") as f:
-            for entry in entries:
-                f.write(json.dumps(entry, ensure_ascii=False) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+        data = "".join(json.dumps(entry, ensure_ascii=False) + "\n" for entry in entries).encode("utf-8")
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # released on close
+            _cut_torn_tail(fd)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         for entry in entries:
             self._entries[entry["key"]] = entry
 
@@ -84,6 +96,25 @@ class Journal:
             ensure_ascii=False,
         )
         return hashlib.sha256(payload.encode()).hexdigest()[:32]
+
+
+def _cut_torn_tail(fd: int, chunk: int = 1 << 16) -> None:
+    """Cut what follows the file's last newline: called with the exclusive lock held, so it is what a
+    writer killed mid-write left, and appending after it would glue it to the next line."""
+    size = os.fstat(fd).st_size
+    end = size
+    while end > 0:
+        start = max(0, end - chunk)
+        block = os.pread(fd, end - start, start)
+        if end == size and block.endswith(b"\n"):
+            return
+        newline = block.rfind(b"\n")
+        if newline >= 0:
+            os.ftruncate(fd, start + newline + 1)
+            return
+        end = start
+    if size:
+        os.ftruncate(fd, 0)
 
 
 def answers_journal(ref: LocalModelRef, base_dir: Path) -> Journal:
