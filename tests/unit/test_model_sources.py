@@ -81,3 +81,27 @@ def test_conversion_parses_the_gguf_once_and_keeps_its_weights() -> None:
         tensor = tensors[gguf_name]
         weights = torch.from_numpy(gguf.dequantize(tensor.data, tensor.tensor_type).copy()).float()
         assert torch.equal(weights.reshape(converted[hf_name].shape), converted[hf_name]), hf_name
+
+
+def test_a_conversion_under_way_in_another_process_is_waited_for(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import fcntl
+    import threading
+
+    from tunesmith.models import convert
+
+    monkeypatch.setenv("TUNESMITH_CACHE", str(tmp_path / "cache"))
+    gguf = tmp_path / "model.gguf"
+    gguf.write_bytes(b"not read: the other process converts it")
+    target = convert.converted_path(gguf)
+    target.parent.mkdir(parents=True)
+    with (target.parent / f".{target.name}.lock").open("a") as lock:  # the other process, converting
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        done: list[Path] = []
+        waiting = threading.Thread(target=lambda: done.append(convert.ensure_converted(gguf)))
+        waiting.start()
+        waiting.join(timeout=0.5)
+        assert waiting.is_alive() and not done  # not converting the file itself meanwhile
+        target.mkdir()
+        (target / convert.MARKER).write_text("{}")
+    waiting.join(timeout=10)
+    assert done == [target]

@@ -63,12 +63,14 @@ class RunDir:
         """Make a new run folder under ``parent`` (named ``<time>-<stage>`` unless ``name`` is given)."""
         parent.mkdir(parents=True, exist_ok=True)
         base = name or f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-{stage}"
-        root = parent / base
-        suffix = 1
-        while root.exists():
-            suffix += 1
-            root = parent / f"{base}-{suffix}"
-        root.mkdir()
+        root, suffix = parent / base, 1
+        while True:
+            try:
+                root.mkdir()  # not exists() then mkdir(): two processes starting a stage in one second race there
+                break
+            except FileExistsError:
+                suffix += 1
+                root = parent / f"{base}-{suffix}"
         run = cls(root)
         now = _now()
         # nested stage folders are named after the stage alone; their id carries the parent's

@@ -71,6 +71,34 @@ def ensure_converted(gguf: Path, name: str | None = None) -> Path:
         return target
     if not gguf.is_file():
         raise ModelSourceError("GGUF file not found", where=str(gguf), fix="Check the path in the project file.")
+    with _converting(target):
+        if (target / MARKER).is_file():  # another process converted it while this one waited
+            return target
+        _convert(gguf, target)
+    return target
+
+
+@contextmanager
+def _converting(target: Path) -> Iterator[None]:
+    """Hold the conversion of ``target`` for this process: two processes starting on an empty cache (a server
+    and a run, two tuning workers) would both convert, and the second's folder would replace the first's
+    under a process already loading it (and change the weights' fingerprint that answer caches are keyed by)."""
+    import fcntl
+
+    from tunesmith.core.progress import note
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with (target.parent / f".{target.name}.lock").open("a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            note(f"Waiting for another process converting the model to {target}")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        yield  # the lock goes with the file's closing
+
+
+def _convert(gguf: Path, target: Path) -> None:
+    """Read ``gguf`` with transformers and write its weights, tokenizer and chat template to ``target``."""
     gguf_module = require("gguf", purpose="reading GGUF files")
     torch = require("torch")
     transformers = require("transformers")
@@ -105,4 +133,3 @@ def ensure_converted(gguf: Path, name: str | None = None) -> Path:
         (tmp / MARKER).write_text(
             json.dumps({"gguf": str(gguf.resolve()), "size": gguf.stat().st_size}, indent=2) + "\n"
         )
-    return target
