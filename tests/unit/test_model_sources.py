@@ -72,18 +72,25 @@ def test_conversion_parses_the_gguf_once_and_keeps_its_weights() -> None:
     with _parsed_once(gguf):
         reader = gguf.GGUFReader(str(path))
         assert gguf.GGUFReader(path) is reader  # the same file by another spelling: no second parse
-        assert gguf.get_tensor_name_map(gguf.MODEL_ARCH.LLAMA, 30) is gguf.get_tensor_name_map(gguf.MODEL_ARCH.LLAMA, 30)
+        assert gguf.get_tensor_name_map(gguf.MODEL_ARCH.LLAMA, 30) is gguf.get_tensor_name_map(
+            gguf.MODEL_ARCH.LLAMA, 30
+        )
     assert gguf.GGUFReader is original and isinstance(reader, original)
     # what the one parse reads is what the converted folder holds (two tensors transformers does not permute)
     converted = load_file(str(folder / "model.safetensors"))
     tensors = {t.name: t for t in reader.tensors}
-    for gguf_name, hf_name in (("token_embd.weight", "model.embed_tokens.weight"), ("blk.0.ffn_down.weight", "model.layers.0.mlp.down_proj.weight")):
+    for gguf_name, hf_name in (
+        ("token_embd.weight", "model.embed_tokens.weight"),
+        ("blk.0.ffn_down.weight", "model.layers.0.mlp.down_proj.weight"),
+    ):
         tensor = tensors[gguf_name]
         weights = torch.from_numpy(gguf.dequantize(tensor.data, tensor.tensor_type).copy()).float()
         assert torch.equal(weights.reshape(converted[hf_name].shape), converted[hf_name]), hf_name
 
 
-def test_a_conversion_under_way_in_another_process_is_waited_for(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_conversion_under_way_in_another_process_is_waited_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import fcntl
     import threading
 
