@@ -293,3 +293,37 @@ def test_sync_logs_what_was_missed_once(project: dict[str, Any]) -> None:
     assert "mlflow_run_id" in missed.info
     again = run_cli("registry", "sync", "-p", str(project["dir"]))
     assert "logged 0 run(s)" in again.stderr
+
+
+def test_two_processes_first_using_a_new_store_at_once_both_track(tmp_path: Path) -> None:
+    """MLflow creates and migrates a SQLite store on first use; two processes doing it at once (two tuning
+    workers on a new project) failed one of them with "duplicate column name"."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    start, results = context.Event(), context.Queue()
+    workers = [context.Process(target=_track_one_run, args=(str(tmp_path), tag, start, results)) for tag in "ab"]
+    for worker in workers:
+        worker.start()
+    start.set()
+    outcomes = dict(results.get(timeout=180) for _ in workers)
+    for worker in workers:
+        worker.join(timeout=60)
+    assert outcomes == {"a": "tracked", "b": "tracked"}, outcomes
+
+
+def _track_one_run(folder: str, tag: str, start: Any, results: Any) -> None:
+    import mlflow  # noqa: F401  (imported before the start, so both reach the store together)
+
+    from tunesmith.registry.config import TrackingConfig
+    from tunesmith.registry.tracking import Tracker
+
+    root = Path(folder)
+    run = RunDir.create(root / "runs", "data", {}, name=f"run-{tag}")
+    run.finish("succeeded", summary={"examples": 3})
+    start.wait()
+    try:
+        Tracker(TrackingConfig(), root, "acme").log_run(run)
+        results.put((tag, "tracked"))
+    except Exception as exc:
+        results.put((tag, f"{type(exc).__name__}: {str(exc)[:200]}"))

@@ -11,7 +11,8 @@ import json
 import logging
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,24 @@ def store_uri(cfg: TrackingConfig, project_dir: Path) -> str:
 
 def is_local_store(uri: str) -> bool:
     return uri.startswith("sqlite:///") or uri.startswith("file:") or "://" not in uri
+
+
+@contextmanager
+def _first_use(uri: str) -> Iterator[None]:
+    """For a SQLite store, hold its lock file while this process first touches it: MLflow creates and
+    migrates the database on first use, and two processes doing that at once (two tuning workers, a run
+    beside the server's job) failed one of them ("duplicate column name"). Once it exists, SQLite's own
+    locking serializes the writes."""
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    import fcntl
+
+    database = Path(uri.removeprefix("sqlite:///"))
+    database.parent.mkdir(parents=True, exist_ok=True)
+    with database.with_name(f".{database.name}.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield  # the lock goes with the file's closing
 
 
 def open_tracker(cfg: TrackingConfig, project_dir: Path, project_name: str) -> Tracker | None:
@@ -73,17 +92,31 @@ class Tracker:
         self.cfg = cfg
         self.project_dir = project_dir
         self.uri = store_uri(cfg, project_dir)
-        self.client = mlflow.MlflowClient(tracking_uri=self.uri, registry_uri=self.uri)
         self.experiment_name = cfg.experiment or project_name
         self.model_name = cfg.model_name or project_name
-        found = self.client.get_experiment_by_name(self.experiment_name)
-        if found is not None:
-            self.experiment_id = found.experiment_id
-        else:
-            artifacts = None
-            if is_local_store(self.uri):  # next to the database, not in the working directory
-                artifacts = (project_dir / STORE_FOLDER / "artifacts").resolve().as_uri()
-            self.experiment_id = self.client.create_experiment(self.experiment_name, artifact_location=artifacts)
+        with _first_use(self.uri):
+            self.client = mlflow.MlflowClient(tracking_uri=self.uri, registry_uri=self.uri)
+            if self.uri.startswith("sqlite:///"):
+                # the registry's tables are created by its own store, on its first use: make that now
+                self.client.search_registered_models(max_results=1)
+            found = self.client.get_experiment_by_name(self.experiment_name)
+            if found is not None:
+                self.experiment_id = found.experiment_id
+            else:
+                self.experiment_id = self._create_experiment()
+
+    def _create_experiment(self) -> str:
+        artifacts = None
+        if is_local_store(self.uri):  # next to the database, not in the working directory
+            artifacts = (self.project_dir / STORE_FOLDER / "artifacts").resolve().as_uri()
+        try:
+            return str(self.client.create_experiment(self.experiment_name, artifact_location=artifacts))
+        except Exception:
+            # another process (on another machine, for a shared server) created it since we looked
+            found = self.client.get_experiment_by_name(self.experiment_name)
+            if found is None:
+                raise
+            return str(found.experiment_id)
 
     # -- runs -------------------------------------------------------------------------------
     def mlflow_run_id(self, run: RunDir) -> str | None:
