@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -20,3 +24,48 @@ def test_a_name_taken_between_look_and_make_moves_to_the_next(tmp_path: Path, mo
         "20261206-120000-train-2",
         "20261206-120000-train-3",
     ]
+
+
+HOLDER = """
+import sys, time
+from pathlib import Path
+from tunesmith.core.rundir import RunDir
+run = RunDir.create(Path(sys.argv[1]), "train", {}, name="busy")
+print(run.root, flush=True)
+time.sleep(120)
+"""
+
+
+def _start_holder(parent: Path) -> tuple[subprocess.Popen[str], RunDir]:
+    process = subprocess.Popen([sys.executable, "-c", HOLDER, str(parent)], stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    return process, RunDir(Path(process.stdout.readline().strip()))
+
+
+def test_a_run_in_progress_in_another_process_is_not_resumed_until_it_ends(tmp_path: Path) -> None:
+    from tunesmith.core.errors import StageError
+
+    process, run = _start_holder(tmp_path / "runs")
+    try:
+        assert run.status == "running"
+        with pytest.raises(StageError, match=f"still in progress in another process \\(pid {process.pid}\\)"):
+            RunDir.begin(tmp_path / "runs", "train", resume=RunDir(run.root))
+        assert run.info["pid"] == process.pid and "resumed" not in run.info  # left as the other process has it
+    finally:
+        process.kill()
+        process.wait()
+    assert run.status == "interrupted"  # killed: the kernel let its lock go
+    resumed = RunDir.begin(tmp_path / "runs", "train", resume=RunDir(run.root))
+    with resumed.running():
+        assert resumed.status == "running" and resumed.info["pid"] == os.getpid()
+    assert resumed.status == "succeeded"
+
+
+def test_a_killed_run_whose_pid_came_back_to_life_reads_as_interrupted(tmp_path: Path) -> None:
+    process, run = _start_holder(tmp_path / "runs")
+    process.kill()
+    process.wait()
+    info = run.info
+    info["pid"] = os.getppid()  # the pid now names a live, unrelated process (pids are reused)
+    (run.root / "run.json").write_text(json.dumps(info))
+    assert run.status == "interrupted"

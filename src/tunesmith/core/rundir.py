@@ -9,12 +9,18 @@ Every stage run writes to its own folder::
       ...             the stage's artifacts
 
 ``run.json`` is rewritten atomically on every status change, so a killed
-process leaves a folder that says ``running`` with a dead pid: the next
-``--resume`` knows it was interrupted.
+process leaves a folder that says ``running`` while no process works in it:
+the next ``--resume`` knows it was interrupted. The process working in a run
+holds an exclusive lock on the folder's ``.lock`` file (the kernel lets go when
+it exits, however it ends), so a second process cannot resume a run still in
+progress (two trainers writing one folder's checkpoints), and "is it still
+running" does not hang on a pid, which another process may have reused or
+which names a process on another machine (a job resumed by another worker).
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import time
@@ -23,7 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 import yaml
 from pydantic import BaseModel
@@ -32,8 +38,11 @@ from tunesmith import __version__
 from tunesmith.core.atomic import atomic_write_json, atomic_write_text
 
 RUN_FILE = "run.json"
+LOCK_FILE = ".lock"
 STATUSES = ("running", "succeeded", "failed", "interrupted")
 M = TypeVar("M", bound=BaseModel)
+_HELD: dict[Path, IO[str]] = {}
+"""The run folders this process works in, and their locks' open files (closing one lets the lock go)."""
 
 
 @dataclass
@@ -72,6 +81,7 @@ class RunDir:
                 suffix += 1
                 root = parent / f"{base}-{suffix}"
         run = cls(root)
+        run._hold()
         now = _now()
         # nested stage folders are named after the stage alone; their id carries the parent's
         parent_info = parent / RUN_FILE
@@ -129,9 +139,48 @@ class RunDir:
     def status(self) -> str:
         info = self.info
         status = str(info["status"])
-        if status == "running" and not pid_alive(int(info.get("pid", 0))):
+        if status == "running" and not self._in_progress(info):
             return "interrupted"
         return status
+
+    def _in_progress(self, info: dict[str, Any]) -> bool:
+        """Whether a process still works in this run: its lock is held (folders from before the lock: the pid)."""
+        lock = self.path(LOCK_FILE)
+        if not lock.is_file():
+            return pid_alive(int(info.get("pid", 0)))
+        if self.root.resolve() in _HELD:
+            return True
+        with lock.open("a") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+        return False
+
+    def _hold(self) -> None:
+        """Take this run's lock for this process, or say which process works in it."""
+        key = self.root.resolve()
+        if key in _HELD:
+            return
+        handle = self.path(LOCK_FILE).open("a")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            from tunesmith.core.errors import StageError
+
+            pid = self.info.get("pid", "?")
+            raise StageError(
+                f"run {self.id} is still in progress in another process (pid {pid})",
+                where=str(self.root),
+                fix=f"Wait for it to end, or stop it (kill {pid}); then --resume continues from its last checkpoint.",
+            ) from None
+        _HELD[key] = handle
+
+    def _release(self) -> None:
+        handle = _HELD.pop(self.root.resolve(), None)
+        if handle is not None:
+            handle.close()
 
     def path(self, *parts: str) -> Path:
         return self.root.joinpath(*parts)
@@ -196,6 +245,7 @@ class RunDir:
         if error is not None:
             info["error"] = error
         self._write_info(info)
+        self._release()  # written as ended: another process may resume it now
 
     @contextmanager
     def running(self, *, keep: Callable[[str], bool] = lambda key: True) -> Iterator[Outcome]:
@@ -207,21 +257,25 @@ class RunDir:
         """
         from tunesmith.core.errors import TunesmithError
 
+        self._hold()
         started = time.perf_counter()
         outcome = Outcome()
         try:
-            yield outcome
-        except KeyboardInterrupt:
-            self.finish("interrupted", error="interrupted by the user")
-            raise
-        except TunesmithError as exc:
-            self.finish("failed", error=exc.render())
-            raise
-        except BaseException as exc:
-            self.finish("failed", error=f"{type(exc).__name__}: {exc}")
-            raise
-        outcome.summary = {**outcome.summary, "seconds": round(time.perf_counter() - started, 1)}
-        self.finish(outcome.status, summary={k: v for k, v in outcome.summary.items() if keep(k)})
+            try:
+                yield outcome
+            except KeyboardInterrupt:
+                self.finish("interrupted", error="interrupted by the user")
+                raise
+            except TunesmithError as exc:
+                self.finish("failed", error=exc.render())
+                raise
+            except BaseException as exc:
+                self.finish("failed", error=f"{type(exc).__name__}: {exc}")
+                raise
+            outcome.summary = {**outcome.summary, "seconds": round(time.perf_counter() - started, 1)}
+            self.finish(outcome.status, summary={k: v for k, v in outcome.summary.items() if keep(k)})
+        finally:
+            self._release()  # also when writing the end failed (a full disk): the folder then says interrupted
 
     def record(
         self, work: Callable[[], dict[str, Any]], *, keep: Callable[[str], bool] = lambda key: True
@@ -238,7 +292,8 @@ class RunDir:
         self._write_info(info)
 
     def restart(self) -> None:
-        """Mark a resumed run as running again under this process."""
+        """Mark a resumed run as running again under this process (a run still in progress elsewhere is refused)."""
+        self._hold()
         info = self.info
         info.update(status="running", pid=os.getpid(), updated=_now())
         info.pop("error", None)

@@ -163,7 +163,7 @@ class Tracker:
             self._log_dataset(run_id, run, str(inputs["dataset_version"]))
         limit = self.cfg.max_artifact_mb * 1024 * 1024
         for path in sorted(run.root.iterdir()):
-            if path.is_file() and path.stat().st_size <= limit:
+            if path.is_file() and not path.name.startswith(".") and path.stat().st_size <= limit:
                 self.client.log_artifact(run_id, str(path))
         if weights is not None and self.logs_weights(weights):
             self.client.log_artifacts(run_id, str(weights), "weights")
