@@ -72,6 +72,31 @@ def test_settings_change_rebuilds_the_index(knowledge: KnowledgeConfig, tmp_path
     assert report.rebuilt and report.new_chunks == report.chunks == 5
 
 
+def test_an_ingest_waits_for_one_under_way_elsewhere_and_finds_its_work_done(
+    knowledge: KnowledgeConfig, tmp_path: Path
+) -> None:
+    """Two processes reading one manifest would both replace a changed file's chunks (each then twice)."""
+    import threading
+
+    from tunesmith.knowledge.store import open_store
+
+    ingest(knowledge, tmp_path)
+    (tmp_path / "kb/policies/returns.md").write_text("# Returns\n\nReturns are accepted within 90 days.\n")
+    other = open_store(knowledge, tmp_path)  # another process's store: its own lock file handle, its own session
+    reports = []
+    with other.writing():
+        waiting = threading.Thread(target=lambda: reports.append(ingest(knowledge, tmp_path)))
+        waiting.start()
+        waiting.join(timeout=1.0)
+        assert waiting.is_alive() and not reports, "an ingest went ahead while another held the index"
+        elsewhere = ingest(knowledge, tmp_path, store=other)
+        assert elsewhere.changed == ["kb/policies/returns.md"]
+    waiting.join(timeout=60)
+    [report] = reports
+    assert report.new_chunks == 0 and len(report.unchanged) == 4
+    assert other.count() == report.chunks == 5  # every chunk once
+
+
 def test_pgvector_connection_error_is_one_clear_line(tmp_path: Path) -> None:
     from tunesmith.core.errors import ConfigError
 

@@ -65,7 +65,42 @@ def build_index(
     ``prune=False`` only forgets files that were under ``paths`` and are gone, and keeps files other
     paths put in the index (adding a folder to an index without forgetting the rest). A change of embedder, chunk or record settings invalidates every
     vector, so the index is rebuilt.
+
+    One process at a time (`store.writing`): two reading the same manifest would both replace a changed
+    file's chunks, leaving every one of them twice in the table (measured: 254 rows for 127 chunks).
     """
+    with store.writing():
+        return _build(
+            store,
+            base_dir,
+            paths=paths,
+            include=include,
+            exclude=exclude,
+            embedder=embedder,
+            chunk_tokens=chunk_tokens,
+            chunk_overlap=chunk_overlap,
+            records=records,
+            prune=prune,
+            on_progress=on_progress,
+            on_total=on_total,
+        )
+
+
+def _build(
+    store: ChunkStore,
+    base_dir: Path,
+    *,
+    paths: list[str],
+    include: list[str],
+    exclude: list[str],
+    embedder: str,
+    chunk_tokens: int,
+    chunk_overlap: int,
+    records: RecordsConfig | None,
+    prune: bool,
+    on_progress: Callable[..., None] | None,
+    on_total: Callable[[int], None] | None,
+) -> IngestReport:
     report = IngestReport()
     settings = {
         "format": INDEX_FORMAT,

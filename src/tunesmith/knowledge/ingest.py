@@ -7,20 +7,26 @@ from pathlib import Path
 from tunesmith.core.progress import task
 from tunesmith.knowledge.config import KnowledgeConfig
 from tunesmith.knowledge.index import IngestReport, build_index
-from tunesmith.knowledge.store import index_dir, open_store
+from tunesmith.knowledge.store import ChunkStore, index_dir, open_store
 
 __all__ = ["index_dir", "ingest"]
 
 
 def ingest(
-    cfg: KnowledgeConfig, project_dir: Path, *, paths: list[str] | None = None, name: str | None = None
+    cfg: KnowledgeConfig,
+    project_dir: Path,
+    *,
+    paths: list[str] | None = None,
+    name: str | None = None,
+    store: ChunkStore | None = None,
 ) -> IngestReport:
     """Bring the index in line with the files; unchanged files cost nothing.
 
     ``paths`` (from the command line) add to the index without removing what other paths put there;
     the project's own ``knowledge.paths`` define the whole index, so files gone from them are removed.
+    ``store``: one already open (the project file's, by default).
     """
-    store = open_store(cfg, project_dir, name)
+    store = store if store is not None else open_store(cfg, project_dir, name)
     label = name or cfg.name
     with task(f"Indexing knowledge base '{label}'", None) as update:
         report = build_index(

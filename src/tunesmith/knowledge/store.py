@@ -22,6 +22,8 @@ import fnmatch
 import json
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,6 +81,7 @@ class LanceStore:
         self._vectors: tuple[list[str], np.ndarray] | None = None
         self._bm25: Any = None
         self._bm25_ids: list[str] | None = None
+        self._writing = False
 
     @property
     def location(self) -> str:
@@ -101,6 +104,28 @@ class LanceStore:
         return self.manifest_path.exists()
 
     # -- table --------------------------------------------------------------------
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """This process alone changes the index for the block (`knowledge.index.build_index`); re-entered
+        through the same store, the block already holds it."""
+        import fcntl
+
+        if self._writing:
+            yield
+            return
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with (self.folder / ".ingest.lock").open("a") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                _note_waiting(self.location)
+                fcntl.flock(lock, fcntl.LOCK_EX)
+            self._writing = True
+            try:
+                yield
+            finally:
+                self._writing = False  # and the lock goes with the file's closing
+
     def _connect(self) -> Any:
         if self._db is None:
             lancedb = require("lancedb", purpose="the knowledge-base index")
@@ -333,6 +358,21 @@ class PgVectorStore:
             self._conn.execute(f"CREATE TABLE IF NOT EXISTS {self.manifest_table} (key text PRIMARY KEY, value jsonb)")
         return self._conn
 
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """This process alone changes the index for the block, across machines: a session-level advisory lock
+        named after the chunks table, on the store's own connection (so re-entering it through the same store
+        holds it again rather than waiting)."""
+        db = self._db()
+        key = f"tunesmith-kb:{self.chunks_table}"
+        if not db.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (key,)).fetchone()[0]:
+            _note_waiting(self.location)
+            db.execute("SELECT pg_advisory_lock(hashtext(%s))", (key,))
+        try:
+            yield
+        finally:
+            db.execute("SELECT pg_advisory_unlock(hashtext(%s))", (key,))
+
     def manifest(self) -> dict[str, Any]:
         row = self._db().execute(f"SELECT value FROM {self.manifest_table} WHERE key = 'manifest'").fetchone()
         return dict(row[0]) if row else {}
@@ -470,6 +510,12 @@ class PgVectorStore:
 ChunkStore = LanceStore | PgVectorStore
 
 INDEX_ROOT = Path(".tunesmith") / "kb"
+
+
+def _note_waiting(location: str) -> None:
+    from tunesmith.core.progress import note
+
+    note(f"Waiting for another process updating the knowledge-base index at {location}")
 
 
 def index_dir(project_dir: Path, name: str) -> Path:
