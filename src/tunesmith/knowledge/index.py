@@ -70,92 +70,61 @@ def build_index(
     file's chunks, leaving every one of them twice in the table (measured: 254 rows for 127 chunks).
     """
     with store.writing():
-        return _build(
-            store,
-            base_dir,
-            paths=paths,
-            include=include,
-            exclude=exclude,
-            embedder=embedder,
-            chunk_tokens=chunk_tokens,
-            chunk_overlap=chunk_overlap,
-            records=records,
-            prune=prune,
-            on_progress=on_progress,
-            on_total=on_total,
-        )
+        report = IngestReport()
+        settings = {
+            "format": INDEX_FORMAT,
+            "embedder": embedder,
+            "chunk_tokens": chunk_tokens,
+            "chunk_overlap": chunk_overlap,
+            "records": records.model_dump() if records else None,
+        }
+        manifest = store.manifest()
+        if not manifest or manifest.get("settings") != settings:
+            report.rebuilt = bool(manifest)
+            store.drop()
+            manifest = {"settings": settings, "files": {}}
+        known: dict[str, dict[str, object]] = manifest["files"]
 
+        read = _read_all(find_files(base_dir, paths, include, exclude), base_dir, records, report)
+        digests = {rel: docs[0].sha256 for rel, docs in read.items()}
+        roots = [relative_name(base_dir / p if not Path(p).is_absolute() else Path(p), base_dir) for p in paths]
 
-def _build(
-    store: ChunkStore,
-    base_dir: Path,
-    *,
-    paths: list[str],
-    include: list[str],
-    exclude: list[str],
-    embedder: str,
-    chunk_tokens: int,
-    chunk_overlap: int,
-    records: RecordsConfig | None,
-    prune: bool,
-    on_progress: Callable[..., None] | None,
-    on_total: Callable[[int], None] | None,
-) -> IngestReport:
-    report = IngestReport()
-    settings = {
-        "format": INDEX_FORMAT,
-        "embedder": embedder,
-        "chunk_tokens": chunk_tokens,
-        "chunk_overlap": chunk_overlap,
-        "records": records.model_dump() if records else None,
-    }
-    manifest = store.manifest()
-    if not manifest or manifest.get("settings") != settings:
-        report.rebuilt = bool(manifest)
-        store.drop()
-        manifest = {"settings": settings, "files": {}}
-    known: dict[str, dict[str, object]] = manifest["files"]
+        def in_scope(rel: str) -> bool:
+            return prune or any(rel == r or rel.startswith(r.rstrip("/") + "/") for r in roots)
 
-    read = _read_all(find_files(base_dir, paths, include, exclude), base_dir, records, report)
-    digests = {rel: docs[0].sha256 for rel, docs in read.items()}
-    roots = [relative_name(base_dir / p if not Path(p).is_absolute() else Path(p), base_dir) for p in paths]
+        report.removed = sorted(p for p in known if p not in read and p not in report.failed and in_scope(p))
+        todo: list[str] = []
+        for rel in sorted(read):
+            previous = known.get(rel)
+            if previous and previous.get("sha256") == digests[rel]:
+                report.unchanged.append(rel)
+            else:
+                (report.changed if previous else report.added).append(rel)
+                todo.append(rel)
 
-    def in_scope(rel: str) -> bool:
-        return prune or any(rel == r or rel.startswith(r.rstrip("/") + "/") for r in roots)
-
-    report.removed = sorted(p for p in known if p not in read and p not in report.failed and in_scope(p))
-    todo: list[str] = []
-    for rel in sorted(read):
-        previous = known.get(rel)
-        if previous and previous.get("sha256") == digests[rel]:
-            report.unchanged.append(rel)
-        else:
-            (report.changed if previous else report.added).append(rel)
-            todo.append(rel)
-
-    pieces = [
-        (rel, [c for doc in read[rel] for c in chunk_document(doc, budget=chunk_tokens, overlap=chunk_overlap)])
-        for rel in todo
-    ]
-    flat = [c for _, chunks in pieces for c in chunks]
-    report.new_chunks = len(flat)
-    if on_total is not None:
-        on_total(len(flat))
-    store.delete_files(report.removed + report.changed)
-    if flat:
-        model = load_embedder(embedder)
-        vectors = model.encode([c.embed_text for c in flat], on_progress=on_progress)
-        store.add(pieces, vectors)
-    for rel in report.removed:
-        known.pop(rel, None)
-    for rel, chunks in pieces:
-        known[rel] = {"sha256": digests[rel], "documents": len(read[rel]), "chunks": [c.id for c in chunks]}
-    store.finish(bool(todo or report.removed))
-    store.write_manifest(manifest)
-    report.files = len(known)
-    report.documents = sum(int(v.get("documents", 1)) for v in known.values())  # type: ignore[call-overload]
-    report.chunks = sum(len(v["chunks"]) for v in known.values())  # type: ignore[arg-type]
-    return report
+        pieces = [
+            (rel, [c for doc in read[rel] for c in chunk_document(doc, budget=chunk_tokens, overlap=chunk_overlap)])
+            for rel in todo
+        ]
+        flat = [c for _, chunks in pieces for c in chunks]
+        report.new_chunks = len(flat)
+        if on_total is not None:
+            on_total(len(flat))
+        store.delete_files(report.removed + report.changed)
+        if flat:
+            model = load_embedder(embedder)
+            vectors = model.encode([c.embed_text for c in flat], on_progress=on_progress)
+            store.add(pieces, vectors)
+        for rel in report.removed:
+            known.pop(rel, None)
+        for rel, chunks in pieces:
+            known[rel] = {"sha256": digests[rel], "documents": len(read[rel]), "chunks": [c.id for c in chunks]}
+        store.finish(bool(todo or report.removed))
+        store.write_manifest(manifest)
+        report.files = len(known)
+        report.documents = sum(int(v.get("documents", 1)) for v in known.values())  # type: ignore[call-overload]
+        report.chunks = sum(len(v["chunks"]) for v in known.values())  # type: ignore[arg-type]
+        return report
 
 
 def _read_all(
