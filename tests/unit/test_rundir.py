@@ -69,3 +69,21 @@ def test_a_killed_run_whose_pid_came_back_to_life_reads_as_interrupted(tmp_path:
     info["pid"] = os.getppid()  # the pid now names a live, unrelated process (pids are reused)
     (run.root / "run.json").write_text(json.dumps(info))
     assert run.status == "interrupted"
+
+
+def test_runs_are_read_without_write_access_to_their_folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    process, run = _start_holder(tmp_path / "runs")
+    opened = Path.open
+
+    def read_only(self: Path, mode: str = "r", *args: object, **kwargs: object):  # type: ignore[no-untyped-def]
+        if any(flag in mode for flag in "aw+x"):
+            raise PermissionError(13, "Read-only file system", str(self))
+        return opened(self, mode, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Path, "open", read_only)  # a project copied to a read-only mount, listed
+    try:
+        assert run.status == "running"
+    finally:
+        process.kill()
+        process.wait()
+    assert run.status == "interrupted"

@@ -150,7 +150,11 @@ class RunDir:
             return pid_alive(int(info.get("pid", 0)))
         if self.root.resolve() in _HELD:
             return True
-        with lock.open("a") as handle:
+        try:
+            handle = lock.open("rb")  # read-only: a run folder on a read-only copy is still listed
+        except OSError:
+            return pid_alive(int(info.get("pid", 0)))
+        with handle:
             try:
                 fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
             except BlockingIOError:
