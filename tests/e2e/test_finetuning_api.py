@@ -8,6 +8,7 @@ server."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -330,10 +331,16 @@ def _worker(project: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
     )
 
 
-def test_workers_on_a_postgres_store_take_over_a_dead_workers_job(
+def test_workers_on_a_postgres_store_take_over_a_silent_workers_job(
     tmp_path: Path, tiny_model: Path, jobs_db_url: str
 ) -> None:
+    """Workers on several machines: one falls silent mid-run (frozen past serve.worker_stale_s: a machine
+    swapping, a paused VM) while its training child still holds the run. The second worker takes the job,
+    waits while that child holds the run, and resumes from the last checkpoint once the first worker, woken,
+    finds its lease gone and stops its child. Before leases, the second worker's resume was refused (the run
+    in progress) and the job failed; nothing fenced the first worker's updates either."""
     import openai
+    import psycopg
 
     project = _project(tmp_path, tiny_model, steps=20, save_steps=4)
     with (project / "tunesmith.yaml").open("a") as f:
@@ -342,25 +349,59 @@ def test_workers_on_a_postgres_store_take_over_a_dead_workers_job(
     server = Server(project, env=env, args=("--no-worker",))
     server.start()
     workers = [_worker(project, env)]
+    frozen: list[int] = []
     try:
         client = openai.OpenAI(base_url=f"{server.url}/v1", api_key="local")
         _, job = _job_with_a_checkpoint(client, project, lambda: workers[0].poll() is None)
-        workers.append(_worker(project, env))  # a second machine's worker, while the first is training
-        os.killpg(workers[0].pid, signal.SIGKILL)  # the first machine goes down mid-run
-        workers[0].wait(30)
-        done = _wait(client, job.id, {"succeeded", "failed"})
+        # the first machine freezes, its worker and its training child (which, frozen, cannot finish the run)
+        (run_info,) = project.glob("runs/*-train/run.json")
+        frozen = [workers[0].pid, json.loads(run_info.read_text())["pid"]]
+        for pid in frozen:
+            os.kill(pid, signal.SIGSTOP)
+        workers.append(_worker(project, env))
+        deadline = time.time() + 120
+        while not any(
+            e.message.startswith("Waiting for") for e in client.fine_tuning.jobs.list_events(job.id, limit=100).data
+        ):
+            assert time.time() < deadline and client.fine_tuning.jobs.retrieve(job.id).status == "running"
+            time.sleep(0.3)
+        for pid in frozen:  # it wakes: the child trains on until its worker's next heartbeat
+            os.kill(pid, signal.SIGCONT)
+        done = _wait(client, job.id, {"succeeded", "failed", "cancelled"})
         assert done.status == "succeeded", done.error
-        events = client.fine_tuning.jobs.list_events(job.id, limit=200).data
-        assert any(e.message.startswith("Resuming from the last checkpoint") for e in events)
+        events = [e.message for e in client.fine_tuning.jobs.list_events(job.id, limit=200).data]
+        assert any(m.startswith("Resuming from the last checkpoint") for m in events)
+        assert not any("cancelled" in m or "failed" in m.lower() for m in events)
         steps = [c.step_number for c in client.fine_tuning.jobs.checkpoints.list(job.id).data]
         assert steps == [20, 16, 12, 8, 4]
+        # the first worker stopped its child, left the job alone and is still there for the next one
+        assert workers[0].poll() is None
+        logs = sorted(project.glob("worker-*.log"))
+        assert "went to another worker" in logs[0].read_text()
         # the job lives in PostgreSQL, not in the project's SQLite file
-        import psycopg
-
         with psycopg.connect(jobs_db_url) as connection:
             row = connection.execute("SELECT status, attempts FROM jobs WHERE id = %s", (job.id,)).fetchone()
         assert row[0] == "succeeded" and row[1] >= 3  # validated, trained, taken over
+        # the database drops every connection (a restart, a failover): the workers retry and the API answers 503
+        # until its next connection, instead of the workers ending
+        with psycopg.connect(jobs_db_url, autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        answers = [httpx.get(f"{server.url}/v1/fine_tuning/jobs/{job.id}") for _ in range(8)]
+        assert answers[-1].status_code == 200 and answers[-1].json()["status"] == "succeeded"
+        failed = [(a.status_code, a.json()["error"]["code"]) for a in answers if a.status_code != 200]
+        assert all(f == (503, "StoreUnavailable") for f in failed), failed
+        deadline = time.time() + 30
+        while not all("Retrying in" in log.read_text() for log in logs):
+            assert time.time() < deadline
+            time.sleep(0.3)
+        assert all(worker.poll() is None for worker in workers)
     finally:
+        for pid in frozen:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
         for worker in workers:
             if worker.poll() is None:
                 os.killpg(worker.pid, signal.SIGKILL)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tunesmith.core.errors import ConfigError
-from tunesmith.serve.jobstore import JobStore, open_store
+from tunesmith.serve.jobstore import JobStore, StoreUnavailable, open_store
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -79,3 +79,77 @@ def test_an_unset_or_unreachable_url_is_one_clear_error(tmp_path: Path, monkeypa
     with pytest.raises(ConfigError) as caught:
         open_store(tmp_path, "TS_JOBS_URL")
     assert "secret" not in caught.value.what and "user:***@" in caught.value.what
+
+
+def test_a_worker_whose_job_went_back_in_line_can_no_longer_write_it(
+    store: JobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job = _job(store)
+    store.update_job(job["id"], status="queued")
+    first = store.claim(("queued",), 1)
+    assert first["lease"] and store.update_job(job["id"], holder=first["lease"], status="running")
+    # its worker falls silent (PostgreSQL: the heartbeat; SQLite: the process); a second worker claims the job
+    store.update_job(job["id"], heartbeat=time.time() - 60)
+    assert store.release_orphans(lambda pid: False) == [job["id"]]
+    second = store.claim(("running",), 2)
+    assert second["id"] == job["id"] and second["lease"] != first["lease"]
+    # the first worker, back: neither its heartbeat nor its verdict lands
+    assert not store.update_job(job["id"], holder=first["lease"], heartbeat=time.time())
+    assert not store.update_job(job["id"], holder=first["lease"], status="failed", worker_pid=None, lease=None)
+    now = store.get_job(job["id"])
+    assert (now["status"], now["worker_pid"], now["lease"]) == ("running", 2, second["lease"])
+    assert store.update_job(job["id"], holder=second["lease"], status="succeeded", worker_pid=None, lease=None)
+    if store.postgres:
+        # judged silent on a read taken before its last beat: the beat keeps the job with its worker
+        job = _job(store)
+        store.update_job(job["id"], status="queued")
+        claimed = store.claim(("queued",), 3)
+        monkeypatch.setattr(store, "_dead", lambda row, alive: True)
+        assert store.release_orphans(lambda pid: True) == []
+        assert store.get_job(job["id"])["lease"] == claimed["lease"]
+
+
+def test_a_stage_job_requeued_from_a_silent_worker_is_fenced_the_same_way(store: JobStore) -> None:
+    task = store.create_task("train", "Train", ["train", "--json"], {})
+    first = store.claim_task(1)
+    assert first["lease"] and store.update_task(task["id"], holder=first["lease"], heartbeat=time.time() - 60)
+    (orphan,) = store.orphan_tasks(lambda pid: False)
+    assert store.requeue_task(orphan, status="queued", args=["train", "--resume"])
+    assert not store.requeue_task(orphan, status="queued")  # its lease is gone: once only
+    second = store.claim_task(2)
+    assert second["args"] == ["train", "--resume"] and second["lease"] not in (None, first["lease"])
+    assert not store.update_task(task["id"], holder=first["lease"], status="failed")
+    assert store.get_task(task["id"])["status"] == "running"
+
+
+def test_a_store_made_before_leases_gets_the_column(tmp_path: Path) -> None:
+    import sqlite3
+
+    folder = tmp_path / "store"
+    folder.mkdir()
+    with sqlite3.connect(folder / "state.db") as db:  # the jobs and tasks tables as the first release made them
+        db.execute("CREATE TABLE jobs (id TEXT PRIMARY KEY, status TEXT, worker_pid INTEGER, heartbeat REAL)")
+        db.execute("CREATE TABLE tasks (id TEXT PRIMARY KEY, status TEXT, worker_pid INTEGER)")
+    JobStore(folder)
+    with sqlite3.connect(folder / "state.db") as db:
+        for table in ("jobs", "tasks"):
+            columns = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+            assert {"lease", "heartbeat"} <= columns
+
+
+def test_a_lost_postgres_connection_is_one_clear_error_and_the_next_call_connects_again(
+    tmp_path: Path, jobs_db_url: str
+) -> None:
+    import psycopg
+
+    store = JobStore(tmp_path / "store", jobs_db_url)
+    job = _job(store)
+    with psycopg.connect(jobs_db_url, autocommit=True) as admin:  # the database restarted, a proxy cut it
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    with pytest.raises(StoreUnavailable, match="lost the connection to the job store") as caught:
+        store.get_job(job["id"])
+    assert caught.value.http_status == 503
+    assert store.get_job(job["id"])["id"] == job["id"]  # a new connection, no restart of the process

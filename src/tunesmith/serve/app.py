@@ -136,7 +136,10 @@ async def tunesmith_error(request: Request, exc: Exception) -> Any:
     from fastapi.responses import JSONResponse
 
     assert isinstance(exc, TunesmithError)
-    return JSONResponse(error_body(exc.render(), code=type(exc).__name__), status_code=400)
+    # the server's own trouble (its job store out of reach) is a 503 to retry, not the client's 400
+    status = int(getattr(exc, "http_status", 400))
+    kind = "server_error" if status >= 500 else "invalid_request_error"
+    return JSONResponse(error_body(exc.render(), type_=kind, code=type(exc).__name__), status_code=status)
 
 
 async def http_error(request: Request, exc: Exception) -> Any:

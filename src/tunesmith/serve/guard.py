@@ -16,7 +16,8 @@ before anything is parsed or allocated:
   handed on; uploads are counted as the route streams them to disk
   (`BodyTooLarge` is raised into the route's reading).
 - **Keys**: with API keys, a request to a private path without a valid one gets 401
-  (`serve.app.key_check`). A pure ASGI middleware, not Starlette's
+  (`serve.app.key_check`, on a thread: the stored keys are a database read), and
+  503 while the job store's database is out of reach. A pure ASGI middleware, not Starlette's
   `BaseHTTPMiddleware`, so a route still hears its client disconnect.
 - **Headers**: a Content-Security-Policy allowing only this server's own
   scripts, styles and connections, `X-Frame-Options: DENY`,
@@ -83,6 +84,7 @@ class Guard:
         self.max_json_bytes = max_json_bytes
         self.max_upload_bytes = max_upload_bytes
         self.authorized = authorized
+        self._limiter: Any = None  # key checks' own threads (made on the event loop, at the first request)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -93,8 +95,24 @@ class Guard:
         if self.hosts is not None and host not in self.hosts:
             return await _refuse(send, 400, f"Invalid host header '{host[:100]}'.", "invalid_host")
         method = scope["method"]
-        if self.authorized is not None and not self.authorized(scope["path"], method, headers.get("authorization", "")):
-            return await _refuse(send, 401, "Incorrect API key provided.", "invalid_api_key")
+        if self.authorized is not None:
+            import anyio
+
+            from tunesmith.core.errors import TunesmithError
+
+            try:
+                # the stored keys are a database read (PostgreSQL for a team): off the event loop, so a slow
+                # database delays this request, not every other one; on threads of its own, so routes holding
+                # the shared ones cannot hold up a key check
+                if self._limiter is None:
+                    self._limiter = anyio.CapacityLimiter(8)
+                ok = await anyio.to_thread.run_sync(
+                    self.authorized, scope["path"], method, headers.get("authorization", ""), limiter=self._limiter
+                )
+            except TunesmithError as exc:  # the job store out of reach: the server's trouble, to retry
+                return await _refuse(send, int(getattr(exc, "http_status", 400)), exc.render(), type(exc).__name__)
+            if not ok:
+                return await _refuse(send, 401, "Incorrect API key provided.", "invalid_api_key")
         origin = headers.get("origin")
         if method in STATE_CHANGING and origin is not None and not self._same_or_allowed(origin, headers, scope):
             return await _refuse(
@@ -185,7 +203,7 @@ async def _too_large(send: Send, limit: int, upload: bool) -> None:
 
 
 async def _refuse(send: Send, status: int, message: str, code: str) -> None:
-    body = error_body(message, code=code)
+    body = error_body(message, type_="server_error" if status >= 500 else "invalid_request_error", code=code)
     body["error"]["text"] = message  # the workbench pages show `text`
     payload = json.dumps(body).encode()
     await send(

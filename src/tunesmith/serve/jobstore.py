@@ -12,7 +12,12 @@ tables live in PostgreSQL (`serve.jobs_url_env` names the variable holding its
 URL): a job is claimed with `SELECT ... FOR UPDATE SKIP LOCKED`, so two workers
 never take the same one, and a worker's job whose heartbeat stops for
 `serve.worker_stale_s` seconds goes back in line and resumes from its last checkpoint on
-another worker (process ids mean nothing across machines). File contents live
+another worker (process ids mean nothing across machines).
+
+Each claim hands the worker a lease (a token in the row): its heartbeats and its
+updates name it and change nothing once the job has gone back in line, so a
+worker that was only late (a frozen machine, a slow network) finds its job taken
+and stops, instead of two workers writing one job's status. File contents live
 beside the project (``.tunesmith/serve/files``) under ids the server made
 (``file-<hex>``), never under names a client chose, so an id can never reach
 outside the folder; with several machines the project folder is shared (NFS, a
@@ -32,6 +37,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from tunesmith.core.errors import ConfigError
+
 # matched whole (`fullmatch`): a `$` anchor would also accept a trailing newline
 FILE_ID = re.compile(r"file-[0-9a-f]{24}")
 JOB_ID = re.compile(r"ftjob-[0-9a-f]{24}")
@@ -49,7 +56,7 @@ CREATE TABLE IF NOT EXISTS jobs (
   metadata TEXT, status TEXT NOT NULL, created_at INTEGER NOT NULL, started_at INTEGER, finished_at INTEGER,
   fine_tuned_model TEXT, error TEXT, trained_tokens INTEGER, result_files TEXT NOT NULL DEFAULT '[]',
   train_run TEXT, data_run TEXT, cancel_requested INTEGER NOT NULL DEFAULT 0, worker_pid INTEGER,
-  heartbeat REAL, attempts INTEGER NOT NULL DEFAULT 0, estimated_finish INTEGER
+  heartbeat REAL, attempts INTEGER NOT NULL DEFAULT 0, estimated_finish INTEGER, lease TEXT
 );
 CREATE TABLE IF NOT EXISTS events (
   seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL, job_id TEXT NOT NULL, created_at INTEGER NOT NULL,
@@ -63,12 +70,24 @@ CREATE TABLE IF NOT EXISTS checkpoints (
 CREATE TABLE IF NOT EXISTS tasks (
   id TEXT PRIMARY KEY, kind TEXT NOT NULL, title TEXT NOT NULL, args TEXT NOT NULL, settings TEXT NOT NULL,
   status TEXT NOT NULL, created_at REAL NOT NULL, started_at REAL, finished_at REAL, worker_pid INTEGER,
-  pid INTEGER, run TEXT, error TEXT, result TEXT, cancel_requested INTEGER NOT NULL DEFAULT 0, heartbeat REAL
+  pid INTEGER, run TEXT, error TEXT, result TEXT, cancel_requested INTEGER NOT NULL DEFAULT 0, heartbeat REAL,
+  lease TEXT
 );
 CREATE TABLE IF NOT EXISTS api_keys (
   sha256 TEXT PRIMARY KEY, name TEXT NOT NULL, created_at INTEGER NOT NULL
 );
 """
+
+
+# columns added since the first release, for stores made before them: (table, column, type)
+_ADDED = (("tasks", "heartbeat", "REAL"), ("jobs", "lease", "TEXT"), ("tasks", "lease", "TEXT"))
+
+
+class StoreUnavailable(ConfigError):
+    """The job store's database cannot be reached (PostgreSQL down, the network between): the API answers 503
+    and a worker retries, where a broken connection used to end the worker."""
+
+    http_status = 503
 
 
 def new_id(prefix: str) -> str:
@@ -99,15 +118,18 @@ class JobStore:
                 for statement in _postgres_schema().split(";"):
                     if statement.strip():
                         db.execute(statement)
+                for table, column, kind in _ADDED:
+                    kind = kind.replace("REAL", "DOUBLE PRECISION")
+                    db.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {kind}")
         else:
             self._db().executescript(_SCHEMA)  # idempotent; executescript manages its own transaction
-            columns = {row["name"] for row in self._db().execute("PRAGMA table_info(tasks)")}
-            if "heartbeat" not in columns:  # a store made before heartbeats
-                self._db().execute("ALTER TABLE tasks ADD COLUMN heartbeat REAL")
+            for table, column, kind in _ADDED:
+                if column not in {row["name"] for row in self._db().execute(f"PRAGMA table_info({table})")}:
+                    self._db().execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
     def _db(self) -> Any:
         db = getattr(self._local, "db", None)
-        if db is None:
+        if db is None or (self.postgres and db.lost):  # a connection that broke is replaced on next use
             db = self._connect_postgres() if self.postgres else self._connect_sqlite()
             self._local.db = db
         return db
@@ -123,18 +145,30 @@ class JobStore:
 
     def _connect_postgres(self) -> Any:
         from tunesmith.core.deps import require
-        from tunesmith.core.errors import ConfigError
 
         psycopg = require("psycopg", purpose="the PostgreSQL job store")
         try:
-            connection = psycopg.connect(self.url, autocommit=True, row_factory=psycopg.rows.dict_row)
+            # a silent network (a partition, a server gone without a reset) fails a statement within half the
+            # heartbeat's limit rather than the kernel's ~15 minutes of retransmissions, so a worker that cannot
+            # beat learns it before another takes its job; settings in the URL win
+            given = psycopg.conninfo.conninfo_to_dict(self.url or "")
+            bounds = {
+                "connect_timeout": 10,
+                "keepalives": 1,
+                "keepalives_idle": 10,
+                "keepalives_interval": 5,
+                "keepalives_count": 3,
+                "tcp_user_timeout": max(1000, int(self.stale_s * 500)),
+            }
+            extra = {k: v for k, v in bounds.items() if k not in given}
+            connection = psycopg.connect(self.url, autocommit=True, row_factory=psycopg.rows.dict_row, **extra)
         except psycopg.OperationalError as exc:
-            raise ConfigError(
+            raise StoreUnavailable(
                 f"cannot reach the job store's PostgreSQL at {_redacted(self.url or '')}: {str(exc).strip()[:300]}",
                 where="serve.jobs_url_env",
                 fix="Check the URL in the variable serve.jobs_url_env names, and that the server accepts connections.",
             ) from None
-        return _PostgresConnection(connection)
+        return _PostgresConnection(connection, self.path)
 
     @contextmanager
     def _tx(self) -> Iterator[Any]:
@@ -248,13 +282,21 @@ class JobStore:
                 steps.add(value["step"])
         return steps
 
-    def update_job(self, job_id: str, **fields: Any) -> None:
+    def update_job(self, job_id: str, *, holder: str | None = None, **fields: Any) -> bool:
+        """Set ``fields``; with ``holder`` (a worker's lease) only while that lease still holds the job. Whether
+        the row changed."""
         encoded = {
             k: json.dumps(v) if k in ("error", "result_files") and v is not None else v for k, v in fields.items()
         }
+        return self._update("jobs", job_id, holder, encoded)
+
+    def _update(self, table: str, row_id: str, holder: str | None, encoded: dict[str, Any]) -> bool:
         sets = ", ".join(f"{k} = ?" for k in encoded)
+        where, params = "id = ?", [*encoded.values(), row_id]
+        if holder is not None:
+            where, params = where + " AND lease = ?", [*params, holder]
         with self._tx() as db:
-            db.execute(f"UPDATE jobs SET {sets} WHERE id = ?", (*encoded.values(), job_id))
+            return db.execute(f"UPDATE {table} SET {sets} WHERE {where}", params).rowcount == 1
 
     def request_cancel(self, job_id: str) -> dict[str, Any] | None:
         """Queued jobs are cancelled at once; a running one is stopped by its worker within seconds."""
@@ -274,8 +316,10 @@ class JobStore:
         return self.get_job(job_id)
 
     def claim(self, statuses: tuple[str, ...], pid: int) -> dict[str, Any] | None:
-        """Atomically take the oldest job in one of ``statuses`` for this worker."""
+        """Atomically take the oldest job in one of ``statuses`` for this worker; its ``lease`` is the holder
+        every later update of the worker names."""
         marks = ", ".join("?" for _ in statuses)
+        lease = secrets.token_hex(8)
         with self._tx() as db:
             row = db.execute(
                 f"SELECT id FROM jobs WHERE status IN ({marks}) AND worker_pid IS NULL "
@@ -285,8 +329,8 @@ class JobStore:
             if row is None:
                 return None
             db.execute(
-                "UPDATE jobs SET worker_pid = ?, heartbeat = ?, attempts = attempts + 1 WHERE id = ?",
-                (pid, time.time(), row["id"]),
+                "UPDATE jobs SET worker_pid = ?, heartbeat = ?, attempts = attempts + 1, lease = ? WHERE id = ?",
+                (pid, time.time(), lease, row["id"]),
             )
         return self.get_job(row["id"])
 
@@ -309,16 +353,29 @@ class JobStore:
         for row in (
             self._db()
             .execute(
-                "SELECT id, worker_pid, heartbeat FROM jobs "
+                "SELECT id, worker_pid, heartbeat, lease FROM jobs "
                 "WHERE status IN ('running', 'validating_files') AND worker_pid IS NOT NULL"
             )
             .fetchall()
         ):
             if self._dead(row, alive):
-                orphans.append(row["id"])
-        for job_id in orphans:
-            self.update_job(job_id, worker_pid=None)
-        return orphans
+                orphans.append((row["id"], row["lease"]))
+        released = []
+        for job_id, lease in orphans:
+            # only the lease found silent: a beat since the check keeps the job with its worker
+            if self._release("jobs", job_id, lease):
+                released.append(job_id)
+        return released
+
+    def _release(self, table: str, row_id: str, lease: str | None, **fields: Any) -> bool:
+        """Back in line (no worker, no lease), if ``lease`` still holds the row and, on PostgreSQL, is still
+        silent."""
+        sets = ", ".join(["worker_pid = NULL", "lease = NULL", *(f"{k} = ?" for k in fields)])
+        where, params = "id = ? AND COALESCE(lease, '') = ?", [*fields.values(), row_id, lease or ""]
+        if self.postgres:
+            where, params = where + " AND (heartbeat IS NULL OR heartbeat < ?)", [*params, time.time() - self.stale_s]
+        with self._tx() as db:
+            return db.execute(f"UPDATE {table} SET {sets} WHERE {where}", params).rowcount == 1
 
     # -- events and checkpoints ------------------------------------------------------------
     def add_event(
@@ -391,11 +448,10 @@ class JobStore:
         query = "SELECT * FROM tasks ORDER BY created_at DESC, rowid DESC LIMIT ?"
         return [_task(r) for r in self._db().execute(query, (limit,))]
 
-    def update_task(self, task_id: str, **fields: Any) -> None:
+    def update_task(self, task_id: str, *, holder: str | None = None, **fields: Any) -> bool:
+        """As `update_job`, for a stage job."""
         encoded = {k: json.dumps(v) if k in ("result", "args") and v is not None else v for k, v in fields.items()}
-        sets = ", ".join(f"{k} = ?" for k in encoded)
-        with self._tx() as db:
-            db.execute(f"UPDATE tasks SET {sets} WHERE id = ?", (*encoded.values(), task_id))
+        return self._update("tasks", task_id, holder, encoded)
 
     def claim_task(self, pid: int) -> dict[str, Any] | None:
         with self._tx() as db:
@@ -407,8 +463,9 @@ class JobStore:
                 return None
             now = time.time()
             db.execute(
-                "UPDATE tasks SET worker_pid = ?, status = 'running', started_at = ?, heartbeat = ? WHERE id = ?",
-                (pid, now, now, row["id"]),
+                "UPDATE tasks SET worker_pid = ?, status = 'running', started_at = ?, heartbeat = ?, lease = ? "
+                "WHERE id = ?",
+                (pid, now, now, secrets.token_hex(8), row["id"]),
             )
         return self.get_task(row["id"])
 
@@ -426,6 +483,11 @@ class JobStore:
         """Running stage jobs whose worker died."""
         rows = self._db().execute("SELECT * FROM tasks WHERE status = 'running' AND worker_pid IS NOT NULL").fetchall()
         return [_task(r) for r in rows if self._dead(r, alive)]
+
+    def requeue_task(self, task: dict[str, Any], **fields: Any) -> bool:
+        """An orphan stage job (from `orphan_tasks`) back in line with ``fields``, unless its worker beat since."""
+        encoded = {k: json.dumps(v) if k == "args" else v for k, v in fields.items()}
+        return self._release("tasks", task["id"], task.get("lease"), **encoded)
 
     # -- API keys (only their SHA-256 is stored) ----------------------------------------------
     def add_key(self, name: str) -> str:
@@ -464,19 +526,42 @@ def _task(row: Any) -> dict[str, Any]:
 
 class _PostgresConnection:
     """A psycopg connection that takes the store's SQLite-flavoured statements: `?` marks, `INSERT OR IGNORE`,
-    `rowid` (the `seq` column here)."""
+    `rowid` (the `seq` column here). A statement that breaks the connection raises `StoreUnavailable`."""
 
-    def __init__(self, connection: Any) -> None:
+    def __init__(self, connection: Any, where: str) -> None:
         self.connection = connection
+        self.where = where
+
+    @property
+    def lost(self) -> bool:
+        return bool(self.connection.closed or self.connection.broken)
 
     def execute(self, sql: str, params: Any = ()) -> Any:
         sql = sql.replace("?", "%s").replace("rowid", "seq")
         if sql.startswith("INSERT OR IGNORE"):
             sql = sql.replace("INSERT OR IGNORE", "INSERT", 1) + " ON CONFLICT DO NOTHING"
-        return self.connection.execute(sql, params)
+        with self._unavailable_if_lost():
+            return self.connection.execute(sql, params)
 
-    def transaction(self) -> Any:
-        return self.connection.transaction()
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self._unavailable_if_lost(), self.connection.transaction():
+            yield
+
+    @contextmanager
+    def _unavailable_if_lost(self) -> Iterator[None]:
+        import psycopg
+
+        try:
+            yield
+        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+            if not self.lost:  # a statement's own failure (a deadlock, a timeout): the caller's to handle
+                raise
+            raise StoreUnavailable(
+                f"lost the connection to the job store's PostgreSQL at {self.where}: {str(exc).strip()[:300]}",
+                where="serve.jobs_url_env",
+                fix="Check that the database is up and reachable; the next request connects again.",
+            ) from None
 
 
 def _redacted(url: str) -> str:

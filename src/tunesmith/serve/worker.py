@@ -10,7 +10,12 @@ gets its model id, `ft:BASE:SUFFIX:ID`, which the API serves at once.
 A worker that dies leaves its job `running` with a dead pid; the next worker
 resumes it from the run's last complete checkpoint (`tunesmith train --resume`).
 The training child dies with its worker (PR_SET_PDEATHSIG), so a job is never
-trained twice at once.
+trained twice at once. A worker that was only late (frozen, or cut off from a
+PostgreSQL store past `serve.worker_stale_s`) finds its lease gone at its next
+heartbeat and stops its child without touching the job; the worker that took the
+job over waits, beating, while that child still holds the run, then resumes it.
+A store out of reach stops the child (no training without a heartbeat) and the
+worker retries, backing off, instead of ending.
 
 It also runs the web UI's stage jobs (train, eval, tune, gate, data build, kb
 ingest): the same `tunesmith` command a user would type, in a child process
@@ -43,7 +48,7 @@ from tunesmith.data.formats.openai import chat_json, preference_json
 from tunesmith.data.formats.read import read_items
 from tunesmith.registry.runs import list_runs, runs_root
 from tunesmith.serve.job_settings import train_settings
-from tunesmith.serve.jobstore import JobStore
+from tunesmith.serve.jobstore import JobStore, StoreUnavailable
 from tunesmith.serve.openai_schema import fine_tuned_model_id
 from tunesmith.train.checkpoints import complete_checkpoints
 
@@ -104,13 +109,21 @@ def supervise(
         reader = threading.Thread(target=lambda: chunks.append(child.stdout.read() if child.stdout else b""))
         reader.start()
         cancelled = False
-        while child.poll() is None:
-            time.sleep(0.25)
-            watch(child.pid)
-            if not cancelled and cancel_requested():
-                cancelled = True
+        try:
+            while child.poll() is None:
+                time.sleep(0.25)
+                watch(child.pid)
+                if not cancelled and cancel_requested():
+                    cancelled = True
+                    _stop(child)
+        except BaseException:
+            # the job store went away (or the worker is leaving): no child trains on without its worker's
+            # heartbeat, which would let a second worker take the job while this one still writes its run
+            if child.poll() is None:
                 _stop(child)
-        reader.join()
+            raise
+        finally:
+            reader.join()
     return Finished(child.pid, child.returncode, b"".join(chunks).decode(errors="replace"), cancelled)
 
 
@@ -149,9 +162,49 @@ class Worker:
 
     def run_forever(self) -> None:
         console.print(f"worker {self.pid} watching {self.store.path}")
+        delay = 1.0
         while True:
-            if not self.step():
+            try:
+                worked = self.step()
+            except StoreUnavailable as exc:
+                # the database is down or out of reach: its jobs are safe there; try again, less often
+                console.print(f"worker {self.pid}: {exc.render()} Retrying in {delay:.0f} s.")
+                time.sleep(delay)
+                delay = min(delay * 2, 30.0)
+                continue
+            delay = 1.0
+            if not worked:
                 time.sleep(self.poll_s)
+
+    def _taken(self, kind: str, item_id: str) -> None:
+        """This worker's lease on a job ran out while it still worked (it was frozen, or could not reach the
+        store for longer than serve.worker_stale_s): another worker has it now; leave it untouched."""
+        console.print(
+            f"worker {self.pid}: {kind} {item_id} went to another worker while this one could not report "
+            "(a heartbeat later than serve.worker_stale_s); stopped it here"
+        )
+
+    def _await_run(
+        self,
+        run: RunDir,
+        beat: Callable[[], bool],
+        cancel_requested: Callable[[], bool],
+        say: Callable[[str], None],
+    ) -> str:
+        """Wait while another process still works in ``run`` (a worker elsewhere that lost this job and has not
+        stopped its child yet), keeping the lease; "free", "lost" or "cancelled"."""
+        if run.status == "running":
+            say(
+                f"Waiting for {run.id} to stop: process {run.info.get('pid', '?')} still trains it for a worker "
+                "that lost this job (its heartbeat was late); it stops at that worker's next heartbeat"
+            )
+        while run.status == "running":
+            if not beat():
+                return "lost"
+            if cancel_requested():
+                return "cancelled"
+            time.sleep(self.poll_s)
+        return "free"
 
     def step(self) -> bool:
         """Do one piece of work; False when there was none."""
@@ -176,29 +229,44 @@ class Worker:
         """A training job whose worker died continues from its last checkpoint; other stages start again."""
         for task in self.store.orphan_tasks(pid_alive):
             if task["cancel_requested"]:  # asked to stop while no worker was there to stop it
-                self.store.update_task(task["id"], status="cancelled", finished_at=time.time(), worker_pid=None)
+                self.store.requeue_task(task, status="cancelled", finished_at=time.time())
                 continue
             args = list(task["args"])
             if task["kind"] == "train" and task.get("run") and "--resume" not in args:
                 args = ["train", "--resume", "--run", task["run"], "--json"]
-            self.store.update_task(task["id"], status="queued", worker_pid=None, pid=None, args=args)
+            self.store.requeue_task(task, status="queued", pid=None, args=args)
 
     def run_task(self, task: dict[str, Any]) -> None:
-        log_path, progress_path = task_paths(self.store, task["id"])
+        task_id, lease = task["id"], task["lease"]
+        log_path, progress_path = task_paths(self.store, task_id)
         progress_path.unlink(missing_ok=True)
         found: dict[str, str | None] = {"run": task.get("run")}
+        held = {"lost": False}
+
+        def update(**fields: Any) -> bool:
+            held["lost"] = held["lost"] or not self.store.update_task(task_id, holder=lease, **fields)
+            return not held["lost"]
 
         def watch(pid: int) -> None:
-            self.store.update_task(task["id"], pid=pid, heartbeat=time.time())
-            if found["run"] is None:
+            if update(pid=pid, heartbeat=time.time()) and found["run"] is None:
                 found["run"] = self._run_of(pid, task["kind"])
                 if found["run"] is not None:
-                    self.store.update_task(task["id"], run=found["run"])
+                    update(run=found["run"])
 
         def cancel_requested() -> bool:
-            current = self.store.get_task(task["id"])
-            return current is not None and bool(current["cancel_requested"])
+            current = self.store.get_task(task_id)
+            return held["lost"] or (current is not None and bool(current["cancel_requested"]))
 
+        resumed = next((r for r in list_runs(self.project_dir) if r.id == task.get("run")), None)
+        if resumed is not None and "--resume" in task["args"]:
+            waited = self._await_run(
+                resumed, lambda: update(heartbeat=time.time()), cancel_requested, lambda text: _log(log_path, text)
+            )
+            if waited == "lost":
+                return self._taken("stage job", task_id)
+            if waited == "cancelled":
+                update(status="cancelled", finished_at=time.time(), worker_pid=None, lease=None)
+                return
         finished = supervise(
             [*task["args"], "--project", str(self.project_dir)],
             cwd=self.project_dir,
@@ -207,24 +275,22 @@ class Worker:
             watch=watch,
             cancel_requested=cancel_requested,
         )
+        if held["lost"]:
+            return self._taken("stage job", task_id)
         run_id = found["run"] or self._run_of(finished.pid, task["kind"])
         result = _last_json(finished.stdout)
-        now = time.time()
+        end = {"finished_at": time.time(), "run": run_id, "worker_pid": None, "lease": None}
         if finished.cancelled:
-            self.store.update_task(task["id"], status="cancelled", finished_at=now, run=run_id, worker_pid=None)
+            update(status="cancelled", **end)
             return
         # a gate that ran and said no is a finished job with a verdict, not a failure of the job
         done = finished.returncode == 0 or (task["kind"] == "gate" and result is not None and "passed" in result)
         if done:
-            self.store.update_task(
-                task["id"], status="succeeded", finished_at=now, run=run_id, result=result, worker_pid=None
-            )
+            update(status="succeeded", result=result, **end)
             return
         lines = [line for line in log_path.read_text(errors="replace").splitlines() if line.strip()]
         reason = lines[-1][-600:] if lines else f"exit code {finished.returncode}"
-        self.store.update_task(
-            task["id"], status="failed", finished_at=now, run=run_id, error=reason, result=result, worker_pid=None
-        )
+        update(status="failed", error=reason, result=result, **end)
 
     def _run_of(self, pid: int, kind: str) -> str | None:
         """The run folder the job's process made: its top-level one (a tune study's trials nest under it)."""
@@ -262,7 +328,10 @@ class Worker:
                 )
             loaded[param] = records
         data_run = self._data_run(job, loaded)
-        self.store.update_job(job["id"], status="queued", data_run=data_run.id, worker_pid=None)
+        if not self.store.update_job(
+            job["id"], holder=job["lease"], status="queued", data_run=data_run.id, worker_pid=None, lease=None
+        ):
+            return self._taken("job", job["id"])
         self.store.add_event(job["id"], f"Files validated: {len(loaded['training_file'])} training examples")
 
     def _data_run(self, job: dict[str, Any], loaded: dict[str, list[dict[str, Any]]]) -> RunDir:
@@ -289,23 +358,52 @@ class Worker:
         return run
 
     def _fail(self, job: dict[str, Any], code: str, message: str, param: str | None) -> None:
-        self.store.update_job(
+        if not self.store.update_job(
             job["id"],
+            holder=job["lease"],
             status="failed",
             error={"code": code, "message": message, "param": param},
             finished_at=int(time.time()),
             worker_pid=None,
-        )
+            lease=None,
+        ):
+            return self._taken("job", job["id"])
         self.store.add_event(job["id"], message, level="error")
 
     # -- queued -> running -> succeeded | failed | cancelled -----------------------------------------
     def train(self, job: dict[str, Any]) -> None:
-        job_id = job["id"]
+        job_id, lease = job["id"], job["lease"]
         train_run = self._train_run(job)
         logs = self.store.folder / "logs"
         logs.mkdir(parents=True, exist_ok=True)
+        held = {"lost": False}
+        # steps already reported (a resumed job re-reads metrics.jsonl from the top; each step is one event)
+        seen = {"metrics": 0}
+        reported = self.store.reported_steps(job_id)
+
+        def update(**fields: Any) -> bool:
+            held["lost"] = held["lost"] or not self.store.update_job(job_id, holder=lease, **fields)
+            return not held["lost"]
+
+        def cancel_requested() -> bool:
+            current = self.store.get_job(job_id)
+            return held["lost"] or (current is not None and bool(current["cancel_requested"]))
+
         args = ["train", "--project", str(self.project_dir), "--json"]
         if job["status"] == "running" and train_run is not None:
+            waited = self._await_run(
+                train_run,
+                lambda: update(heartbeat=time.time()),
+                cancel_requested,
+                lambda t: self.store.add_event(job_id, t),
+            )
+            if waited == "lost":
+                return self._taken("job", job_id)
+            if waited == "cancelled":
+                return self._cancelled(job, update)
+            if train_run.status == "succeeded":  # the process that held the run finished its training
+                self._report(job, train_run, 0, reported)
+                return self._succeed(job, train_run, "")
             self.store.add_event(job_id, f"Resuming from the last checkpoint of {train_run.id}")
             args += ["--resume", "--run", train_run.id]
         else:
@@ -314,25 +412,20 @@ class Worker:
             atomic_write_json(settings, train_settings(job["method"], job["seed"], job.get("metadata")))
             args += ["--data", job["data_run"], "--settings", str(settings)]
             self.store.add_event(job_id, "Fine-tuning job started")
-        self.store.update_job(job_id, status="running", started_at=job.get("started_at") or int(time.time()))
-        # steps already reported (a resumed job re-reads metrics.jsonl from the top; each step is one event)
-        seen = {"metrics": 0}
-        reported = self.store.reported_steps(job_id)
+        if not update(status="running", started_at=job.get("started_at") or int(time.time())):
+            return self._taken("job", job_id)
         found = {"run": train_run}
 
         def watch(pid: int) -> None:
-            self.store.update_job(job_id, heartbeat=time.time())
+            if not update(heartbeat=time.time()):
+                return  # taken over: cancel_requested() stops the child; nothing more is reported from here
             found["run"] = found["run"] or self._train_run(job, pid=pid)
             run = found["run"]
             if run is not None:
                 if job.get("train_run") != run.id:
-                    self.store.update_job(job_id, train_run=run.id)
+                    update(train_run=run.id)
                     job["train_run"] = run.id
                 seen["metrics"] = self._report(job, run, seen["metrics"], reported)
-
-        def cancel_requested() -> bool:
-            current = self.store.get_job(job_id)
-            return current is not None and bool(current["cancel_requested"])
 
         log = logs / f"{job_id}.log"
         finished = supervise(
@@ -343,17 +436,21 @@ class Worker:
             watch=watch,
             cancel_requested=cancel_requested,
         )
+        if held["lost"]:
+            return self._taken("job", job_id)
         train_run = found["run"] or self._train_run(job, pid=finished.pid)
         if train_run is not None:
             self._report(job, train_run, seen["metrics"], reported)
         if finished.cancelled:
-            self.store.update_job(job_id, status="cancelled", finished_at=int(time.time()), worker_pid=None)
-            self.store.add_event(job_id, "Job cancelled; the last complete checkpoint is kept")
-            return
+            return self._cancelled(job, update)
         if finished.returncode != 0 or train_run is None:
             tail = log.read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
             return self._fail(job, "training_failed", f"Training failed: {tail[0][-500:]}", None)
         self._succeed(job, train_run, finished.stdout)
+
+    def _cancelled(self, job: dict[str, Any], update: Callable[..., bool]) -> None:
+        if update(status="cancelled", finished_at=int(time.time()), worker_pid=None, lease=None):
+            self.store.add_event(job["id"], "Job cancelled; the last complete checkpoint is kept")
 
     def _train_run(self, job: dict[str, Any], pid: int | None = None) -> RunDir | None:
         runs = list_runs(self.project_dir, "train")
@@ -432,8 +529,9 @@ class Worker:
         for r in rows:
             writer.writerow([r["step"], r.get("loss"), r.get("eval_loss", "")])
         results = self.store.add_file(f"{job['id']}-results.csv", "fine-tune-results", buffer.getvalue().encode())
-        self.store.update_job(
+        if not self.store.update_job(
             job["id"],
+            holder=job["lease"],
             status="succeeded",
             fine_tuned_model=model_id,
             finished_at=int(time.time()),
@@ -441,9 +539,17 @@ class Worker:
             result_files=[results["id"]],
             train_run=run.id,
             worker_pid=None,
-        )
+            lease=None,
+        ):
+            self.store.delete_file(results["id"])  # the job's new worker writes its own
+            return self._taken("job", job["id"])
         self.store.add_event(job["id"], f"New fine-tuned model created: {model_id}")
         self.store.add_event(job["id"], "The job has successfully completed")
+
+
+def _log(path: Path, text: str) -> None:
+    with path.open("a", encoding="utf-8") as f:
+        f.write(text + "\n")
 
 
 def _trained_tokens(summary: dict[str, Any], run: RunDir) -> int | None:

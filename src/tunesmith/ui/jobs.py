@@ -78,6 +78,7 @@ def create(
 def decorate(loaded: LoadedProject, store: JobStore, task: dict[str, Any], *, detail: bool = False) -> dict[str, Any]:
     """A job with what the page shows: progress bars, the loss curve, the log's last lines."""
     task = dict(task)
+    task.pop("lease", None)  # the worker's token, not the page's
     log_path, progress_path = task_paths(store, task["id"])
     try:
         task["progress"] = json.loads(progress_path.read_text(encoding="utf-8")).get("tasks", [])
