@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -48,7 +49,8 @@ def test_a_run_in_progress_in_another_process_is_not_resumed_until_it_ends(tmp_p
     process, run = _start_holder(tmp_path / "runs")
     try:
         assert run.status == "running"
-        with pytest.raises(StageError, match=f"still in progress in another process \\(pid {process.pid}\\)"):
+        here = socket.gethostname()
+        with pytest.raises(StageError, match=f"still in progress in another process \\(pid {process.pid} on {here}\\)"):
             RunDir.begin(tmp_path / "runs", "train", resume=RunDir(run.root))
         assert run.info["pid"] == process.pid and "resumed" not in run.info  # left as the other process has it
     finally:
@@ -87,3 +89,30 @@ def test_runs_are_read_without_write_access_to_their_folders(tmp_path: Path, mon
         process.kill()
         process.wait()
     assert run.status == "interrupted"
+
+
+def test_a_job_finds_the_run_its_process_made_not_one_with_the_same_pid(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Workers on several machines share the project folder, and containers repeat pids: a job's run is the one
+    with its job id, pid and machine."""
+    from tunesmith.serve.jobstore import JobStore
+    from tunesmith.serve.worker import Worker
+
+    here = socket.gethostname()
+
+    def made(job: str, host: str) -> RunDir:
+        monkeypatch.setenv("TUNESMITH_JOB", job)
+        monkeypatch.setattr(socket, "gethostname", lambda: host)
+        run = RunDir.create(tmp_path / "runs", "train", {})
+        run.finish()
+        return run
+
+    mine = made("ftjob-a", here)
+    made("ftjob-b", here)  # another job's run on this machine, a pid reused
+    made("ftjob-a", "gpu-2")  # the same job's attempt on another machine, the same pid in its container
+    assert mine.info["job"] == "ftjob-a" and mine.info["host"] == here
+    monkeypatch.setattr(socket, "gethostname", lambda: here)  # the worker looks from this machine
+    worker = Worker(tmp_path, JobStore(tmp_path / "store"))
+    found = worker._train_run({"id": "ftjob-a"}, pid=os.getpid())
+    assert found is not None and found.root == mine.root

@@ -95,7 +95,7 @@ class RunDir:
                 "status": "running",
                 "created": now,
                 "updated": now,
-                "pid": os.getpid(),
+                **_whose(),
                 "tunesmith_version": __version__,
                 "inputs": {},
                 "summary": {},
@@ -173,9 +173,11 @@ class RunDir:
             handle.close()
             from tunesmith.core.errors import StageError
 
-            pid = self.info.get("pid", "?")
+            info = self.info
+            pid = info.get("pid", "?")
+            where = f" on {info['host']}" if info.get("host") else ""
             raise StageError(
-                f"run {self.id} is still in progress in another process (pid {pid})",
+                f"run {self.id} is still in progress in another process (pid {pid}{where})",
                 where=str(self.root),
                 fix=f"Wait for it to end, or stop it (kill {pid}); then --resume continues from its last checkpoint.",
             ) from None
@@ -299,7 +301,7 @@ class RunDir:
         """Mark a resumed run as running again under this process (a run still in progress elsewhere is refused)."""
         self._hold()
         info = self.info
-        info.update(status="running", pid=os.getpid(), updated=_now())
+        info.update(status="running", **_whose(), updated=_now())
         info.pop("error", None)
         info.setdefault("resumed", []).append(info["updated"])
         self._write_info(info)
@@ -311,6 +313,19 @@ class RunDir:
 
     def _write_info(self, info: dict[str, Any]) -> None:
         atomic_write_json(self.root / RUN_FILE, info)
+
+
+def _whose() -> dict[str, Any]:
+    """Which process works in a run: its pid, its machine (a project folder shared by workers on several machines,
+    where pids repeat: containers start from the same few), and the server job it runs for, if any (the worker
+    finds its job's run by that, never by a pid)."""
+    import socket
+
+    who: dict[str, Any] = {"pid": os.getpid(), "host": socket.gethostname()}
+    job = os.environ.get("TUNESMITH_JOB")
+    if job:
+        who["job"] = job
+    return who
 
 
 def is_run_dir(path: Path) -> bool:

@@ -195,7 +195,8 @@ class Worker:
         stopped its child yet), keeping the lease; "free", "lost" or "cancelled"."""
         if run.status == "running":
             say(
-                f"Waiting for {run.id} to stop: process {run.info.get('pid', '?')} still trains it for a worker "
+                f"Waiting for {run.id} to stop: process {run.info.get('pid', '?')} on {run.info.get('host', '?')} "
+                "still trains it for a worker "
                 "that lost this job (its heartbeat was late); it stops at that worker's next heartbeat"
             )
         while run.status == "running":
@@ -231,10 +232,12 @@ class Worker:
             if task["cancel_requested"]:  # asked to stop while no worker was there to stop it
                 self.store.requeue_task(task, status="cancelled", finished_at=time.time())
                 continue
-            args = list(task["args"])
-            if task["kind"] == "train" and task.get("run") and "--resume" not in args:
-                args = ["train", "--resume", "--run", task["run"], "--json"]
-            self.store.requeue_task(task, status="queued", pid=None, args=args)
+            args, run = list(task["args"]), task.get("run")
+            if task["kind"] == "train" and run and "--resume" not in args:
+                args = ["train", "--resume", "--run", run, "--json"]
+            elif "--resume" not in args:
+                run = None  # started again: the next attempt reports its own run folder
+            self.store.requeue_task(task, status="queued", pid=None, args=args, run=run)
 
     def run_task(self, task: dict[str, Any]) -> None:
         task_id, lease = task["id"], task["lease"]
@@ -249,7 +252,7 @@ class Worker:
 
         def watch(pid: int) -> None:
             if update(pid=pid, heartbeat=time.time()) and found["run"] is None:
-                found["run"] = self._run_of(pid, task["kind"])
+                found["run"] = self._run_of(task_id, pid, task["kind"])
                 if found["run"] is not None:
                     update(run=found["run"])
 
@@ -277,7 +280,7 @@ class Worker:
         )
         if held["lost"]:
             return self._taken("stage job", task_id)
-        run_id = found["run"] or self._run_of(finished.pid, task["kind"])
+        run_id = found["run"] or self._run_of(task_id, finished.pid, task["kind"])
         result = _last_json(finished.stdout)
         end = {"finished_at": time.time(), "run": run_id, "worker_pid": None, "lease": None}
         if finished.cancelled:
@@ -292,9 +295,9 @@ class Worker:
         reason = lines[-1][-600:] if lines else f"exit code {finished.returncode}"
         update(status="failed", error=reason, result=result, **end)
 
-    def _run_of(self, pid: int, kind: str) -> str | None:
-        """The run folder the job's process made: its top-level one (a tune study's trials nest under it)."""
-        mine = [r for r in list_runs(self.project_dir) if r.info.get("pid") == pid]
+    def _run_of(self, task_id: str, pid: int, kind: str) -> str | None:
+        """The run folder the stage job's process made: its top-level one (a tune study's trials nest under it)."""
+        mine = _runs_of(list_runs(self.project_dir), task_id, pid)
         if not mine:
             return None
         same_kind = [r for r in mine if r.stage == kind]
@@ -453,12 +456,13 @@ class Worker:
             self.store.add_event(job["id"], "Job cancelled; the last complete checkpoint is kept")
 
     def _train_run(self, job: dict[str, Any], pid: int | None = None) -> RunDir | None:
+        """The job's training run: the one recorded for it, else the one its training process ``pid`` made."""
         runs = list_runs(self.project_dir, "train")
         if job.get("train_run"):
             named = [r for r in runs if r.id == job["train_run"]]
             return named[-1] if named else None
         if pid is not None:
-            mine = [r for r in runs if r.info.get("pid") == pid]
+            mine = _runs_of(runs, job["id"], pid)
             return mine[-1] if mine else None
         return None
 
@@ -545,6 +549,16 @@ class Worker:
             return self._taken("job", job["id"])
         self.store.add_event(job["id"], f"New fine-tuned model created: {model_id}")
         self.store.add_event(job["id"], "The job has successfully completed")
+
+
+def _runs_of(runs: list[RunDir], job_id: str, pid: int) -> list[RunDir]:
+    """The runs process ``pid`` made (or resumed) for a job: `TUNESMITH_JOB` and the machine are in their run.json
+    beside the pid, which alone says little where workers on several machines share the project folder
+    (containers start from the same few pids) or a job's earlier attempt left its own run."""
+    import socket
+
+    here = socket.gethostname()
+    return [r for r in runs if (r.info.get("job"), r.info.get("pid"), r.info.get("host")) == (job_id, pid, here)]
 
 
 def _log(path: Path, text: str) -> None:
