@@ -128,7 +128,9 @@ def test_a_store_made_before_leases_gets_the_column(tmp_path: Path) -> None:
     folder = tmp_path / "store"
     folder.mkdir()
     with sqlite3.connect(folder / "state.db") as db:  # the jobs and tasks tables as the first release made them
-        db.execute("CREATE TABLE jobs (id TEXT PRIMARY KEY, status TEXT, worker_pid INTEGER, heartbeat REAL)")
+        db.execute(
+            "CREATE TABLE jobs (id TEXT PRIMARY KEY, status TEXT, created_at INTEGER, worker_pid INTEGER, heartbeat REAL)"
+        )
         db.execute("CREATE TABLE tasks (id TEXT PRIMARY KEY, status TEXT, worker_pid INTEGER)")
     JobStore(folder)
     with sqlite3.connect(folder / "state.db") as db:
@@ -153,3 +155,28 @@ def test_a_lost_postgres_connection_is_one_clear_error_and_the_next_call_connect
         store.get_job(job["id"])
     assert caught.value.http_status == 503
     assert store.get_job(job["id"])["id"] == job["id"]  # a new connection, no restart of the process
+
+
+def test_jobs_and_events_page_newest_first_without_gaps_or_repeats(store: JobStore) -> None:
+    made = [_job(store)["id"] for _ in range(7)]  # several within one second: created_at ties
+    for i in range(45):
+        store.add_event(made[0], f"Step {i}", type_="metrics", data={"step": i})
+
+    def pages(fetch, limit):  # type: ignore[no-untyped-def]
+        seen, after = [], None
+        while True:
+            rows, more = fetch(after=after, limit=limit)
+            seen += [r["id"] for r in rows]
+            if not more:
+                return seen
+            after = rows[-1]["id"]
+
+    assert pages(store.list_jobs, 3) == made[::-1]
+    events = pages(lambda **kw: store.events(made[0], **kw), 20)
+    messages = {e["id"]: e["message"] for e in store.events(made[0], limit=1000)[0]}
+    assert [messages[e] for e in events] == [f"Step {i}" for i in range(44, -1, -1)] + [
+        f"Created fine-tuning job: {made[0]}"
+    ]
+    assert store.events(made[0], after="ftevent-unknown") == ([], False)
+    assert [j["id"] for j in store.list_jobs(after=made[1])[0]] == [made[0]]
+    assert store.events(made[1], after=events[0]) == ([], False)  # another job's event is no page mark here

@@ -381,8 +381,8 @@ class Worker:
         logs.mkdir(parents=True, exist_ok=True)
         held = {"lost": False}
         # steps already reported (a resumed job re-reads metrics.jsonl from the top; each step is one event)
-        seen = {"metrics": 0}
         reported = self.store.reported_steps(job_id)
+        tails: dict[str, MetricsTail] = {}  # per run folder: metrics.jsonl read as it grows
 
         def update(**fields: Any) -> bool:
             held["lost"] = held["lost"] or not self.store.update_job(job_id, holder=lease, **fields)
@@ -405,7 +405,7 @@ class Worker:
             if waited == "cancelled":
                 return self._cancelled(job, update)
             if train_run.status == "succeeded":  # the process that held the run finished its training
-                self._report(job, train_run, 0, reported)
+                self._report(job, train_run, MetricsTail(train_run), reported)
                 return self._succeed(job, train_run, "")
             self.store.add_event(job_id, f"Resuming from the last checkpoint of {train_run.id}")
             args += ["--resume", "--run", train_run.id]
@@ -428,7 +428,7 @@ class Worker:
                 if job.get("train_run") != run.id:
                     update(train_run=run.id)
                     job["train_run"] = run.id
-                seen["metrics"] = self._report(job, run, seen["metrics"], reported)
+                self._report(job, run, tails.setdefault(run.id, MetricsTail(run)), reported)
 
         log = logs / f"{job_id}.log"
         finished = supervise(
@@ -443,7 +443,7 @@ class Worker:
             return self._taken("job", job_id)
         train_run = found["run"] or self._train_run(job, pid=finished.pid)
         if train_run is not None:
-            self._report(job, train_run, seen["metrics"], reported)
+            self._report(job, train_run, tails.setdefault(train_run.id, MetricsTail(train_run)), reported)
         if finished.cancelled:
             return self._cancelled(job, update)
         if finished.returncode != 0 or train_run is None:
@@ -466,11 +466,10 @@ class Worker:
             return mine[-1] if mine else None
         return None
 
-    def _report(self, job: dict[str, Any], run: RunDir, seen: int, reported: set[int]) -> int:
+    def _report(self, job: dict[str, Any], run: RunDir, tail: MetricsTail, reported: set[int]) -> None:
         """New metrics lines -> events (one per step, never again after a resume); new complete checkpoints ->
         checkpoint records."""
-        rows = run.metrics()
-        for row in rows[seen:]:
+        for row in tail.read():
             step = row.get("step")
             if step is None or (row.get("loss") is not None and int(step) in reported):
                 continue
@@ -487,12 +486,7 @@ class Worker:
                     reported.add(int(step))
                 text = ", ".join(f"{k} {v:.4f}" for k, v in data.items() if isinstance(v, float))
                 self.store.add_event(job["id"], f"Step {step}: {text}", type_="metrics", data=data)
-        by_step: dict[int, dict[str, Any]] = {}
-        for row in rows:
-            if row.get("step") is not None:
-                by_step.setdefault(int(row["step"]), {}).update(
-                    {k: v for k, v in row.items() if isinstance(v, int | float) and k != "time"}
-                )
+        by_step = tail.by_step
         for folder in complete_checkpoints(run.path("checkpoints")):
             step = int(folder.name.rsplit("-", 1)[-1])
             metrics = {"step": step}
@@ -504,7 +498,6 @@ class Worker:
             kept = self._keep_adapter(job["id"], step, folder)
             if self.store.add_checkpoint(job["id"], step, metrics, str(kept.relative_to(self.project_dir))):
                 self.store.add_event(job["id"], f"New checkpoint at step {step}", data={"step": step})
-        return len(rows)
 
     def _keep_adapter(self, job_id: str, step: int, folder: Path) -> Path:
         """A copy of a checkpoint's adapter (megabytes), servable after the trainer rotates the checkpoint out."""
@@ -549,6 +542,45 @@ class Worker:
             return self._taken("job", job["id"])
         self.store.add_event(job["id"], f"New fine-tuned model created: {model_id}")
         self.store.add_event(job["id"], "The job has successfully completed")
+
+
+class MetricsTail:
+    """A run's metrics.jsonl read as it grows: each call parses only the lines written since the last. The
+    worker looks four times a second; reading the whole file each time cost 0.65 s a look at 100,000 steps (more
+    than a core, taken from the training beside it)."""
+
+    def __init__(self, run: RunDir) -> None:
+        self.path = run.path("metrics.jsonl")
+        self.offset = 0
+        self.by_step: dict[int, dict[str, Any]] = {}  # every number logged per step, for checkpoint records
+
+    def read(self) -> list[dict[str, Any]]:
+        try:
+            size = self.path.stat().st_size
+        except FileNotFoundError:
+            return []
+        if size < self.offset:  # written anew: read it from the top
+            self.offset, self.by_step = 0, {}
+        if size == self.offset:
+            return []
+        with self.path.open("rb") as f:
+            f.seek(self.offset)
+            chunk = f.read(size - self.offset)
+        end = chunk.rfind(b"\n") + 1  # a line still being written is read whole at the next look
+        self.offset += end
+        rows = []
+        for line in chunk[:end].splitlines():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:  # a killed run's torn last line, with the resumed run's first after it
+                continue
+            if not isinstance(row, dict):
+                continue
+            rows.append(row)
+            if row.get("step") is not None:
+                numbers = {k: v for k, v in row.items() if isinstance(v, int | float) and k != "time"}
+                self.by_step.setdefault(int(row["step"]), {}).update(numbers)
+        return rows
 
 
 def _runs_of(runs: list[RunDir], job_id: str, pid: int) -> list[RunDir]:

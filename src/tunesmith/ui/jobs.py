@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import threading
+from collections import OrderedDict
 from typing import Any
 
 from tunesmith.core.errors import ConfigError
+from tunesmith.core.rundir import RunDir
 from tunesmith.project import LoadedProject
 from tunesmith.registry.runs import list_runs, resolve_run
 from tunesmith.serve.confine import check_run_id
 from tunesmith.serve.jobstore import JobStore
-from tunesmith.serve.worker import task_paths
+from tunesmith.serve.worker import MetricsTail, task_paths
 from tunesmith.ui.forms import SECTIONS, overrides
 
 TITLES = {
@@ -86,17 +89,38 @@ def decorate(loaded: LoadedProject, store: JobStore, task: dict[str, Any], *, de
         task["progress"] = []
     if not detail:
         return task
-    curve = []
     run = next((r for r in list_runs(loaded.dir) if r.id == task.get("run")), None) if task.get("run") else None
-    if run is not None and run.stage == "train":
-        for row in run.metrics():
-            if row.get("step") is None:
-                continue
-            point = {k: row[k] for k in ("loss", "eval_loss", "learning_rate") if isinstance(row.get(k), int | float)}
-            if point:
-                curve.append({"step": row["step"], "max_steps": row.get("max_steps"), **point})
-    task["curve"] = curve
+    task["curve"] = loss_curve(run) if run is not None and run.stage == "train" else []
     task["run_status"] = run.status if run is not None else None
     lines = log_path.read_text(encoding="utf-8", errors="replace").splitlines() if log_path.is_file() else []
     task["log"] = [line for line in lines if line.strip()][-60:]
     return task
+
+
+# the page asks for a running job every second: each run's metrics.jsonl is read as it grows (a few runs kept)
+_TAILS: OrderedDict[str, MetricsTail] = OrderedDict()
+_TAILS_LOCK = threading.Lock()
+MAX_TAILS = 16
+MAX_POINTS = 2000  # what a chart a few hundred pixels wide can show; every evaluation point is kept
+
+
+def loss_curve(run: RunDir) -> list[dict[str, Any]]:
+    """A point per logged step (loss, eval_loss, learning_rate), thinned to about MAX_POINTS: a 100,000-step run
+    sent every point to the page each second."""
+    key = str(run.root)
+    with _TAILS_LOCK:
+        tail = _TAILS.pop(key, None) or MetricsTail(run)
+        _TAILS[key] = tail
+        while len(_TAILS) > MAX_TAILS:
+            _TAILS.popitem(last=False)
+        tail.read()
+        steps = sorted(tail.by_step.items())
+    points = []
+    for step, row in steps:
+        point = {k: row[k] for k in ("loss", "eval_loss", "learning_rate") if k in row}
+        if point:
+            points.append({"step": step, "max_steps": row.get("max_steps"), **point})
+    if len(points) <= MAX_POINTS:
+        return points
+    stride = -(-len(points) // MAX_POINTS)
+    return [p for i, p in enumerate(points) if i % stride == 0 or "eval_loss" in p or i == len(points) - 1]
