@@ -116,3 +116,30 @@ def test_a_job_finds_the_run_its_process_made_not_one_with_the_same_pid(
     worker = Worker(tmp_path, JobStore(tmp_path / "store"))
     found = worker._train_run({"id": "ftjob-a"}, pid=os.getpid())
     assert found is not None and found.root == mine.root
+
+
+def test_a_run_is_found_by_id_at_its_folder_and_new_runs_by_their_names(tmp_path: Path) -> None:
+    import time
+
+    from tunesmith.registry.runs import run_by_id, runs_since
+
+    project = tmp_path / "project"
+    study = RunDir.create(project / "runs", "tune", {})
+    trial = RunDir.create(study.root, "train", {}, name="trial-3")
+    assert trial.id == f"{study.id}.trial-3"
+    assert run_by_id(project, trial.id).root == trial.root
+    assert run_by_id(project, trial.id, "train").root == trial.root and run_by_id(project, trial.id, "eval") is None
+    assert run_by_id(project, study.id).root == study.root
+    # a folder moved under another name is still found, by the walk
+    study_id, moved = study.id, study.root.with_name("copied-study")
+    study.finish()
+    study.root.rename(moved)
+    assert run_by_id(project, study_id).root == moved
+    # ids that are no folder name go to the walk, never to a path outside the project
+    (tmp_path / "run.json").write_text(json.dumps({"id": "../..", "stage": "train"}))
+    assert run_by_id(project, "../..") is None and run_by_id(project, "/etc") is None
+    later = time.time() + 2
+    assert [r.root for r in runs_since(project, later)] == [moved]  # a name without a time: always looked at
+    time.sleep(max(0.0, later - time.time()))
+    new = RunDir.create(project / "runs", "train", {})
+    assert [r.root for r in runs_since(project, later)] == [moved, new.root]

@@ -101,9 +101,7 @@ class SentenceEmbedder:
                 self._memo.popitem(last=False)
         return out
 
-    def _compute(
-        self, texts: list[str], on_progress: Callable[[int], None] | None, weights: list[int]
-    ) -> np.ndarray:
+    def _compute(self, texts: list[str], on_progress: Callable[[int], None] | None, weights: list[int]) -> np.ndarray:
         """Vectors of distinct ``texts``; progress counts each text as often as it was asked for (``weights``)."""
         # Longest first over the whole input, so each batch pads to its own length (about 20% faster on
         # chunks of mixed length than batching in input order); the result comes back in input order.

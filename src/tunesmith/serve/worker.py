@@ -46,7 +46,7 @@ from tunesmith.core.progress import console
 from tunesmith.core.rundir import RunDir, pid_alive
 from tunesmith.data.formats.openai import chat_json, preference_json
 from tunesmith.data.formats.read import read_items
-from tunesmith.registry.runs import list_runs, runs_root
+from tunesmith.registry.runs import run_by_id, runs_root, runs_since
 from tunesmith.serve.job_settings import train_settings
 from tunesmith.serve.jobstore import JobStore, StoreUnavailable
 from tunesmith.serve.openai_schema import fine_tuned_model_id
@@ -250,9 +250,11 @@ class Worker:
             held["lost"] = held["lost"] or not self.store.update_task(task_id, holder=lease, **fields)
             return not held["lost"]
 
+        started = time.time()  # the child's run folder is named after a time no earlier than this
+
         def watch(pid: int) -> None:
             if update(pid=pid, heartbeat=time.time()) and found["run"] is None:
-                found["run"] = self._run_of(task_id, pid, task["kind"])
+                found["run"] = self._run_of(task_id, pid, task["kind"], started)
                 if found["run"] is not None:
                     update(run=found["run"])
 
@@ -260,7 +262,7 @@ class Worker:
             current = self.store.get_task(task_id)
             return held["lost"] or (current is not None and bool(current["cancel_requested"]))
 
-        resumed = next((r for r in list_runs(self.project_dir) if r.id == task.get("run")), None)
+        resumed = run_by_id(self.project_dir, task["run"]) if task.get("run") else None
         if resumed is not None and "--resume" in task["args"]:
             waited = self._await_run(
                 resumed, lambda: update(heartbeat=time.time()), cancel_requested, lambda text: _log(log_path, text)
@@ -280,7 +282,7 @@ class Worker:
         )
         if held["lost"]:
             return self._taken("stage job", task_id)
-        run_id = found["run"] or self._run_of(task_id, finished.pid, task["kind"])
+        run_id = found["run"] or self._run_of(task_id, finished.pid, task["kind"], started)
         result = _last_json(finished.stdout)
         end = {"finished_at": time.time(), "run": run_id, "worker_pid": None, "lease": None}
         if finished.cancelled:
@@ -295,9 +297,9 @@ class Worker:
         reason = lines[-1][-600:] if lines else f"exit code {finished.returncode}"
         update(status="failed", error=reason, result=result, **end)
 
-    def _run_of(self, task_id: str, pid: int, kind: str) -> str | None:
+    def _run_of(self, task_id: str, pid: int, kind: str, since: float) -> str | None:
         """The run folder the stage job's process made: its top-level one (a tune study's trials nest under it)."""
-        mine = _runs_of(list_runs(self.project_dir), task_id, pid)
+        mine = _runs_of(runs_since(self.project_dir, since), task_id, pid)
         if not mine:
             return None
         same_kind = [r for r in mine if r.stage == kind]
@@ -419,10 +421,12 @@ class Worker:
             return self._taken("job", job_id)
         found = {"run": train_run}
 
+        started = time.time()  # the child's run folder is named after a time no earlier than this
+
         def watch(pid: int) -> None:
             if not update(heartbeat=time.time()):
                 return  # taken over: cancel_requested() stops the child; nothing more is reported from here
-            found["run"] = found["run"] or self._train_run(job, pid=pid)
+            found["run"] = found["run"] or self._train_run(job, pid=pid, since=started)
             run = found["run"]
             if run is not None:
                 if job.get("train_run") != run.id:
@@ -441,7 +445,7 @@ class Worker:
         )
         if held["lost"]:
             return self._taken("job", job_id)
-        train_run = found["run"] or self._train_run(job, pid=finished.pid)
+        train_run = found["run"] or self._train_run(job, pid=finished.pid, since=started)
         if train_run is not None:
             self._report(job, train_run, tails.setdefault(train_run.id, MetricsTail(train_run)), reported)
         if finished.cancelled:
@@ -455,14 +459,13 @@ class Worker:
         if update(status="cancelled", finished_at=int(time.time()), worker_pid=None, lease=None):
             self.store.add_event(job["id"], "Job cancelled; the last complete checkpoint is kept")
 
-    def _train_run(self, job: dict[str, Any], pid: int | None = None) -> RunDir | None:
-        """The job's training run: the one recorded for it, else the one its training process ``pid`` made."""
-        runs = list_runs(self.project_dir, "train")
+    def _train_run(self, job: dict[str, Any], pid: int | None = None, since: float = 0.0) -> RunDir | None:
+        """The job's training run: the one recorded for it, else the one its training process ``pid``, started at
+        ``since``, made."""
         if job.get("train_run"):
-            named = [r for r in runs if r.id == job["train_run"]]
-            return named[-1] if named else None
+            return run_by_id(self.project_dir, job["train_run"], "train")
         if pid is not None:
-            mine = _runs_of(runs, job["id"], pid)
+            mine = [r for r in _runs_of(runs_since(self.project_dir, since), job["id"], pid) if r.stage == "train"]
             return mine[-1] if mine else None
         return None
 

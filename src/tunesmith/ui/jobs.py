@@ -10,7 +10,7 @@ from typing import Any
 from tunesmith.core.errors import ConfigError
 from tunesmith.core.rundir import RunDir
 from tunesmith.project import LoadedProject
-from tunesmith.registry.runs import list_runs, resolve_run
+from tunesmith.registry.runs import list_runs, resolve_run, run_by_id
 from tunesmith.serve.confine import check_run_id
 from tunesmith.serve.jobstore import JobStore
 from tunesmith.serve.worker import MetricsTail, task_paths
@@ -89,7 +89,7 @@ def decorate(loaded: LoadedProject, store: JobStore, task: dict[str, Any], *, de
         task["progress"] = []
     if not detail:
         return task
-    run = next((r for r in list_runs(loaded.dir) if r.id == task.get("run")), None) if task.get("run") else None
+    run = run_by_id(loaded.dir, task["run"]) if task.get("run") else None
     task["curve"] = loss_curve(run) if run is not None and run.stage == "train" else []
     task["run_status"] = run.status if run is not None else None
     lines = log_path.read_text(encoding="utf-8", errors="replace").splitlines() if log_path.is_file() else []

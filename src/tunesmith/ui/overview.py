@@ -8,7 +8,7 @@ from tunesmith.core.errors import StageError
 from tunesmith.core.rundir import RunDir
 from tunesmith.core.stats import format_interval
 from tunesmith.project import LoadedProject
-from tunesmith.registry.runs import list_runs
+from tunesmith.registry.runs import list_runs, run_by_id
 
 STAGES = ("baseline", "data", "train", "eval", "tune", "gate")
 LABELS = {
@@ -67,7 +67,7 @@ def run_row(run: RunDir) -> dict[str, Any]:
 
 def find_run(loaded: LoadedProject, stage: str, ref: str) -> RunDir:
     """A run of ``stage`` by its id, whatever its status (the pages show failed runs too)."""
-    run = next((r for r in list_runs(loaded.dir, stage) if r.id == ref), None)
+    run = run_by_id(loaded.dir, ref, stage)
     if run is None:
         raise StageError(f"no {stage} run '{ref}'", fix="Pick one from the list on the page.")
     return run
