@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from tunesmith.core.atomic import atomic_write_json
+from tunesmith.core.errors import ConfigError
 from tunesmith.core.jsonl import write_jsonl
 from tunesmith.core.progress import console
 from tunesmith.core.rundir import RunDir, pid_alive
@@ -53,6 +54,10 @@ from tunesmith.serve.openai_schema import fine_tuned_model_id
 from tunesmith.train.checkpoints import complete_checkpoints
 
 MAX_PROBLEMS = 5
+
+
+class WorkerMisplaced(ConfigError):
+    """The worker runs beside a project folder other than the one its job store's jobs were made in."""
 
 
 def _die_with_parent() -> None:
@@ -184,6 +189,21 @@ class Worker:
             "(a heartbeat later than serve.worker_stale_s); stopped it here"
         )
 
+    def _check_shared(self, table: str, item: dict[str, Any], missing: Path | None) -> None:
+        """Raise when a file or run folder the store records is not on this machine: this worker is not in the
+        project folder the others share. Its claim goes back first, for a worker that is."""
+        if missing is None:
+            return
+        release = self.store.update_job if table == "jobs" else self.store.update_task
+        release(item["id"], holder=item["lease"], worker_pid=None, lease=None)
+        raise WorkerMisplaced(
+            f"{missing} is not on this machine, though {item['id']} needs it: this worker's project folder is not "
+            "the one the server and the other workers use",
+            where=str(self.project_dir),
+            fix="Run every worker in the same project folder, shared between the machines (NFS, a mounted volume), "
+            f"with the same path or `--project` pointing at it. {item['id']} went back in line for another worker.",
+        )
+
     def _await_run(
         self,
         run: RunDir,
@@ -263,6 +283,8 @@ class Worker:
             return held["lost"] or (current is not None and bool(current["cancel_requested"]))
 
         resumed = run_by_id(self.project_dir, task["run"]) if task.get("run") else None
+        if task.get("run") and "--resume" in task["args"]:
+            self._check_shared("tasks", task, None if resumed else runs_root(self.project_dir) / task["run"])
         if resumed is not None and "--resume" in task["args"]:
             waited = self._await_run(
                 resumed, lambda: update(heartbeat=time.time()), cancel_requested, lambda text: _log(log_path, text)
@@ -317,7 +339,9 @@ class Worker:
             meta = self.store.get_file(file_id)
             if meta is None:
                 return self._fail(job, "invalid_file", f"File {file_id} was deleted before validation.", param)
-            records, problems = validate_file(self.store.file_path(file_id), method)
+            path = self.store.file_path(file_id)
+            self._check_shared("jobs", job, None if path.is_file() else path)
+            records, problems = validate_file(path, method)
             if problems:
                 shown = "; ".join(problems[:MAX_PROBLEMS])
                 more = f" (and {len(problems) - MAX_PROBLEMS} more)" if len(problems) > MAX_PROBLEMS else ""
@@ -379,6 +403,10 @@ class Worker:
     def train(self, job: dict[str, Any]) -> None:
         job_id, lease = job["id"], job["lease"]
         train_run = self._train_run(job)
+        runs = runs_root(self.project_dir)
+        self._check_shared("jobs", job, runs / job["train_run"] if job.get("train_run") and not train_run else None)
+        if train_run is None and job.get("data_run") and run_by_id(self.project_dir, job["data_run"]) is None:
+            self._check_shared("jobs", job, runs / job["data_run"])
         logs = self.store.folder / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         held = {"lost": False}
