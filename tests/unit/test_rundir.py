@@ -143,3 +143,17 @@ def test_a_run_is_found_by_id_at_its_folder_and_new_runs_by_their_names(tmp_path
     time.sleep(max(0.0, later - time.time()))
     new = RunDir.create(project / "runs", "train", {})
     assert [r.root for r in runs_since(project, later)] == [moved, new.root]
+
+
+def test_listing_walks_runs_and_their_stage_runs_not_their_checkpoints(tmp_path: Path) -> None:
+    from tunesmith.registry.runs import list_runs
+
+    project = tmp_path / "project"
+    pipeline = RunDir.create(project / "runs", "run", {})
+    stage = RunDir.create(pipeline.root, "train", {}, name="train")
+    (stage.root / "checkpoints" / "checkpoint-4").mkdir(parents=True)
+    # a stray run.json inside a run's own folders is no run (the walk does not go there)
+    (stage.root / "checkpoints" / "checkpoint-4" / "run.json").write_text('{"id": "x", "stage": "train"}')
+    archived = RunDir.create(project / "runs" / "archive" / "2025", "eval", {})  # moved by a user: still listed
+    assert [r.root for r in list_runs(project)] == [pipeline.root, stage.root, archived.root]
+    assert [r.root for r in list_runs(project, "train")] == [stage.root]

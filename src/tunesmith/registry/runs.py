@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 from tunesmith.core.errors import StageError
@@ -20,10 +22,32 @@ def list_runs(project_dir: Path, stage: str | None = None) -> list[RunDir]:
     root = runs_root(project_dir)
     if not root.exists():
         return []
-    runs = [RunDir(p.parent) for p in root.rglob(RUN_FILE)]
-    if stage is not None:
-        runs = [r for r in runs if r.stage == stage]
-    return sorted(runs, key=lambda r: (r.info.get("created", ""), str(r.root)))
+    found = []
+    for folder in _run_folders(root):
+        run = RunDir(folder)
+        info = run.info  # read once here for the stage and the order (each `.info` reads the file)
+        if stage is None or info.get("stage") == stage:
+            found.append((info.get("created", ""), str(run.root), run))
+    return [run for *_, run in sorted(found, key=lambda entry: entry[:2])]
+
+
+def _run_folders(folder: Path, *, inside_run: bool = False) -> Iterator[Path]:
+    """Run folders under ``folder``. A run's own stage runs are folders of it with a run.json; its other
+    folders (checkpoints, adapters, exports: most of a project's files) are not walked. Outside runs every
+    folder is (runs a user moved into a folder of their own are still found)."""
+    try:
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    except OSError:  # gone meanwhile, or unreadable
+        return
+    for entry in entries:
+        if not entry.is_dir(follow_symlinks=False):
+            continue
+        path = Path(entry.path)
+        if (path / RUN_FILE).is_file():
+            yield path
+            yield from _run_folders(path, inside_run=True)
+        elif not inside_run:
+            yield from _run_folders(path)
 
 
 # a run's id is its folder's name, nested ones joined by "." to their parents' ("<pipeline id>.train")
