@@ -180,3 +180,26 @@ def test_jobs_and_events_page_newest_first_without_gaps_or_repeats(store: JobSto
     assert store.events(made[0], after="ftevent-unknown") == ([], False)
     assert [j["id"] for j in store.list_jobs(after=made[1])[0]] == [made[0]]
     assert store.events(made[1], after=events[0]) == ([], False)  # another job's event is no page mark here
+
+
+def test_a_pid_reused_after_a_restart_does_not_keep_a_dead_workers_job(tmp_path: Path) -> None:
+    """SQLite (one machine): a container restarted mid-job gives its new worker, or another process, the pid its
+    old worker had; the job must still go back in line."""
+    import os
+
+    from tunesmith.core.rundir import pid_alive, process_identity
+
+    store = JobStore(tmp_path / "store")
+    me = os.getpid()
+    old, current = _job(store), _job(store)
+    for job in (old, current):
+        store.update_job(job["id"], status="queued")
+    store.claim(("queued",), me, f"{me}:1")  # the worker before the restart, under the pid this process has now
+    store.claim(("queued",), me, process_identity(me))  # this very process
+    for job in (old, current):
+        store.update_job(job["id"], status="running")
+    task = store.create_task("kb", "Index", ["kb", "ingest"], {})
+    store.claim_task(me, f"{me}:1")
+    assert store.release_orphans(pid_alive) == [old["id"]]
+    assert [t["id"] for t in store.orphan_tasks(pid_alive)] == [task["id"]]
+    assert store.get_job(current["id"])["worker_pid"] == me

@@ -348,3 +348,17 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def process_identity(pid: int) -> str | None:
+    """A running process as "pid:start time" (Linux: clock ticks since boot, /proc/PID/stat), None when no
+    process has that pid. Unlike the pid alone it changes when the pid is reused: a container restarted
+    gives its new worker the pid its old worker had, and the old worker's job looked taken for good."""
+    if not pid_alive(pid):
+        return None
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:  # not Linux, or gone meanwhile: the pid is all there is
+        return str(pid)
+    fields = stat[stat.rfind(")") + 2 :].split()  # after the command name, which may hold spaces
+    return f"{pid}:{fields[19]}" if len(fields) > 19 else str(pid)

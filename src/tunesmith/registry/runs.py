@@ -77,9 +77,7 @@ def runs_since(project_dir: Path, started: float) -> list[RunDir]:
         return []
     mark = datetime.fromtimestamp(int(started)).strftime("%Y%m%d-%H%M%S")
     found = [
-        RunDir(p)
-        for p in root.iterdir()
-        if (p.name >= mark or not _STAMPED.match(p.name)) and (p / RUN_FILE).is_file()
+        RunDir(p) for p in root.iterdir() if (p.name >= mark or not _STAMPED.match(p.name)) and (p / RUN_FILE).is_file()
     ]
     return sorted(found, key=lambda r: (r.info.get("created", ""), str(r.root)))
 

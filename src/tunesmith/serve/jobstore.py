@@ -56,7 +56,7 @@ CREATE TABLE IF NOT EXISTS jobs (
   metadata TEXT, status TEXT NOT NULL, created_at INTEGER NOT NULL, started_at INTEGER, finished_at INTEGER,
   fine_tuned_model TEXT, error TEXT, trained_tokens INTEGER, result_files TEXT NOT NULL DEFAULT '[]',
   train_run TEXT, data_run TEXT, cancel_requested INTEGER NOT NULL DEFAULT 0, worker_pid INTEGER,
-  heartbeat REAL, attempts INTEGER NOT NULL DEFAULT 0, estimated_finish INTEGER, lease TEXT
+  heartbeat REAL, attempts INTEGER NOT NULL DEFAULT 0, estimated_finish INTEGER, lease TEXT, worker_id TEXT
 );
 CREATE TABLE IF NOT EXISTS events (
   seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL, job_id TEXT NOT NULL, created_at INTEGER NOT NULL,
@@ -73,7 +73,7 @@ CREATE TABLE IF NOT EXISTS tasks (
   id TEXT PRIMARY KEY, kind TEXT NOT NULL, title TEXT NOT NULL, args TEXT NOT NULL, settings TEXT NOT NULL,
   status TEXT NOT NULL, created_at REAL NOT NULL, started_at REAL, finished_at REAL, worker_pid INTEGER,
   pid INTEGER, run TEXT, error TEXT, result TEXT, cancel_requested INTEGER NOT NULL DEFAULT 0, heartbeat REAL,
-  lease TEXT
+  lease TEXT, worker_id TEXT
 );
 CREATE TABLE IF NOT EXISTS api_keys (
   sha256 TEXT PRIMARY KEY, name TEXT NOT NULL, created_at INTEGER NOT NULL
@@ -82,7 +82,13 @@ CREATE TABLE IF NOT EXISTS api_keys (
 
 
 # columns added since the first release, for stores made before them: (table, column, type)
-_ADDED = (("tasks", "heartbeat", "REAL"), ("jobs", "lease", "TEXT"), ("tasks", "lease", "TEXT"))
+_ADDED = (
+    ("tasks", "heartbeat", "REAL"),
+    ("jobs", "lease", "TEXT"),
+    ("tasks", "lease", "TEXT"),
+    ("jobs", "worker_id", "TEXT"),
+    ("tasks", "worker_id", "TEXT"),
+)
 
 
 class StoreUnavailable(ConfigError):
@@ -324,9 +330,9 @@ class JobStore:
             self.add_event(job_id, "Job cancelled")
         return self.get_job(job_id)
 
-    def claim(self, statuses: tuple[str, ...], pid: int) -> dict[str, Any] | None:
-        """Atomically take the oldest job in one of ``statuses`` for this worker; its ``lease`` is the holder
-        every later update of the worker names."""
+    def claim(self, statuses: tuple[str, ...], pid: int, identity: str | None = None) -> dict[str, Any] | None:
+        """Atomically take the oldest job in one of ``statuses`` for this worker (``identity``: its
+        `process_identity`); its ``lease`` is the holder every later update of the worker names."""
         marks = ", ".join("?" for _ in statuses)
         lease = secrets.token_hex(8)
         with self._tx() as db:
@@ -338,8 +344,9 @@ class JobStore:
             if row is None:
                 return None
             db.execute(
-                "UPDATE jobs SET worker_pid = ?, heartbeat = ?, attempts = attempts + 1, lease = ? WHERE id = ?",
-                (pid, time.time(), lease, row["id"]),
+                "UPDATE jobs SET worker_pid = ?, heartbeat = ?, attempts = attempts + 1, lease = ?, worker_id = ? "
+                "WHERE id = ?",
+                (pid, time.time(), lease, identity, row["id"]),
             )
         return self.get_job(row["id"])
 
@@ -350,11 +357,17 @@ class JobStore:
         return " FOR UPDATE SKIP LOCKED" if self.postgres else ""
 
     def _dead(self, row: Any, alive: Any) -> bool:
-        """Whether the worker holding a row died: its process is gone (SQLite: one machine), or its heartbeat
-        stopped (PostgreSQL: workers on several machines, where a process id says nothing)."""
+        """Whether the worker holding a row died: its process is gone (SQLite: one machine; a pid now naming
+        another process counts as gone), or its heartbeat stopped (PostgreSQL: workers on several machines,
+        where a process id says nothing)."""
         if self.postgres:
             return row["heartbeat"] is None or time.time() - float(row["heartbeat"]) > self.stale_s
-        return not alive(int(row["worker_pid"]))
+        pid = int(row["worker_pid"])
+        if not alive(pid):
+            return True
+        from tunesmith.core.rundir import process_identity
+
+        return row["worker_id"] is not None and process_identity(pid) != row["worker_id"]
 
     def release_orphans(self, alive: Any) -> list[str]:
         """Jobs left `running` or `validating_files` by a worker that died: back in line for a worker."""
@@ -362,7 +375,7 @@ class JobStore:
         for row in (
             self._db()
             .execute(
-                "SELECT id, worker_pid, heartbeat, lease FROM jobs "
+                "SELECT id, worker_pid, heartbeat, lease, worker_id FROM jobs "
                 "WHERE status IN ('running', 'validating_files') AND worker_pid IS NOT NULL"
             )
             .fetchall()
@@ -379,7 +392,7 @@ class JobStore:
     def _release(self, table: str, row_id: str, lease: str | None, **fields: Any) -> bool:
         """Back in line (no worker, no lease), if ``lease`` still holds the row and, on PostgreSQL, is still
         silent."""
-        sets = ", ".join(["worker_pid = NULL", "lease = NULL", *(f"{k} = ?" for k in fields)])
+        sets = ", ".join(["worker_pid = NULL", "lease = NULL", "worker_id = NULL", *(f"{k} = ?" for k in fields)])
         where, params = "id = ? AND COALESCE(lease, '') = ?", [*fields.values(), row_id, lease or ""]
         if self.postgres:
             where, params = where + " AND (heartbeat IS NULL OR heartbeat < ?)", [*params, time.time() - self.stale_s]
@@ -465,7 +478,7 @@ class JobStore:
         encoded = {k: json.dumps(v) if k in ("result", "args") and v is not None else v for k, v in fields.items()}
         return self._update("tasks", task_id, holder, encoded)
 
-    def claim_task(self, pid: int) -> dict[str, Any] | None:
+    def claim_task(self, pid: int, identity: str | None = None) -> dict[str, Any] | None:
         with self._tx() as db:
             row = db.execute(
                 "SELECT id FROM tasks WHERE status = 'queued' AND worker_pid IS NULL "
@@ -475,9 +488,9 @@ class JobStore:
                 return None
             now = time.time()
             db.execute(
-                "UPDATE tasks SET worker_pid = ?, status = 'running', started_at = ?, heartbeat = ?, lease = ? "
-                "WHERE id = ?",
-                (pid, now, now, secrets.token_hex(8), row["id"]),
+                "UPDATE tasks SET worker_pid = ?, status = 'running', started_at = ?, heartbeat = ?, lease = ?, "
+                "worker_id = ? WHERE id = ?",
+                (pid, now, now, secrets.token_hex(8), identity, row["id"]),
             )
         return self.get_task(row["id"])
 

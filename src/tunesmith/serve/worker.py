@@ -44,7 +44,7 @@ from tunesmith.core.atomic import atomic_write_json
 from tunesmith.core.errors import ConfigError
 from tunesmith.core.jsonl import write_jsonl
 from tunesmith.core.progress import console
-from tunesmith.core.rundir import RunDir, pid_alive
+from tunesmith.core.rundir import RunDir, pid_alive, process_identity
 from tunesmith.data.formats.openai import chat_json, preference_json
 from tunesmith.data.formats.read import read_items
 from tunesmith.registry.runs import run_by_id, runs_root, runs_since
@@ -164,6 +164,7 @@ class Worker:
         self.store = store
         self.poll_s = poll_s
         self.pid = os.getpid()
+        self.identity = process_identity(self.pid)
 
     def run_forever(self) -> None:
         console.print(f"worker {self.pid} watching {self.store.path}")
@@ -230,16 +231,16 @@ class Worker:
     def step(self) -> bool:
         """Do one piece of work; False when there was none."""
         self.store.release_orphans(pid_alive)
-        job = self.store.claim(("validating_files",), self.pid)
+        job = self.store.claim(("validating_files",), self.pid, self.identity)
         if job is not None:
             self.validate(job)
             return True
-        job = self.store.claim(("queued", "running"), self.pid)
+        job = self.store.claim(("queued", "running"), self.pid, self.identity)
         if job is not None:
             self.train(job)
             return True
         self._requeue_orphan_tasks()
-        task = self.store.claim_task(self.pid)
+        task = self.store.claim_task(self.pid, self.identity)
         if task is not None:
             self.run_task(task)
             return True
