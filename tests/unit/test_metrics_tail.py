@@ -42,3 +42,16 @@ def test_the_jobs_page_curve_is_thinned_and_keeps_every_evaluation(tmp_path: Pat
     with run.path("metrics.jsonl").open("a") as f:  # the next look reads only what was added
         f.write(json.dumps({"step": 10_001, "loss": 0.5}) + "\n")
     assert loss_curve(run)[-1] == {"step": 10_001, "max_steps": None, "loss": 0.5}
+
+
+def test_a_logs_last_lines_are_read_from_its_end(tmp_path: Path) -> None:
+    from tunesmith.core.logtail import last_lines
+
+    log = tmp_path / "job.log"
+    assert last_lines(log, 3) == []
+    log.write_text("".join(f"line {i} " + "x" * 90 + "\n" for i in range(100_000)) + "\n  \n")  # ~10 MB
+    assert last_lines(log, 2) == [f"line {i} " + "x" * 90 for i in (99_998, 99_999)]
+    # only the end is read: a window smaller than a line gives none whole, never a cut one
+    assert last_lines(log, 5, max_bytes=50) == []
+    log.write_text("only\n")
+    assert last_lines(log, 5) == ["only"]

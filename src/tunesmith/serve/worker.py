@@ -43,6 +43,7 @@ from typing import Any
 from tunesmith.core.atomic import atomic_write_json
 from tunesmith.core.errors import ConfigError
 from tunesmith.core.jsonl import write_jsonl
+from tunesmith.core.logtail import last_lines
 from tunesmith.core.progress import console
 from tunesmith.core.rundir import RunDir, pid_alive, process_identity
 from tunesmith.data.formats.openai import chat_json, preference_json
@@ -316,7 +317,7 @@ class Worker:
         if done:
             update(status="succeeded", result=result, **end)
             return
-        lines = [line for line in log_path.read_text(errors="replace").splitlines() if line.strip()]
+        lines = last_lines(log_path, 1)
         reason = lines[-1][-600:] if lines else f"exit code {finished.returncode}"
         update(status="failed", error=reason, result=result, **end)
 
@@ -480,7 +481,7 @@ class Worker:
         if finished.cancelled:
             return self._cancelled(job, update)
         if finished.returncode != 0 or train_run is None:
-            tail = log.read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
+            tail = last_lines(log, 1) or ["no output"]
             return self._fail(job, "training_failed", f"Training failed: {tail[0][-500:]}", None)
         self._succeed(job, train_run, finished.stdout)
 

@@ -8,6 +8,7 @@ from collections import OrderedDict
 from typing import Any
 
 from tunesmith.core.errors import ConfigError
+from tunesmith.core.logtail import last_lines
 from tunesmith.core.rundir import RunDir
 from tunesmith.project import LoadedProject
 from tunesmith.registry.runs import list_runs, resolve_run, run_by_id
@@ -92,8 +93,7 @@ def decorate(loaded: LoadedProject, store: JobStore, task: dict[str, Any], *, de
     run = run_by_id(loaded.dir, task["run"]) if task.get("run") else None
     task["curve"] = loss_curve(run) if run is not None and run.stage == "train" else []
     task["run_status"] = run.status if run is not None else None
-    lines = log_path.read_text(encoding="utf-8", errors="replace").splitlines() if log_path.is_file() else []
-    task["log"] = [line for line in lines if line.strip()][-60:]
+    task["log"] = last_lines(log_path, 60)
     return task
 
 
