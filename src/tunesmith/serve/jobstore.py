@@ -419,7 +419,7 @@ class JobStore:
 
     def events(self, job_id: str, *, after: str | None = None, limit: int = 20) -> tuple[list[dict[str, Any]], bool]:
         """Newest first, as OpenAI lists them; ``after`` pages toward older events. One page is read: a long job
-        has an event per step (100,000 events: 570 ms a call when every one was read, for a client polling each
+        has an event per step (100,000 events: 0.5 s a call when every one was read, for a client polling each
         second)."""
         sql, params = "SELECT * FROM events WHERE job_id = ?", [job_id]
         if after:

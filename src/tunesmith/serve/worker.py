@@ -579,7 +579,7 @@ class Worker:
 
 class MetricsTail:
     """A run's metrics.jsonl read as it grows: each call parses only the lines written since the last. The
-    worker looks four times a second; reading the whole file each time cost 0.65 s a look at 100,000 steps (more
+    worker looks four times a second; reading the whole file each time cost 0.6 s a look at 100,000 steps (more
     than a core, taken from the training beside it)."""
 
     def __init__(self, run: RunDir) -> None:
