@@ -8,6 +8,7 @@ registry, so promoting a version is deploying it.
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from pathlib import Path
 from tunesmith.models.local import LocalGenerator
 from tunesmith.models.pool import ModelPool
 from tunesmith.project import LoadedProject
-from tunesmith.registry.runs import list_runs
+from tunesmith.registry.runs import list_runs, run_by_id
 from tunesmith.serve.jobstore import JobStore
 from tunesmith.serve.openai_schema import fine_tuned_model_id
 from tunesmith.train.layout import adapter_of
@@ -32,6 +33,8 @@ class ServedModel:
 
 
 ALIAS_TTL_S = 5.0
+CHECKPOINT_SUFFIX = re.compile(r":ckpt-step-(\d+)$")
+JOB_IDENT = re.compile(r"[0-9a-f]{24}")  # a job's id without its "ftjob-"
 
 
 def adapter_name(path: Path) -> str:
@@ -109,7 +112,40 @@ class ModelCatalog:
         return found
 
     def find(self, model_id: str) -> ServedModel | None:
-        return next((m for m in self.models() if m.id == model_id), None)
+        """The model with this id, as `models()` lists it, resolved from the id itself: every chat request asks,
+        and listing every model to pick one took 0.15-0.2 s of the request with 300 runs and 300 jobs."""
+        base = self.base_id
+        if model_id == base:
+            return ServedModel(base, None, None, int(self.project.file.stat().st_mtime))
+        if "@" in model_id:
+            return next((m for m in self._registry_aliases() if m.id == model_id), None)
+        checkpoint = CHECKPOINT_SUFFIX.search(model_id)
+        main = model_id[: checkpoint.start()] if checkpoint else model_id
+        if not main.startswith("ft:"):
+            return None
+        ident = main.rpartition(":")[2]
+        name = self.project.config.name
+        if self.store is not None and JOB_IDENT.fullmatch(ident):
+            job = self.store.get_job("ftjob-" + ident)
+            run = run_by_id(self.project.dir, job["train_run"], "train") if job and job.get("train_run") else None
+            if job is not None and run is not None:
+                job_model = job.get("fine_tuned_model") or fine_tuned_model_id(base, job.get("suffix"), job["id"])
+                if checkpoint is None:
+                    adapter = adapter_of(run)
+                    if job_model == model_id and job["status"] == "succeeded" and adapter is not None:
+                        return self._served(model_id, adapter, name)
+                elif job_model == main:
+                    step = int(checkpoint.group(1))
+                    for saved in self.store.checkpoints(job["id"]):
+                        folder = self.project.dir / saved["path"]
+                        if saved["step"] == step and (folder / "adapter_config.json").is_file():
+                            return self._served(model_id, folder, name)
+        if checkpoint is None and model_id == fine_tuned_model_id(base, name, ident):
+            run = run_by_id(self.project.dir, ident, "train")
+            adapter = adapter_of(run) if run is not None and run.status == "succeeded" else None
+            if adapter is not None:
+                return self._served(model_id, adapter, name)
+        return None
 
     def generator(self) -> LocalGenerator:
         with self._lock:
