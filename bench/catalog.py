@@ -13,20 +13,11 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import statistics
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
-
-def _median_ms(call: Any, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return round(statistics.median(times) * 1000, 3)
+from watching import median_ms  # bench/ is on the path of a script run from it
 
 
 def main() -> None:
@@ -75,8 +66,8 @@ def main() -> None:
     same = True
     for kind, model_id in wanted.items():
         same = same and catalog.find(model_id) == by_list(model_id)
-        result[f"find_{kind}_ms"] = _median_ms(lambda i=model_id: catalog.find(i), args.repeat)
-        result[f"find_{kind}_ms_listing_all"] = _median_ms(lambda i=model_id: by_list(i), args.repeat)
+        result[f"find_{kind}_ms"] = median_ms(lambda i=model_id: catalog.find(i), args.repeat)
+        result[f"find_{kind}_ms_listing_all"] = median_ms(lambda i=model_id: by_list(i), args.repeat)
     result["same_models"] = same
     print(json.dumps(result))
 

@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Any
 
 
-def _median_ms(call: Any, repeat: int) -> float:
+def median_ms(call: Any, repeat: int) -> float:
+    """The median of ``repeat`` calls, in milliseconds (bench/catalog.py times with it too)."""
     times = []
     for _ in range(repeat):
         start = time.perf_counter()
@@ -78,12 +79,12 @@ def _pages(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     )
     r = args.repeat
     return {
-        "events_first_page_ms": _median_ms(lambda: store.events(job, limit=20), r),
-        "events_first_page_ms_reading_all": _median_ms(lambda: events_everything(None), r),
-        "events_middle_page_ms": _median_ms(lambda: store.events(job, after=middle_event, limit=20), r),
-        "events_middle_page_ms_reading_all": _median_ms(lambda: events_everything(middle_event), r),
-        "jobs_first_page_ms": _median_ms(lambda: store.list_jobs(limit=20), r),
-        "jobs_first_page_ms_reading_all": _median_ms(lambda: jobs_everything(None), r),
+        "events_first_page_ms": median_ms(lambda: store.events(job, limit=20), r),
+        "events_first_page_ms_reading_all": median_ms(lambda: events_everything(None), r),
+        "events_middle_page_ms": median_ms(lambda: store.events(job, after=middle_event, limit=20), r),
+        "events_middle_page_ms_reading_all": median_ms(lambda: events_everything(middle_event), r),
+        "jobs_first_page_ms": median_ms(lambda: store.list_jobs(limit=20), r),
+        "jobs_first_page_ms_reading_all": median_ms(lambda: jobs_everything(None), r),
         "pages_same": same,
     }
 
@@ -115,7 +116,7 @@ def _metrics_and_log(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
             f.write(json.dumps({"step": args.steps, **row}) + "\n")
         tail.read()
 
-    look_ms = _median_ms(new_step, 1)  # a look after one more step, as during training
+    look_ms = median_ms(new_step, 1)  # a look after one more step, as during training
     same_metrics = tail.by_step == whole_file()
 
     log = folder / "job.log"
@@ -124,11 +125,11 @@ def _metrics_and_log(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     return {
         "metrics_steps": args.steps,
         "metrics_look_ms": look_ms,
-        "metrics_look_ms_whole_file": _median_ms(whole_file, args.repeat),
+        "metrics_look_ms_whole_file": median_ms(whole_file, args.repeat),
         "metrics_same": same_metrics,
         "log_mb": round(log.stat().st_size / 1e6, 1),
-        "log_tail_ms": _median_ms(lambda: last_lines(log, 60), args.repeat),
-        "log_tail_ms_whole_file": _median_ms(whole_log, args.repeat),
+        "log_tail_ms": median_ms(lambda: last_lines(log, 60), args.repeat),
+        "log_tail_ms_whole_file": median_ms(whole_log, args.repeat),
         "log_same": last_lines(log, 60) == whole_log(),
     }
 
@@ -162,10 +163,10 @@ def _runs(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     found = run_by_id(project, target)
     return {
         "runs": studies * 10,
-        "run_by_id_ms": _median_ms(lambda: run_by_id(project, target), args.repeat),
-        "run_by_id_ms_walking_all": _median_ms(by_walk, args.repeat),
-        "list_runs_ms": _median_ms(lambda: list_runs(project), args.repeat),
-        "list_runs_ms_rglob": _median_ms(walk_all, args.repeat),
+        "run_by_id_ms": median_ms(lambda: run_by_id(project, target), args.repeat),
+        "run_by_id_ms_walking_all": median_ms(by_walk, args.repeat),
+        "list_runs_ms": median_ms(lambda: list_runs(project), args.repeat),
+        "list_runs_ms_rglob": median_ms(walk_all, args.repeat),
         "runs_same": found is not None
         and found.root == by_walk().root
         and [r.root for r in list_runs(project)] == [r.root for r in walk_all()],
