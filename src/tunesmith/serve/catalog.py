@@ -117,7 +117,7 @@ class ModelCatalog:
         base = self.base_id
         if model_id == base:
             return ServedModel(base, None, None, int(self.project.file.stat().st_mtime))
-        if "@" in model_id:
+        if "@" in model_id and not model_id.startswith("ft:"):  # NAME@ALIAS (a base's name may hold an "@" too)
             return next((m for m in self._registry_aliases() if m.id == model_id), None)
         checkpoint = CHECKPOINT_SUFFIX.search(model_id)
         main = model_id[: checkpoint.start()] if checkpoint else model_id
