@@ -3,10 +3,14 @@ which gate check it failed on validation (trials built in an in-memory Optuna st
 
 from __future__ import annotations
 
+import warnings
+from pathlib import Path
+
 import optuna
 
+from tunesmith.tune.config import TuneConfig
 from tunesmith.tune.report import report, report_html
-from tunesmith.tune.study import constraints_func
+from tunesmith.tune.study import constraints_func, hold_to, open_study
 
 
 def _verdict(name: str, slack: float, reason: str) -> dict[str, object]:
@@ -63,3 +67,23 @@ def test_several_objectives_make_a_pareto_front() -> None:
     summary = report(study, objectives=["rouge_l", "retention"], directions=["maximize", "maximize"], storage="m")
     assert sorted(p["number"] for p in summary["pareto"]) == [0, 1]
     assert summary["objectives"] == {"rouge_l": "maximize", "retention": "maximize"}
+
+
+def test_a_held_trial_gives_the_sampler_its_gate_slack_without_deprecated_arguments(tmp_path: Path) -> None:
+    """The sampler learns from each check's slack (feasible when every constraint is <= 0), read where the
+    installed Optuna reads it, and opening the study warns about nothing."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        study = open_study(TuneConfig(), tmp_path, "project")
+    checks = [_verdict("refusal", 0.25, "declined 9/12"), _verdict("retention", -0.04, "dropped 0.14")]
+    trial = study.ask()
+    trial.suggest_float("learning_rate", 1e-5, 1e-3, log=True)
+    hold_to(trial, checks)
+    study.tell(trial, 0.3)
+    [done] = study.trials
+    assert done.user_attrs["constraints"] == checks
+    if hasattr(optuna.trial.Trial, "set_constraint"):  # Optuna >= 5
+        assert list(done.constraints.values()) == [-0.25, 0.04]
+        assert list(done.constraints) == ["00 refusal", "01 retention"]
+    else:
+        assert constraints_func(done) == [-0.25, 0.04]

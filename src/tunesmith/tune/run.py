@@ -37,6 +37,7 @@ from tunesmith.tune.report import report, report_html
 from tunesmith.tune.study import (
     check_space,
     default_params,
+    hold_to,
     masked,
     open_study,
     resolve_auto,
@@ -111,7 +112,7 @@ def run(
         if result.retention is not None:
             trial.set_user_attr("retention", round(result.retention, 6))
         if evaluator.held:
-            trial.set_user_attr("constraints", verdicts_json(result.verdicts))
+            hold_to(trial, verdicts_json(result.verdicts))
             failed = [v.name for v in result.verdicts if not v.passed]
             note(
                 f"trial {trial.number}: "

@@ -64,7 +64,10 @@ def open_study(
     if load_only:
         return optuna.load_study(study_name=name, storage=url)
     directions = directions or ["maximize"]
-    constraints = constraints_func if cfg.constraints == "gate" else None
+    # Optuna 5 reads a trial's constraints from the trial itself (`hold_to`) and deprecates the sampler's
+    # function; Optuna 4 has only the function
+    sampler_reads_trials = hasattr(optuna.trial.Trial, "set_constraint")
+    constraints = constraints_func if cfg.constraints == "gate" and not sampler_reads_trials else None
     if cfg.sampler == "tpe":
         sampler = optuna.samplers.TPESampler(seed=cfg.seed, constraints_func=constraints)
     else:
@@ -113,6 +116,15 @@ def decode_params(params: dict[str, Any]) -> dict[str, Any]:
 def constraints_func(trial: Any) -> list[float]:
     """Optuna's form of the gate checks a trial was held to: one value per check, feasible when <= 0."""
     return [-float(v["slack"]) for v in trial.user_attrs.get("constraints", [])]
+
+
+def hold_to(trial: Any, verdicts: list[dict[str, Any]]) -> None:
+    """Keep the gate checks a trial was held to on the trial, and (Optuna >= 5) give the sampler their slack
+    as the trial's constraints, one per check, feasible when <= 0."""
+    trial.set_user_attr("constraints", verdicts)
+    if hasattr(trial, "set_constraint"):
+        for i, verdict in enumerate(verdicts):
+            trial.set_constraint(f"{i:02d} {verdict['name']}", -float(verdict["slack"]))
 
 
 def default_params(
