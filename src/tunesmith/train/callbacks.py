@@ -66,6 +66,9 @@ def make_generation_eval_callback(run_dir: RunDir, tokenizer: Any, records: list
     class GenerationEval(TrainerCallback):  # type: ignore[misc]
         def __init__(self) -> None:
             self.steps_done: set[int] = set()
+            # per evaluated step, whether each sampled answer ended by itself: the stop check after training
+            # asks the same prompts of the kept weights and needs to decode only the answers cut here
+            self.ended: dict[int, list[bool]] = {}
 
         def on_evaluate(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any) -> None:
             # a final evaluation of the same weights (after the last step) is not generated twice
@@ -80,7 +83,8 @@ def make_generation_eval_callback(run_dir: RunDir, tokenizer: Any, records: list
             scores = [
                 scorer.score(ref, out.text)["rougeL"].fmeasure for ref, out in zip(references, outputs, strict=True)
             ]
-            stopped = sum(o.finish_reason == "stop" for o in outputs) / len(outputs)
+            self.ended[state.global_step] = [o.finish_reason == "stop" for o in outputs]
+            stopped = sum(self.ended[state.global_step]) / len(outputs)
             run_dir.log_metrics(
                 step=state.global_step,
                 eval_rouge_l=sum(scores) / len(scores),

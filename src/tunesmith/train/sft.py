@@ -269,8 +269,9 @@ def run(
             )
         trainer.compile_decoder = True
     extra = list(callbacks or [])
-    if samples:
-        extra.append(make_generation_eval_callback(run_dir, tokenizer, samples))
+    sampling = make_generation_eval_callback(run_dir, tokenizer, samples) if samples else None
+    if sampling is not None:
+        extra.append(sampling)
     label = f"Training {cfg.recipe} on {len(train_rows)} examples" + (f" ({len(replay)} replayed)" if replay else "")
     fit(trainer, cfg, run_dir, label, has_eval=bool(val_rows), resume=resume, extra_callbacks=extra)
 
@@ -279,7 +280,14 @@ def run(
     if not trainer.is_world_process_zero():
         return TrainResult(run_dir, run_dir.path(ADAPTER_DIR), None, final_val, 1.0, {}, {})
     output = save_trained(trainer.model, tokenizer, run_dir, base, cfg.recipe, base_path)
-    stop_rate = stop_check(trainer.model, tokenizer, val_records or train_records, base.display_name, n=cfg.stop_check)
+    stop_rate = stop_check(
+        trainer.model,
+        tokenizer,
+        val_records or train_records,
+        base.display_name,
+        n=cfg.stop_check,
+        ended=sampled_endings(sampling, kept, trainer.state.global_step),
+    )
     train_losses = [m["loss"] for m in run_dir.metrics() if "loss" in m]
     extra_summary: dict[str, Any] = {"replay": replay_info}
     if kept:
@@ -464,15 +472,42 @@ def save_trained(
     return folder
 
 
-def stop_check(model: Any, tokenizer: Any, records: list[dict[str, Any]], name: str, n: int = 4) -> float:
-    """Share of sample prompts on which the trained model ends its answer by itself."""
+def sampled_endings(sampling: Any, kept: dict[str, Any] | None, last_step: int) -> list[bool] | None:
+    """Whether each answer sampled at the evaluation of the weights the run keeps ended by itself (the first
+    validation prompts, greedy, as the stop check asks them); None when the kept weights were not sampled."""
+    if sampling is None or kept is None:
+        return None
+    step = kept["step"]
+    if kept["which"] == "last" and step != last_step:
+        return None  # the last evaluation came before the last step: other weights
+    return sampling.ended.get(step)
+
+
+def stop_check(
+    model: Any,
+    tokenizer: Any,
+    records: list[dict[str, Any]],
+    name: str,
+    n: int = 4,
+    ended: list[bool] | None = None,
+) -> float:
+    """Share of sample prompts on which the trained model ends its answer by itself.
+
+    ``ended``: for the first prompts, whether a greedy answer of these weights already ended by itself (the
+    evaluation's samples, under a shorter budget); those are not decoded again. An answer cut by that budget
+    is decoded here with this check's longer one."""
     sample = records[:n]
     if not sample:
         return float("nan")  # not checked
-    generator = LocalGenerator(model, tokenizer, name=name, batch_size=n)
-    longest = max(len(tokenizer(r["messages"][-1]["content"])["input_ids"]) for r in sample)
-    prompts = [r["messages"][:-1] for r in sample]
-    model.eval()
-    adapter = next(iter(generator.adapters), None)
-    outputs = generator.generate(prompts, GenerationParams(max_new_tokens=2 * longest + 32), adapter=adapter)
-    return sum(o.finish_reason == "stop" for o in outputs) / len(outputs)
+    known = (ended or [])[: len(sample)]
+    pending = [i for i in range(len(sample)) if i >= len(known) or not known[i]]
+    stopped = len(sample) - len(pending)
+    if pending:
+        generator = LocalGenerator(model, tokenizer, name=name, batch_size=len(pending))
+        longest = max(len(tokenizer(r["messages"][-1]["content"])["input_ids"]) for r in sample)
+        prompts = [sample[i]["messages"][:-1] for i in pending]
+        model.eval()
+        adapter = next(iter(generator.adapters), None)
+        outputs = generator.generate(prompts, GenerationParams(max_new_tokens=2 * longest + 32), adapter=adapter)
+        stopped += sum(o.finish_reason == "stop" for o in outputs)
+    return stopped / len(sample)
