@@ -129,3 +129,23 @@ def test_cross_encoder_reorders_the_fused_candidates(tmp_path: Path) -> None:
     expected = [pool[i].chunk.id for i in sorted(range(len(pool)), key=lambda i: -scores[i])[:3]]
     assert [h.chunk.id for h in hits] == expected
     assert all(h.rerank_score is not None for h in hits)
+
+
+def test_a_keyword_search_does_not_load_the_embedder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Loading the embedder (sentence-transformers) was most of a `kb search --mode keyword`'s time; it loads
+    when a search first needs vectors, once."""
+    import tunesmith.knowledge.retrieve as retrieve
+
+    (tmp_path / "kb").mkdir()
+    (tmp_path / "kb" / "stoves.md").write_text(DOCS["products/stoves.md"])
+    knowledge = KnowledgeConfig(chunk_tokens=60, chunk_overlap=0)
+    ingest(knowledge, tmp_path)
+    loads: list[str] = []
+    load = retrieve.load_embedder
+    monkeypatch.setattr(retrieve, "load_embedder", lambda spec: loads.append(spec) or load(spec))
+    retriever = Retriever.open(knowledge, tmp_path)
+    assert retriever.search("EN 417", k=1, mode="keyword")[0].chunk.doc == "kb/stoves.md"
+    assert loads == []
+    assert retriever.search("camping stove fuel", k=1)[0].chunk.doc == "kb/stoves.md"
+    assert retriever.search("camping stove fuel", k=1, mode="dense")[0].chunk.doc == "kb/stoves.md"
+    assert loads == [knowledge.embedder_spec]
