@@ -157,3 +157,21 @@ def test_listing_walks_runs_and_their_stage_runs_not_their_checkpoints(tmp_path:
     archived = RunDir.create(project / "runs" / "archive" / "2025", "eval", {})  # moved by a user: still listed
     assert [r.root for r in list_runs(project)] == [pipeline.root, stage.root, archived.root]
     assert [r.root for r in list_runs(project, "train")] == [stage.root]
+
+
+def test_a_resumed_run_logs_whole_lines_after_the_one_a_kill_cut(tmp_path: Path) -> None:
+    """A run killed while writing a metrics line leaves it without its end; the resumed run's first line went on
+    after it and both were unreadable. The cut line is dropped at the next process's first write."""
+    killed = RunDir.create(tmp_path, "train")
+    killed.log_metrics(step=1, loss=2.5)
+    killed.log_metrics(step=2, loss=2.25)
+    with killed.path("metrics.jsonl").open("a") as handle:
+        handle.write('{"step": 3, "lo')  # the kill came here
+    resumed = RunDir(killed.root)
+    resumed.log_metrics(step=3, loss=2.0)
+    resumed.log_metrics(step=4, loss=1.75)
+    assert [(m["step"], m["loss"]) for m in resumed.metrics()] == [(1, 2.5), (2, 2.25), (3, 2.0), (4, 1.75)]
+    assert killed.path("metrics.jsonl").read_text().count("\n") == 4
+    # a whole file is left as it is: a later process appends after its last line
+    RunDir(killed.root).log_metrics(step=5, loss=1.5)
+    assert [m["step"] for m in RunDir(killed.root).metrics()] == [1, 2, 3, 4, 5]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -35,3 +36,23 @@ def finite(obj: Any) -> Any:
     if isinstance(obj, list | tuple):
         return [finite(v) for v in obj]
     return obj
+
+
+def cut_torn_tail(fd: int, chunk: int = 1 << 16) -> None:
+    """Cut what follows the file's last newline. Call it where no other writer can be mid-line (under the
+    file's lock, or in the one process that writes it): what follows is then what a writer killed mid-write
+    left, and appending after it would glue it to the next line, losing both."""
+    size = os.fstat(fd).st_size
+    end = size
+    while end > 0:
+        start = max(0, end - chunk)
+        block = os.pread(fd, end - start, start)
+        if end == size and block.endswith(b"\n"):
+            return
+        newline = block.rfind(b"\n")
+        if newline >= 0:
+            os.ftruncate(fd, start + newline + 1)
+            return
+        end = start
+    if size:
+        os.ftruncate(fd, 0)

@@ -36,6 +36,7 @@ from pydantic import BaseModel
 
 from tunesmith import __version__
 from tunesmith.core.atomic import atomic_write_json, atomic_write_text
+from tunesmith.core.jsonl import cut_torn_tail
 
 RUN_FILE = "run.json"
 LOCK_FILE = ".lock"
@@ -58,6 +59,7 @@ class RunDir:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
+        self._metrics_checked = False
 
     # -- creation -------------------------------------------------------------
     @classmethod
@@ -223,9 +225,18 @@ class RunDir:
     def log_metrics(self, **values: Any) -> None:
         """Append one JSON line; flushed at once so a live UI or a crash sees it."""
         values.setdefault("time", round(time.time(), 3))
-        with self.path("metrics.jsonl").open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(values, default=float) + "\n")
-            handle.flush()
+        line = memoryview((json.dumps(values, default=float) + "\n").encode("utf-8"))
+        fd = os.open(self.path("metrics.jsonl"), os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
+            if not self._metrics_checked:
+                # one process works in a run (its lock): a last line without its end is what a killed one
+                # left, and the resumed run's first line appended to it would be lost with it
+                cut_torn_tail(fd)
+                self._metrics_checked = True
+            while line:
+                line = line[os.write(fd, line) :]
+        finally:
+            os.close(fd)
 
     def record_inputs(self, **inputs: Any) -> None:
         """Lineage: which runs, datasets and models this run consumed."""

@@ -27,6 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tunesmith.core.jsonl import cut_torn_tail
 from tunesmith.models.generation import GenerationParams, Generator
 from tunesmith.models.local import LocalGenerator
 from tunesmith.models.spec import LocalModelRef
@@ -69,7 +70,7 @@ class Journal:
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)  # released on close
-            _cut_torn_tail(fd)
+            cut_torn_tail(fd)
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view) :]
@@ -96,25 +97,6 @@ class Journal:
             ensure_ascii=False,
         )
         return hashlib.sha256(payload.encode()).hexdigest()[:32]
-
-
-def _cut_torn_tail(fd: int, chunk: int = 1 << 16) -> None:
-    """Cut what follows the file's last newline: called with the exclusive lock held, so it is what a
-    writer killed mid-write left, and appending after it would glue it to the next line."""
-    size = os.fstat(fd).st_size
-    end = size
-    while end > 0:
-        start = max(0, end - chunk)
-        block = os.pread(fd, end - start, start)
-        if end == size and block.endswith(b"\n"):
-            return
-        newline = block.rfind(b"\n")
-        if newline >= 0:
-            os.ftruncate(fd, start + newline + 1)
-            return
-        end = start
-    if size:
-        os.ftruncate(fd, 0)
 
 
 def answers_journal(ref: LocalModelRef, base_dir: Path) -> Journal:
