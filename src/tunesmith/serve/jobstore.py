@@ -56,7 +56,8 @@ CREATE TABLE IF NOT EXISTS jobs (
   metadata TEXT, status TEXT NOT NULL, created_at INTEGER NOT NULL, started_at INTEGER, finished_at INTEGER,
   fine_tuned_model TEXT, error TEXT, trained_tokens INTEGER, result_files TEXT NOT NULL DEFAULT '[]',
   train_run TEXT, data_run TEXT, cancel_requested INTEGER NOT NULL DEFAULT 0, worker_pid INTEGER,
-  heartbeat REAL, attempts INTEGER NOT NULL DEFAULT 0, estimated_finish INTEGER, lease TEXT, worker_id TEXT
+  heartbeat REAL, attempts INTEGER NOT NULL DEFAULT 0, estimated_finish INTEGER, lease TEXT, worker_id TEXT,
+  not_before REAL
 );
 CREATE TABLE IF NOT EXISTS events (
   seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL, job_id TEXT NOT NULL, created_at INTEGER NOT NULL,
@@ -73,7 +74,7 @@ CREATE TABLE IF NOT EXISTS tasks (
   id TEXT PRIMARY KEY, kind TEXT NOT NULL, title TEXT NOT NULL, args TEXT NOT NULL, settings TEXT NOT NULL,
   status TEXT NOT NULL, created_at REAL NOT NULL, started_at REAL, finished_at REAL, worker_pid INTEGER,
   pid INTEGER, run TEXT, error TEXT, result TEXT, cancel_requested INTEGER NOT NULL DEFAULT 0, heartbeat REAL,
-  lease TEXT, worker_id TEXT
+  lease TEXT, worker_id TEXT, not_before REAL
 );
 CREATE TABLE IF NOT EXISTS api_keys (
   sha256 TEXT PRIMARY KEY, name TEXT NOT NULL, created_at INTEGER NOT NULL
@@ -88,6 +89,8 @@ _ADDED = (
     ("tasks", "lease", "TEXT"),
     ("jobs", "worker_id", "TEXT"),
     ("tasks", "worker_id", "TEXT"),
+    ("jobs", "not_before", "REAL"),
+    ("tasks", "not_before", "REAL"),
 )
 
 
@@ -337,9 +340,9 @@ class JobStore:
         lease = secrets.token_hex(8)
         with self._tx() as db:
             row = db.execute(
-                f"SELECT id FROM jobs WHERE status IN ({marks}) AND worker_pid IS NULL "
+                f"SELECT id FROM jobs WHERE status IN ({marks}) AND worker_pid IS NULL AND {_DUE} "
                 f"ORDER BY created_at, rowid LIMIT 1{self._skip_locked}",
-                statuses,
+                (*statuses, time.time()),
             ).fetchone()
             if row is None:
                 return None
@@ -388,6 +391,18 @@ class JobStore:
             if self._release("jobs", job_id, lease):
                 released.append(job_id)
         return released
+
+    def defer(self, table: str, row_id: str, lease: str, seconds: float, **fields: Any) -> bool:
+        """Give a claimed job (``table`` "jobs") or stage job ("tasks") back, with ``fields``, to be claimed again
+        no sooner than ``seconds`` from now (or at once when someone asks to cancel it); whether ``lease`` still
+        held it. A worker whose job cannot start yet (its run is held by a process elsewhere) takes other
+        work meanwhile instead of waiting on it."""
+        sets = ", ".join(
+            ["worker_pid = NULL", "lease = NULL", "worker_id = NULL", "not_before = ?", *(f"{k} = ?" for k in fields)]
+        )
+        params = [time.time() + seconds, *fields.values(), row_id, lease]
+        with self._tx() as db:
+            return db.execute(f"UPDATE {table} SET {sets} WHERE id = ? AND lease = ?", params).rowcount == 1
 
     def _release(self, table: str, row_id: str, lease: str | None, **fields: Any) -> bool:
         """Back in line (no worker, no lease), if ``lease`` still holds the row and, on PostgreSQL, is still
@@ -481,8 +496,9 @@ class JobStore:
     def claim_task(self, pid: int, identity: str | None = None) -> dict[str, Any] | None:
         with self._tx() as db:
             row = db.execute(
-                "SELECT id FROM tasks WHERE status = 'queued' AND worker_pid IS NULL "
-                f"ORDER BY created_at, rowid LIMIT 1{self._skip_locked}"
+                f"SELECT id FROM tasks WHERE status = 'queued' AND worker_pid IS NULL AND {_DUE} "
+                f"ORDER BY created_at, rowid LIMIT 1{self._skip_locked}",
+                (time.time(),),
             ).fetchone()
             if row is None:
                 return None
@@ -528,6 +544,10 @@ class JobStore:
 
     def key_hashes(self) -> set[str]:
         return {r["sha256"] for r in self._db().execute("SELECT sha256 FROM api_keys")}
+
+
+# a row given back by `defer` waits out its time, unless a cancel asks for a worker to end it now
+_DUE = "(not_before IS NULL OR not_before <= ? OR cancel_requested = 1)"
 
 
 def _job(row: Any) -> dict[str, Any]:

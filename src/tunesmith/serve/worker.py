@@ -13,7 +13,8 @@ The training child dies with its worker (PR_SET_PDEATHSIG), so a job is never
 trained twice at once. A worker that was only late (frozen, or cut off from a
 PostgreSQL store past `serve.worker_stale_s`) finds its lease gone at its next
 heartbeat and stops its child without touching the job; the worker that took the
-job over waits, beating, while that child still holds the run, then resumes it.
+job over gives it back for a moment while that child still holds the run (taking
+other jobs meanwhile), and resumes it once the run is free.
 A store out of reach stops the child (no training without a heartbeat) and the
 worker retries, backing off, instead of ending.
 
@@ -160,10 +161,11 @@ def validate_file(path: Path, method: str) -> tuple[list[dict[str, Any]], list[s
 
 
 class Worker:
-    def __init__(self, project_dir: Path, store: JobStore, *, poll_s: float = 0.5) -> None:
+    def __init__(self, project_dir: Path, store: JobStore, *, poll_s: float = 0.5, recheck_s: float = 2.0) -> None:
         self.project_dir = project_dir
         self.store = store
         self.poll_s = poll_s
+        self.recheck_s = recheck_s  # how soon a job whose run another process holds is looked at again
         self.pid = os.getpid()
         self.identity = process_identity(self.pid)
 
@@ -206,28 +208,26 @@ class Worker:
             f"with the same path or `--project` pointing at it. {item['id']} went back in line for another worker.",
         )
 
-    def _await_run(
-        self,
-        run: RunDir,
-        beat: Callable[[], bool],
-        cancel_requested: Callable[[], bool],
-        say: Callable[[str], None],
-    ) -> str:
-        """Wait while another process still works in ``run`` (a worker elsewhere that lost this job and has not
-        stopped its child yet), keeping the lease; "free", "lost" or "cancelled"."""
-        if run.status == "running":
+    def _held_elsewhere(self, table: str, item: dict[str, Any], run: RunDir, say: Callable[[str], None]) -> bool:
+        """Whether another process still works in ``run`` (a worker elsewhere that lost this job and has not
+        stopped its child yet). Then the job goes back in line, to be looked at again in `recheck_s`, and this
+        worker takes other work meanwhile: that child stops at its worker's next heartbeat, or, if that worker
+        stays frozen, trains on to the end, and jobs queued behind this one should not wait for either."""
+        release = self.store.update_job if table == "jobs" else self.store.update_task
+        if run.status != "running":
+            if item.get("not_before") is not None:  # it waited: the next wait is said again
+                release(item["id"], holder=item["lease"], not_before=None)
+            return False
+        if item.get("not_before") is None:  # said once, not at every look
             say(
                 f"Waiting for {run.id} to stop: process {run.info.get('pid', '?')} on {run.info.get('host', '?')} "
-                "still trains it for a worker "
-                "that lost this job (its heartbeat was late); it stops at that worker's next heartbeat"
+                "still trains it for a worker that lost this job (its heartbeat was late); it stops at that "
+                "worker's next heartbeat, and this job continues then"
             )
-        while run.status == "running":
-            if not beat():
-                return "lost"
-            if cancel_requested():
-                return "cancelled"
-            time.sleep(self.poll_s)
-        return "free"
+        fields = {"status": "queued"} if table == "tasks" else {}
+        if not self.store.defer(table, item["id"], item["lease"], self.recheck_s, **fields):
+            self._taken("job" if table == "jobs" else "stage job", item["id"])
+        return True
 
     def step(self) -> bool:
         """Do one piece of work; False when there was none."""
@@ -288,13 +288,10 @@ class Worker:
         if task.get("run") and "--resume" in task["args"]:
             self._check_shared("tasks", task, None if resumed else runs_root(self.project_dir) / task["run"])
         if resumed is not None and "--resume" in task["args"]:
-            waited = self._await_run(
-                resumed, lambda: update(heartbeat=time.time()), cancel_requested, lambda text: _log(log_path, text)
-            )
-            if waited == "lost":
-                return self._taken("stage job", task_id)
-            if waited == "cancelled":
+            if task["cancel_requested"]:  # asked to stop while it waited for its run
                 update(status="cancelled", finished_at=time.time(), worker_pid=None, lease=None)
+                return
+            if self._held_elsewhere("tasks", task, resumed, lambda text: _log(log_path, text)):
                 return
         finished = supervise(
             [*task["args"], "--project", str(self.project_dir)],
@@ -426,16 +423,10 @@ class Worker:
 
         args = ["train", "--project", str(self.project_dir), "--json"]
         if job["status"] == "running" and train_run is not None:
-            waited = self._await_run(
-                train_run,
-                lambda: update(heartbeat=time.time()),
-                cancel_requested,
-                lambda t: self.store.add_event(job_id, t),
-            )
-            if waited == "lost":
-                return self._taken("job", job_id)
-            if waited == "cancelled":
+            if job["cancel_requested"]:  # asked to stop while it waited for its run
                 return self._cancelled(job, update)
+            if self._held_elsewhere("jobs", job, train_run, lambda t: self.store.add_event(job_id, t)):
+                return
             if train_run.status == "succeeded":  # the process that held the run finished its training
                 self._report(job, train_run, MetricsTail(train_run), reported)
                 return self._succeed(job, train_run, "")
