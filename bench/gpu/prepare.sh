@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Fetch the wheels bench/gpu/run.sh installs on a GPU machine that has torch, transformers, peft and
 # accelerate but no network (the lent H200's image): TRL and what it needs that the image lacks, pydantic
-# for tunesmith's own modules, and liger-kernel. At most 60 MiB (a device call carries 64).
+# for tunesmith's own modules, liger-kernel, and this machine's PEFT (the image's version is not known;
+# its transformers 5.17, huggingface_hub 1.33 and accelerate 1.15 ran `run.sh --tiny` here with these) and
+# PyArrow (datasets 5 needs a recent one; the image's version is not known either).
+# At most 60 MiB (a device call carries 64).
 #   bench/gpu/prepare.sh            # writes bench/gpu/wheels/ (git-ignored), prints the total size
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -10,7 +13,7 @@ PY=${PYTHON:-../../.venv/bin/python}
 version() { "$PY" -m pip show "$1" 2>/dev/null | sed -n 's/^Version: //p'; }
 rm -rf wheels && mkdir wheels
 packages=(
-  "trl==$(version trl)" "datasets==$(version datasets)" "dill==$(version dill)"
+  "trl==$(version trl)" "peft==$(version peft)" "datasets==$(version datasets)" "dill==$(version dill)" "pyarrow==$(version pyarrow)"
   "multiprocess==$(version multiprocess)" "pydantic==$(version pydantic)" "pydantic-core==$(version pydantic-core)"
   "annotated-types==$(version annotated-types)" "typing-inspection==$(version typing-inspection)" "liger-kernel"
 )
