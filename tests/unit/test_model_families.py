@@ -153,3 +153,104 @@ def test_an_unknown_chat_format_is_refused_with_the_fix(family_dir) -> None:  # 
     with pytest.raises(StageError) as caught:
         chat_format(tokenizer)
     assert "TEMPLATE by hand" in (caught.value.fix or "")
+
+
+GGUF_WRITTEN = {"llama3": "llama", "mistral": "llama", "qwen2.5": "qwen2", "qwen3": "qwen3"}
+
+
+@pytest.mark.parametrize("family", FAMILIES, ids=lambda f: f.name)
+def test_gguf_export_reads_back_with_the_same_logits_or_is_refused_with_the_fix(
+    family: Family, bundled_model_dir: str, tmp_path: Path
+) -> None:
+    """The families llama.cpp runs from this writer's files (Llama, Mistral as a llama, Qwen2.5, Qwen3) read back
+    through transformers' GGUF loader with the model's logits and tokenizer; the others are refused with the fix
+    (before Qwen's were, and `export --gguf --ollama` failed on a Qwen fine-tune after writing its Modelfile's
+    format)."""
+    import dataclasses
+
+    import transformers
+
+    from tunesmith.core.errors import StageError
+    from tunesmith.train.gguf_export import CONVERTER_FIX, write_gguf
+
+    if family.name == "qwen3":  # Qwen3's heads are 128 wide whatever the hidden size, as transformers assumes
+        family = dataclasses.replace(family, extra={**family.extra, "head_dim": 128})
+    # named as export names it: transformers reads a llama GGUF whose name says "mistral" with a reader gguf lacks
+    folder = build_family_model(family, tmp_path / "merged", bundled_model_dir)
+    out = tmp_path / "gguf" / "model-f32.gguf"
+    out.parent.mkdir()
+    if family.name not in GGUF_WRITTEN:
+        with pytest.raises(StageError) as caught:
+            write_gguf(folder, out, dtype="f32")
+        assert caught.value.fix == CONVERTER_FIX and not out.exists()
+        return
+    info = write_gguf(folder, out, dtype="f32")
+    assert info["architecture"] == GGUF_WRITTEN[family.name] and info["tokenizer_pre"] == "gpt-2"
+    original = transformers.AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32)
+    back = transformers.AutoModelForCausalLM.from_pretrained(str(out.parent), gguf_file=out.name, dtype=torch.float32)
+    tokenizer = load_tokenizer(str(folder))
+    ids = torch.tensor([tokenize_chat(tokenizer, CHAT).input_ids])
+    with torch.inference_mode():
+        assert torch.allclose(back(input_ids=ids).logits, original(input_ids=ids).logits, atol=1e-4)
+    read = transformers.AutoTokenizer.from_pretrained(str(out.parent), gguf_file=out.name)
+    assert read.encode("Hello Northwind 2026!") == tokenizer.encode("Hello Northwind 2026!")
+
+
+def test_gguf_export_refuses_what_it_would_write_wrong(family_dir, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """RoPE scaling (Llama 3.1+) and SentencePiece-style vocabularies were written as if absent: a file that loads
+    and answers differently in llama.cpp. Both are refused now, with the converter as the fix."""
+    import json
+    import shutil
+
+    from tunesmith.core.errors import StageError
+    from tunesmith.train.gguf_export import CONVERTER_FIX, pre_tokenizer_name, write_gguf
+
+    scaled = tmp_path / "llama31"
+    shutil.copytree(family_dir(FAMILIES[0]), scaled)
+    config = json.loads((scaled / "config.json").read_text())
+    config["rope_scaling"] = config["rope_parameters"] = {
+        "rope_type": "llama3",
+        "rope_theta": 500000.0,
+        "factor": 8.0,
+        "low_freq_factor": 1.0,
+        "high_freq_factor": 4.0,
+        "original_max_position_embeddings": 8192,
+    }
+    (scaled / "config.json").write_text(json.dumps(config))
+    with pytest.raises(StageError, match="RoPE scaling") as caught:
+        write_gguf(scaled, tmp_path / "a.gguf")
+    assert caught.value.fix == CONVERTER_FIX
+
+    sentencepiece = tmp_path / "spm"
+    shutil.copytree(family_dir(FAMILIES[0]), sentencepiece)
+    spec = json.loads((sentencepiece / "tokenizer.json").read_text())
+    spec["pre_tokenizer"] = {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "first", "split": False}
+    spec["decoder"] = {"type": "Sequence", "decoders": [{"type": "ByteFallback"}, {"type": "Fuse"}]}
+    (sentencepiece / "tokenizer.json").write_text(json.dumps(spec))
+    with pytest.raises(StageError, match="SentencePiece-style"):
+        write_gguf(sentencepiece, tmp_path / "b.gguf")
+
+    # llama.cpp's names for the families' splits, read from their tokenizer.json
+    def split(pattern: str) -> dict[str, object]:
+        return {
+            "pre_tokenizer": {
+                "type": "Sequence",
+                "pretokenizers": [
+                    {"type": "Split", "pattern": {"Regex": pattern}, "behavior": "Isolated", "invert": False},
+                    {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": False},
+                ],
+            }
+        }
+
+    from tunesmith.train.gguf_export import LLAMA3_SPLIT, QWEN2_SPLIT
+
+    assert pre_tokenizer_name(split(LLAMA3_SPLIT)) == "llama-bpe"
+    assert pre_tokenizer_name(split(QWEN2_SPLIT)) == "qwen2"
+    assert pre_tokenizer_name(split(r"\p{N}+|\s+")) == "default"
+    smollm = {
+        "pre_tokenizer": {
+            "type": "Sequence",
+            "pretokenizers": [{"type": "Digits", "individual_digits": True}, {"type": "ByteLevel", "use_regex": True}],
+        }
+    }
+    assert pre_tokenizer_name(smollm) == "smollm"

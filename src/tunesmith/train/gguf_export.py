@@ -1,10 +1,15 @@
-"""Write a llama-family model as a GGUF file with the `gguf` package's writer, the format llama.cpp runs.
+"""Write a model as a GGUF file with the `gguf` package's writer, the format llama.cpp runs.
 
-Tensor names follow gguf's own name map; the query and key projections are
-permuted the way llama.cpp's converter does (its RoPE pairs dimensions
-differently from Hugging Face's), which is also what transformers undoes when
-it reads a GGUF. The tokenizer (BPE vocabulary, merges, special tokens) and the
-chat template go into the metadata, so the file is self-contained.
+Llama (and Mistral, which llama.cpp runs as a llama), Qwen2 (Qwen2.5) and Qwen3
+decoders: tensor names follow gguf's own name map for the architecture; for the
+llama architecture the query and key projections are permuted the way
+llama.cpp's converter does (its RoPE pairs dimensions differently from Hugging
+Face's), which is also what transformers undoes when it reads a GGUF. The
+tokenizer (byte-level BPE vocabulary, merges, special tokens, and the name of
+the pre-tokenizer llama.cpp should split text with) and the chat template go
+into the metadata, so the file is self-contained. What this writer cannot write
+exactly (other architectures, RoPE scaling, SentencePiece tokenizers) is refused
+with the fix rather than written wrong.
 """
 
 from __future__ import annotations
@@ -18,7 +23,22 @@ import numpy as np
 from tunesmith.core.deps import require
 from tunesmith.core.errors import StageError
 
-SUPPORTED = {"llama"}
+# transformers model_type -> (gguf architecture, whether llama.cpp's converter permutes q and k for it)
+ARCHITECTURES = {
+    "llama": ("LLAMA", True),
+    "mistral": ("LLAMA", True),  # llama.cpp's converter writes Mistral models as llamas
+    "qwen2": ("QWEN2", False),
+    "qwen3": ("QWEN3", False),
+}
+SUPPORTED = set(ARCHITECTURES)
+CONVERTER_FIX = "Export without --gguf (the merged safetensors folder) and run llama.cpp's convert_hf_to_gguf.py on it."
+
+# the pre-tokenizer split patterns llama.cpp names (its `tokenizer.ggml.pre`), from the families' tokenizer.json
+LLAMA3_SPLIT = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+QWEN2_SPLIT = (
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+)
+SPLIT_PRE = {LLAMA3_SPLIT: "llama-bpe", QWEN2_SPLIT: "qwen2"}
 
 
 def _permute(weights: np.ndarray, heads: int) -> np.ndarray:
@@ -33,18 +53,27 @@ def write_gguf(model_dir: Path, out: Path, *, dtype: str = "f16") -> dict[str, A
     gguf = require("gguf", purpose="GGUF export")
     transformers = require("transformers")
     config = transformers.AutoConfig.from_pretrained(str(model_dir))
-    if config.model_type not in SUPPORTED:
+    if config.model_type not in ARCHITECTURES:
         raise StageError(
-            f"GGUF export supports {', '.join(sorted(SUPPORTED))} models, not '{config.model_type}'",
-            fix="Use llama.cpp's convert_hf_to_gguf.py on the merged folder for other architectures.",
+            f"GGUF export writes {', '.join(sorted(SUPPORTED))} models, not '{config.model_type}'",
+            fix=CONVERTER_FIX,
         )
+    rope = getattr(config, "rope_parameters", None) or getattr(config, "rope_scaling", None) or {}
+    if rope.get("rope_type", rope.get("type", "default")) != "default":
+        # Llama 3.1+ ("llama3"), YaRN, linear: llama.cpp needs scaling metadata or a rope_freqs tensor
+        raise StageError(
+            f"GGUF export does not write RoPE scaling ('{rope.get('rope_type', rope.get('type'))}' in config.json)",
+            fix=CONVERTER_FIX,
+        )
+    arch_name, permute = ARCHITECTURES[config.model_type]
+    arch = getattr(gguf.MODEL_ARCH, arch_name)
     from safetensors.numpy import load_file
 
     tensors: dict[str, np.ndarray] = {}
     for file in sorted(model_dir.glob("*.safetensors")):
         tensors.update(load_file(str(file)))
-    name_map = gguf.get_tensor_name_map(gguf.MODEL_ARCH.LLAMA, config.num_hidden_layers)
-    writer = gguf.GGUFWriter(str(out), "llama")
+    name_map = gguf.get_tensor_name_map(arch, config.num_hidden_layers)
+    writer = gguf.GGUFWriter(str(out), gguf.MODEL_ARCH_NAMES[arch])
     writer.add_name(model_dir.name)
     writer.add_context_length(config.max_position_embeddings)
     writer.add_embedding_length(config.hidden_size)
@@ -53,13 +82,15 @@ def write_gguf(model_dir: Path, out: Path, *, dtype: str = "f16") -> dict[str, A
     writer.add_head_count(config.num_attention_heads)
     writer.add_head_count_kv(config.num_key_value_heads)
     writer.add_layer_norm_rms_eps(config.rms_norm_eps)
-    rope = getattr(config, "rope_parameters", None) or {}
     writer.add_rope_freq_base(float(rope.get("rope_theta", getattr(config, "rope_theta", 10000.0))))
     head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
     writer.add_rope_dimension_count(head_dim)
+    # Qwen3's heads are not hidden / heads wide (0.6B: 128 against 64): llama.cpp reads their width here
+    writer.add_key_length(head_dim)
+    writer.add_value_length(head_dim)
     writer.add_vocab_size(config.vocab_size)
     writer.add_file_type(gguf.LlamaFileType.MOSTLY_F16 if dtype == "f16" else gguf.LlamaFileType.ALL_F32)
-    _tokenizer(writer, model_dir, gguf)
+    pre = _tokenizer(writer, model_dir, gguf)
 
     count = 0
     for name, array in tensors.items():
@@ -71,9 +102,9 @@ def write_gguf(model_dir: Path, out: Path, *, dtype: str = "f16") -> dict[str, A
             raise StageError(f"no GGUF name for tensor {name}", fix="This architecture variant is not supported.")
         suffix = name[len(stem) :]
         array = array.astype(np.float32)
-        if stem.endswith("self_attn.q_proj"):
+        if permute and stem.endswith("self_attn.q_proj"):
             array = _permute(array, config.num_attention_heads)
-        elif stem.endswith("self_attn.k_proj"):
+        elif permute and stem.endswith("self_attn.k_proj"):
             array = _permute(array, config.num_key_value_heads)
         # llama.cpp keeps 1-D tensors (norms, biases) in fp32 whatever the file type
         if dtype == "f16" and array.ndim > 1:
@@ -84,14 +115,44 @@ def write_gguf(model_dir: Path, out: Path, *, dtype: str = "f16") -> dict[str, A
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
     writer.close()
-    return {"path": str(out), "tensors": count, "size_mib": out.stat().st_size / 2**20, "dtype": dtype}
+    return {
+        "path": str(out),
+        "architecture": gguf.MODEL_ARCH_NAMES[arch],
+        "tensors": count,
+        "size_mib": out.stat().st_size / 2**20,
+        "dtype": dtype,
+        "tokenizer_pre": pre,
+    }
 
 
-def _tokenizer(writer: Any, model_dir: Path, gguf: Any) -> None:
+def pre_tokenizer_name(spec: dict[str, Any]) -> str:
+    """llama.cpp's name for how a tokenizer.json splits text before BPE ("default" when not recognized: llama.cpp
+    then splits with its default pattern, which may differ from the model's own)."""
+    pre = spec.get("pre_tokenizer") or {}
+    steps = pre.get("pretokenizers", []) if pre.get("type") == "Sequence" else [pre]
+    for step in steps:
+        if step.get("type") == "Split":
+            return SPLIT_PRE.get(str((step.get("pattern") or {}).get("Regex")), "default")
+    kinds = [step.get("type") for step in steps]
+    if kinds == ["Digits", "ByteLevel"] and steps[0].get("individual_digits"):
+        return "smollm"  # SmolLM's own tokenizer: each digit alone, then GPT-2's split
+    if kinds == ["ByteLevel"] and steps[0].get("use_regex", True):
+        return "gpt-2"  # GPT-2's split alone (the bundled model's tokenizer as transformers reads its GGUF)
+    return "default"
+
+
+def _tokenizer(writer: Any, model_dir: Path, gguf: Any) -> str:
     spec = json.loads((model_dir / "tokenizer.json").read_text(encoding="utf-8"))
     model = spec["model"]
-    if model.get("type") != "BPE":
-        raise StageError("GGUF export needs a BPE tokenizer", fix="Use llama.cpp's converter for this tokenizer.")
+    byte_level = "ByteLevel" in json.dumps([spec.get("pre_tokenizer"), spec.get("decoder")])
+    if model.get("type") != "BPE" or not byte_level:
+        # SentencePiece-style vocabularies (Llama 2, Mistral v0.3, Gemma, Phi-3) are a different tokenizer model
+        # in llama.cpp ("llama", with scores): written as byte-level BPE they would split text wrongly
+        raise StageError(
+            "GGUF export writes byte-level BPE tokenizers (Llama 3, Qwen, SmolLM); this model's is "
+            + ("SentencePiece-style BPE" if model.get("type") == "BPE" else str(model.get("type"))),
+            fix=CONVERTER_FIX,
+        )
     vocab: dict[str, int] = dict(model["vocab"])
     special = {}
     for token in spec.get("added_tokens", []):
@@ -106,7 +167,8 @@ def _tokenizer(writer: Any, model_dir: Path, gguf: Any) -> None:
         types[index] = gguf.TokenType.CONTROL if index in special else gguf.TokenType.NORMAL
     merges = [m if isinstance(m, str) else " ".join(m) for m in model.get("merges", [])]
     writer.add_tokenizer_model("gpt2")
-    writer.add_tokenizer_pre("smollm" if "smollm" in model_dir.as_posix().lower() else "default")
+    pre = pre_tokenizer_name(spec)
+    writer.add_tokenizer_pre(pre)
     writer.add_token_list(tokens)
     writer.add_token_types(types)
     writer.add_token_merges(merges)
@@ -131,3 +193,4 @@ def _tokenizer(writer: Any, model_dir: Path, gguf: Any) -> None:
     template = model_dir / "chat_template.jinja"
     if template.exists():
         writer.add_chat_template(template.read_text(encoding="utf-8"))
+    return pre
