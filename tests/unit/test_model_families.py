@@ -197,27 +197,25 @@ def test_gguf_export_reads_back_with_the_same_logits_or_is_refused_with_the_fix(
 
 
 def test_gguf_export_refuses_what_it_would_write_wrong(family_dir, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    """RoPE scaling (Llama 3.1+) and SentencePiece-style vocabularies were written as if absent: a file that loads
-    and answers differently in llama.cpp. Both are refused now, with the converter as the fix."""
+    """RoPE scaling other than Llama 3.1's and SentencePiece-style vocabularies were written as if absent: a file
+    that loads and answers differently in llama.cpp. Both are refused now, with the converter as the fix."""
     import json
     import shutil
 
     from tunesmith.core.errors import StageError
     from tunesmith.train.gguf_export import CONVERTER_FIX, pre_tokenizer_name, write_gguf
 
-    scaled = tmp_path / "llama31"
-    shutil.copytree(family_dir(FAMILIES[0]), scaled)
+    scaled = tmp_path / "qwen-yarn"
+    shutil.copytree(family_dir(FAMILIES[1]), scaled)
     config = json.loads((scaled / "config.json").read_text())
     config["rope_scaling"] = config["rope_parameters"] = {
-        "rope_type": "llama3",
-        "rope_theta": 500000.0,
-        "factor": 8.0,
-        "low_freq_factor": 1.0,
-        "high_freq_factor": 4.0,
-        "original_max_position_embeddings": 8192,
+        "rope_type": "yarn",
+        "rope_theta": 1000000.0,
+        "factor": 4.0,
+        "original_max_position_embeddings": 32768,
     }
     (scaled / "config.json").write_text(json.dumps(config))
-    with pytest.raises(StageError, match="RoPE scaling") as caught:
+    with pytest.raises(StageError, match="'yarn' RoPE scaling") as caught:
         write_gguf(scaled, tmp_path / "a.gguf")
     assert caught.value.fix == CONVERTER_FIX
 
@@ -254,3 +252,49 @@ def test_gguf_export_refuses_what_it_would_write_wrong(family_dir, tmp_path: Pat
         }
     }
     assert pre_tokenizer_name(smollm) == "smollm"
+
+
+def test_llama31_rope_scaling_goes_into_the_gguf_as_llama_cpp_reads_it(bundled_model_dir: str, tmp_path: Path) -> None:
+    """Llama 3.1 and later scale RoPE ("llama3"): llama.cpp reads it from a rope_freqs tensor, each frequency divided
+    by its factor. The factors reproduce transformers' own scaled frequencies, and the tensors read back give the
+    model's logits under its settings (transformers itself ignores the tensor: without them the logits differ)."""
+    import dataclasses
+
+    import gguf
+    import numpy as np
+    import transformers
+
+    from tunesmith.train.gguf_export import write_gguf
+
+    rope = {
+        "rope_type": "llama3",
+        "rope_theta": 500000.0,
+        "factor": 32.0,
+        "low_freq_factor": 1.0,
+        "high_freq_factor": 4.0,
+        "original_max_position_embeddings": 64,  # short, so a tiny model's positions reach past it
+    }
+    family = dataclasses.replace(FAMILIES[0], extra={"rope_parameters": rope, "max_position_embeddings": 1024})
+    folder = build_family_model(family, tmp_path / "merged", bundled_model_dir)
+    out = tmp_path / "gguf" / "model-f32.gguf"
+    out.parent.mkdir()
+    assert write_gguf(folder, out, dtype="f32")["rope_freqs"]
+    (factors,) = [np.asarray(t.data) for t in gguf.GGUFReader(str(out)).tensors if t.name == "rope_freqs.weight"]
+    original = transformers.AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32)
+    width = 2 * len(factors)
+    plain = 1.0 / rope["rope_theta"] ** (np.arange(0, width, 2) / width)
+    assert np.allclose(plain / factors, original.model.rotary_emb.inv_freq.double().numpy(), rtol=1e-6)
+    assert factors.min() == 1.0 and factors.max() == pytest.approx(32.0)  # high frequencies kept, low ones scaled
+
+    config = transformers.AutoConfig.from_pretrained(str(folder))
+    back = transformers.AutoModelForCausalLM.from_pretrained(
+        str(out.parent), gguf_file=out.name, config=config, dtype=torch.float32
+    )
+    unscaled = transformers.AutoModelForCausalLM.from_pretrained(
+        str(out.parent), gguf_file=out.name, dtype=torch.float32
+    )
+    ids = torch.arange(200).unsqueeze(0) % 1000
+    with torch.inference_mode():
+        expected = original(input_ids=ids).logits
+        assert torch.allclose(back(input_ids=ids).logits, expected, atol=1e-4)
+        assert not torch.allclose(unscaled(input_ids=ids).logits, expected, atol=1e-2)

@@ -100,8 +100,11 @@ def export_run(
 
         path = run.path("export", f"model-{gguf_dtype}.gguf")
         info = write_gguf(target, path, dtype=gguf_dtype)
+        # transformers reads no RoPE scaling from a GGUF (llama.cpp reads Llama 3.1's from its rope_freqs tensor,
+        # checked against transformers' frequencies in the tests): the read-back then runs the model's own settings
+        scaled = {"config": reloaded.config} if info.get("rope_freqs") else {}
         back = transformers.AutoModelForCausalLM.from_pretrained(
-            str(path.parent), gguf_file=path.name, dtype=require("torch").float32
+            str(path.parent), gguf_file=path.name, dtype=require("torch").float32, **scaled
         )
         back.hf_quantizer = None
         info["max_logit_diff"] = float((_logits(back, reloaded_tok) - expected_logits).abs().max())

@@ -7,8 +7,9 @@ llama.cpp's converter does (its RoPE pairs dimensions differently from Hugging
 Face's), which is also what transformers undoes when it reads a GGUF. The
 tokenizer (byte-level BPE vocabulary, merges, special tokens, and the name of
 the pre-tokenizer llama.cpp should split text with) and the chat template go
-into the metadata, so the file is self-contained. What this writer cannot write
-exactly (other architectures, RoPE scaling, SentencePiece tokenizers) is refused
+into the metadata, so the file is self-contained; Llama 3.1's RoPE scaling is
+written as llama.cpp's `rope_freqs` tensor. What this writer cannot write exactly
+(other architectures, other RoPE scaling, SentencePiece tokenizers) is refused
 with the fix rather than written wrong.
 """
 
@@ -59,12 +60,10 @@ def write_gguf(model_dir: Path, out: Path, *, dtype: str = "f16") -> dict[str, A
             fix=CONVERTER_FIX,
         )
     rope = getattr(config, "rope_parameters", None) or getattr(config, "rope_scaling", None) or {}
-    if rope.get("rope_type", rope.get("type", "default")) != "default":
-        # Llama 3.1+ ("llama3"), YaRN, linear: llama.cpp needs scaling metadata or a rope_freqs tensor
-        raise StageError(
-            f"GGUF export does not write RoPE scaling ('{rope.get('rope_type', rope.get('type'))}' in config.json)",
-            fix=CONVERTER_FIX,
-        )
+    rope_type = rope.get("rope_type", rope.get("type", "default"))
+    if rope_type not in ("default", "llama3") or (rope_type == "llama3" and config.model_type != "llama"):
+        # YaRN, linear, dynamic: llama.cpp needs scaling metadata this writer does not write
+        raise StageError(f"GGUF export does not write '{rope_type}' RoPE scaling (config.json)", fix=CONVERTER_FIX)
     arch_name, permute = ARCHITECTURES[config.model_type]
     arch = getattr(gguf.MODEL_ARCH, arch_name)
     from safetensors.numpy import load_file
@@ -111,6 +110,9 @@ def write_gguf(model_dir: Path, out: Path, *, dtype: str = "f16") -> dict[str, A
             array = array.astype(np.float16)
         writer.add_tensor(mapped + suffix, array)
         count += 1
+    if rope_type == "llama3":
+        writer.add_tensor(gguf.TENSOR_NAMES[gguf.MODEL_TENSOR.ROPE_FREQS] + ".weight", llama3_rope_factors(config))
+        count += 1
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
@@ -122,7 +124,22 @@ def write_gguf(model_dir: Path, out: Path, *, dtype: str = "f16") -> dict[str, A
         "size_mib": out.stat().st_size / 2**20,
         "dtype": dtype,
         "tokenizer_pre": pre,
+        "rope_freqs": rope_type == "llama3",
     }
+
+
+def llama3_rope_factors(config: Any) -> np.ndarray:
+    """llama.cpp's `rope_freqs` tensor for Llama 3.1 and later: per rotary frequency, what their RoPE scaling divides
+    it by (llama.cpp divides each frequency by its factor), taken from transformers' own llama3 frequencies, so the
+    file rotates exactly as the model was trained."""
+    from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
+
+    scaled, _ = ROPE_INIT_FUNCTIONS["llama3"](config, "cpu")
+    scaled = scaled.double().numpy()
+    theta = float(config.rope_parameters["rope_theta"])
+    dim = 2 * len(scaled)  # the rotated width (partial rotary models rotate part of a head)
+    plain = 1.0 / theta ** (np.arange(0, dim, 2, dtype=np.float64) / dim)
+    return (plain / scaled).astype(np.float32)
 
 
 def pre_tokenizer_name(spec: dict[str, Any]) -> str:
