@@ -304,6 +304,9 @@ def test_export_merges_and_writes_a_gguf_that_reads_back(project: Path) -> None:
     report = json.loads(result.stdout)
     assert report["identical"] == report["prompts"] and report["max_logit_diff"] < 1e-3
     assert report["gguf"]["max_logit_diff"] < 1e-2 and report["gguf"]["tokenizer_round_trip"]
+    assert report["gguf"]["top1_agreement"] == 1.0 and report["gguf"]["tensor_types"] == {
+        "f32": 20
+    }  # 2 layers of 9, norm, embeddings
     # the Modelfile sits next to the GGUF, in the model's chat format (SmolLM2: ChatML), stopping at its end of turn
     modelfile = Path(report["modelfile"]).read_text()
     assert modelfile.startswith("FROM ./model-f32.gguf\n") and "<|im_start|>assistant" in modelfile

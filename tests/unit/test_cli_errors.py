@@ -77,3 +77,15 @@ def test_unknown_option_is_a_usage_error_not_an_internal_one(tmp_path: Path) -> 
     result = run_cli("train", "--no-such-option", "-p", str(tmp_path))
     assert result.returncode == 2 and "No such option: --no-such-option" in result.stderr
     assert "internal error" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_unknown_gguf_type(tmp_path: Path) -> None:
+    # was written as f32 without a word: any value but "f16" meant f32
+    (tmp_path / "tunesmith.yaml").write_text("name: x\n")
+    assert_clean_error(
+        run_cli("export", "--gguf", "--gguf-dtype", "q4", "-p", str(tmp_path)),
+        "unknown GGUF tensor type 'q4'",
+        "--gguf-dtype",
+        "f32, f16, bf16, q8_0",
+        "llama-quantize",
+    )

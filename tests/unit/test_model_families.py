@@ -298,3 +298,31 @@ def test_llama31_rope_scaling_goes_into_the_gguf_as_llama_cpp_reads_it(bundled_m
         expected = original(input_ids=ids).logits
         assert torch.allclose(back(input_ids=ids).logits, expected, atol=1e-4)
         assert not torch.allclose(unscaled(input_ids=ids).logits, expected, atol=1e-2)
+
+
+@pytest.mark.parametrize("dtype", ["f16", "bf16", "q8_0"])
+def test_gguf_export_in_the_types_llama_cpp_converts_to(dtype: str, family_dir, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """`--gguf-dtype` f16, bf16 and q8_0 (llama.cpp's converter's types): matrices in the type, 1-D tensors in f32,
+    and every weight read back within the type's rounding of the original (a misplaced block or a wrong permutation
+    would be off by the weights' own size)."""
+    import shutil
+
+    import transformers
+
+    from tunesmith.train.gguf_export import write_gguf
+
+    folder = tmp_path / "merged"
+    shutil.copytree(family_dir(FAMILIES[0]), folder)  # Llama 3: q and k permuted on the way
+    out = tmp_path / "gguf" / f"model-{dtype}.gguf"
+    out.parent.mkdir()
+    info = write_gguf(folder, out, dtype=dtype)
+    assert set(info["tensor_types"]) == {dtype, "f32"} and info["tensor_types"]["f32"] == 5  # 2 layers x 2 norms + 1
+    original = transformers.AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32).state_dict()
+    back = transformers.AutoModelForCausalLM.from_pretrained(str(out.parent), gguf_file=out.name, dtype=torch.float32)
+    for name, weight in back.state_dict().items():
+        error = (weight - original[name]).abs()
+        if dtype == "q8_0" and weight.dim() == 2:  # blocks of 32 scaled to +-127: within half a step of the largest
+            assert float(error.max()) <= float(original[name].abs().max()) / 127, name
+        else:  # f16 and bf16 round each weight: 11 and 8 significant bits
+            bits = 8 if dtype == "bf16" and weight.dim() == 2 else 11
+            assert bool((error <= original[name].abs() * 2.0**-bits + 1e-7).all()), name

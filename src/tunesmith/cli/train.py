@@ -90,8 +90,10 @@ def register(app: typer.Typer) -> None:
     def export(
         run: Annotated[str | None, typer.Argument(help="Training run (default: the latest LoRA-family run).")] = None,
         project: ProjectOpt = Path("."),
-        gguf: Annotated[bool, typer.Option(help="Also write a GGUF file (llama-family architectures).")] = False,
-        gguf_dtype: Annotated[str, typer.Option(help="GGUF tensor type: f32 or f16.")] = "f16",
+        gguf: Annotated[
+            bool, typer.Option(help="Also write a GGUF file (Llama, Mistral, Qwen2.5, Qwen3 architectures).")
+        ] = False,
+        gguf_dtype: Annotated[str, typer.Option(help="GGUF tensor type: f32, f16, bf16 or q8_0.")] = "f16",
         ollama: Annotated[
             bool, typer.Option(help="Also write an Ollama Modelfile (chat template, stop tokens) next to the GGUF.")
         ] = False,
@@ -105,7 +107,9 @@ def register(app: typer.Typer) -> None:
 
         from tunesmith.registry.runs import resolve_run
         from tunesmith.train.export import export_run
+        from tunesmith.train.gguf_export import check_gguf_type
 
+        check_gguf_type(gguf_dtype)  # before the merge, which takes a while
         loaded = load(project, None)
         train_run = resolve_run(loaded.dir, run, "train")
         result = export_run(

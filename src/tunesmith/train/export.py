@@ -107,7 +107,10 @@ def export_run(
             str(path.parent), gguf_file=path.name, dtype=require("torch").float32, **scaled
         )
         back.hf_quantizer = None
-        info["max_logit_diff"] = float((_logits(back, reloaded_tok) - expected_logits).abs().max())
+        got = _logits(back, reloaded_tok)
+        info["max_logit_diff"] = float((got - expected_logits).abs().max())
+        # what a quantized file (bf16, q8_0) changes that matters: the most likely next token, position by position
+        info["top1_agreement"] = float((got.argmax(-1) == expected_logits.argmax(-1)).float().mean())
         back_tok = transformers.AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
         info["tokenizer_round_trip"] = back_tok.encode("Hello Northwind!") == reloaded_tok.encode("Hello Northwind!")
         result["gguf"] = info

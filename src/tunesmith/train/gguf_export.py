@@ -16,13 +16,14 @@ with the fix rather than written wrong.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from tunesmith.core.deps import require
-from tunesmith.core.errors import StageError
+from tunesmith.core.errors import ConfigError, StageError
 
 # transformers model_type -> (gguf architecture, whether llama.cpp's converter permutes q and k for it)
 ARCHITECTURES = {
@@ -32,6 +33,8 @@ ARCHITECTURES = {
     "qwen3": ("QWEN3", False),
 }
 SUPPORTED = set(ARCHITECTURES)
+# --gguf-dtype -> gguf's LlamaFileType: the types llama.cpp's own converter writes (its --outtype)
+FILE_TYPES = {"f32": "ALL_F32", "f16": "MOSTLY_F16", "bf16": "MOSTLY_BF16", "q8_0": "MOSTLY_Q8_0"}
 CONVERTER_FIX = "Export without --gguf (the merged safetensors folder) and run llama.cpp's convert_hf_to_gguf.py on it."
 
 # the pre-tokenizer split patterns llama.cpp names (its `tokenizer.ggml.pre`), from the families' tokenizer.json
@@ -50,8 +53,35 @@ def _permute(weights: np.ndarray, heads: int) -> np.ndarray:
     )
 
 
+def check_gguf_type(dtype: str) -> None:
+    if dtype not in FILE_TYPES:
+        raise ConfigError(
+            f"unknown GGUF tensor type '{dtype}'",
+            where="--gguf-dtype",
+            fix=f"Use one of {', '.join(FILE_TYPES)} (llama.cpp's llama-quantize makes K-quants such as Q4_K_M "
+            "from the f16 file).",
+        )
+
+
+def _encode(array: np.ndarray, dtype: str, gguf: Any) -> tuple[np.ndarray, Any]:
+    """(the tensor as written, its GGML type when the array holds encoded bytes), as llama.cpp's converter does:
+    1-D tensors (norms, biases) stay fp32 whatever the file type; a bf16 or Q8_0 file stores in f16 the
+    matrices whose rows do not split into the type's blocks."""
+    if dtype == "f32" or array.ndim < 2:
+        return array, None
+    if dtype == "f16":
+        return array.astype(np.float16), None
+    kind = gguf.GGMLQuantizationType.BF16 if dtype == "bf16" else gguf.GGMLQuantizationType.Q8_0
+    block = gguf.GGML_QUANT_SIZES[kind][0]
+    if array.shape[-1] % block:
+        return array.astype(np.float16), None
+    return gguf.quants.quantize(array, kind), kind
+
+
 def write_gguf(model_dir: Path, out: Path, *, dtype: str = "f16") -> dict[str, Any]:
+    check_gguf_type(dtype)
     gguf = require("gguf", purpose="GGUF export")
+
     transformers = require("transformers")
     config = transformers.AutoConfig.from_pretrained(str(model_dir))
     if config.model_type not in ARCHITECTURES:
@@ -88,10 +118,10 @@ def write_gguf(model_dir: Path, out: Path, *, dtype: str = "f16") -> dict[str, A
     writer.add_key_length(head_dim)
     writer.add_value_length(head_dim)
     writer.add_vocab_size(config.vocab_size)
-    writer.add_file_type(gguf.LlamaFileType.MOSTLY_F16 if dtype == "f16" else gguf.LlamaFileType.ALL_F32)
+    writer.add_file_type(getattr(gguf.LlamaFileType, FILE_TYPES[dtype]))
     pre = _tokenizer(writer, model_dir, gguf)
 
-    count = 0
+    count, kinds = 0, Counter[str]()
     for name, array in tensors.items():
         if name == "lm_head.weight" and getattr(config, "tie_word_embeddings", False):
             continue  # tied to the embeddings: llama.cpp reads token_embd for both
@@ -105,10 +135,9 @@ def write_gguf(model_dir: Path, out: Path, *, dtype: str = "f16") -> dict[str, A
             array = _permute(array, config.num_attention_heads)
         elif permute and stem.endswith("self_attn.k_proj"):
             array = _permute(array, config.num_key_value_heads)
-        # llama.cpp keeps 1-D tensors (norms, biases) in fp32 whatever the file type
-        if dtype == "f16" and array.ndim > 1:
-            array = array.astype(np.float16)
-        writer.add_tensor(mapped + suffix, array)
+        array, kind = _encode(array, dtype, gguf)
+        writer.add_tensor(mapped + suffix, array, raw_dtype=kind)
+        kinds[kind.name.lower() if kind is not None else {"float32": "f32", "float16": "f16"}[str(array.dtype)]] += 1
         count += 1
     if rope_type == "llama3":
         writer.add_tensor(gguf.TENSOR_NAMES[gguf.MODEL_TENSOR.ROPE_FREQS] + ".weight", llama3_rope_factors(config))
@@ -123,6 +152,7 @@ def write_gguf(model_dir: Path, out: Path, *, dtype: str = "f16") -> dict[str, A
         "tensors": count,
         "size_mib": out.stat().st_size / 2**20,
         "dtype": dtype,
+        "tensor_types": dict(kinds),
         "tokenizer_pre": pre,
         "rope_freqs": rope_type == "llama3",
     }
