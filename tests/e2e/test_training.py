@@ -137,6 +137,15 @@ def test_sft_recipes(project: Path, recipe: str) -> None:
     assert (folder / "tokenizer.json").is_file() and (folder / "chat_template.jinja").is_file()
     if recipe == "sft-full":
         assert folder.name == "model" and (folder / "model.safetensors").is_file()
+        # merged already: exported for llama.cpp and Ollama as it is (it used to be refused as having no adapter)
+        result = run_cli("export", str(folder.parent), "-p", str(project), "--gguf-dtype", "q8_0", "--ollama", "--json")
+        assert result.returncode == 0, result.stderr[-3000:]
+        report = json.loads(result.stdout)
+        assert report["model"] == str(folder) and "merged" not in report
+        assert report["gguf"]["tensor_types"] == {"q8_0": 15, "f32": 5} and report["gguf"]["top1_agreement"] > 0.9
+        assert Path(report["modelfile"]).read_text().startswith("FROM ./model-q8_0.gguf\n")
+        plain = run_cli("export", str(folder.parent), "-p", str(project))
+        assert plain.returncode == 2 and "already merged" in plain.stderr and "--gguf" in plain.stderr
     else:
         config = json.loads((folder / "adapter_config.json").read_text())
         assert config["use_dora"] is (recipe == "sft-dora")

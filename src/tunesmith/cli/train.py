@@ -100,7 +100,8 @@ def register(app: typer.Typer) -> None:
         json_: JsonOpt = False,
         debug: DebugOpt = False,
     ) -> None:
-        """Merge an adapter into its base (dequantized first for QLoRA), save safetensors, verify the outputs match."""
+        """Merge an adapter into its base (dequantized first for QLoRA), save safetensors, verify the outputs match;
+        --gguf (and --ollama) write a full fine-tune too."""
         set_debug(debug)
         import json
         import sys
@@ -124,15 +125,19 @@ def register(app: typer.Typer) -> None:
         if json_:
             sys.stdout.write(json.dumps(result, indent=2) + "\n")
             return
-        console.print(
-            f"merged model: {result['merged']}  (greedy outputs identical on {result['identical']}/"
-            f"{result['prompts']} prompts; max logit difference {result['max_logit_diff']:.2e})"
-        )
+        if "merged" in result:
+            console.print(
+                f"merged model: {result['merged']}  (greedy outputs identical on {result['identical']}/"
+                f"{result['prompts']} prompts; max logit difference {result['max_logit_diff']:.2e})"
+            )
+        else:
+            console.print(f"full fine-tune: {result['model']}  (merged already)")
         if "gguf" in result:
             g = result["gguf"]
             console.print(
-                f"GGUF: {g['path']} ({g['size_mib']:.1f} MiB, {g['tensors']} tensors; read back with "
-                f"transformers: max logit difference {g['max_logit_diff']:.2e})"
+                f"GGUF: {g['path']} ({g['dtype']}, {g['size_mib']:.1f} MiB, {g['tensors']} tensors; read back with "
+                f"transformers: max logit difference {g['max_logit_diff']:.2e}, the same next token at "
+                f"{g['top1_agreement']:.1%} of positions)"
             )
         if "modelfile" in result:
             console.print(f"Ollama: {result['modelfile']}  (ollama create NAME -f {result['modelfile']})")

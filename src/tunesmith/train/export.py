@@ -11,6 +11,7 @@ transformers and compared the same way.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from tunesmith.core.rundir import RunDir
 from tunesmith.models.generation import GenerationParams
 from tunesmith.models.local import LocalGenerator, load_causal_lm, load_tokenizer
 from tunesmith.models.spec import LocalModelRef
-from tunesmith.train.layout import adapter_of
+from tunesmith.train.layout import MODEL_DIR, adapter_of
 
 PROBES = [
     [{"role": "user", "content": "Do you ship to Canada?"}],
@@ -49,57 +50,49 @@ def export_run(
     ollama: bool = False,
     system_prompt: str | None = None,
 ) -> dict[str, Any]:
-    """Merge, save and verify; ``gguf`` also writes a GGUF file, ``ollama`` a Modelfile beside it."""
-    peft = require("peft")
+    """Merge, save and verify; ``gguf`` also writes a GGUF file, ``ollama`` a Modelfile beside it. A full
+    fine-tune's model/ folder is merged already: it is only written as GGUF (and Modelfile)."""
     transformers = require("transformers")
     adapter = adapter_of(run)
-    if adapter is None:
+    full = run.path(MODEL_DIR) if adapter is None and run.path(MODEL_DIR, "config.json").is_file() else None
+    if adapter is None and full is None:
         raise StageError(
-            "this run has no adapter to merge",
+            "this run has no adapter or model to export",
             where=str(run.root),
-            fix="Export a LoRA, DoRA or QLoRA run (a full fine-tune's model/ folder is already merged).",
+            fix="Export a finished training run (`tunesmith registry list` or the runs/ folder lists them).",
         )
+    weights = adapter or full
+    assert weights is not None
     recipe = (
-        json.loads((adapter / "tunesmith.json").read_text()).get("recipe")
-        if (adapter / "tunesmith.json").exists()
+        json.loads((weights / "tunesmith.json").read_text()).get("recipe")
+        if (weights / "tunesmith.json").exists()
         else None
     )
     if recipe == "reward":
         raise StageError(
             "a reward model is a scorer, not a chat model", where=str(run.root), fix="Export a generative training run."
         )
-    # full precision base (the QLoRA run trained against NF4; merging into fp32 keeps the update exact)
-    model, tokenizer, _ = load_causal_lm(base.model_copy(update={"dtype": "float32"}), project_dir)
-    adapted = peft.PeftModel.from_pretrained(model, str(adapter))
-    adapted.eval()
-    reference = LocalGenerator(adapted, tokenizer, name="adapter")
-    expected = reference.generate(PROBES, GenerationParams(max_new_tokens=48), adapter=next(iter(reference.adapters)))
-    expected_logits = _logits(adapted, tokenizer)
-    merged = adapted.merge_and_unload()
-    target = run.path("export", "merged")
-    with atomic_dir(target) as tmp:
-        merged.save_pretrained(tmp, safe_serialization=True)
-        load_tokenizer(str(adapter)).save_pretrained(tmp)
-    note(f"merged model written to {target}")
-    # reload with nothing but transformers, as a user would
-    reloaded = transformers.AutoModelForCausalLM.from_pretrained(str(target), use_safetensors=True)
-    reloaded_tok = transformers.AutoTokenizer.from_pretrained(str(target))
-    plain = LocalGenerator(reloaded.eval(), reloaded_tok, name="merged")
-    got = plain.generate(PROBES, GenerationParams(max_new_tokens=48))
-    diff = float((_logits(reloaded, reloaded_tok) - expected_logits).abs().max())
-    result: dict[str, Any] = {
-        "merged": str(target),
-        "recipe": recipe,
-        "prompts": len(PROBES),
-        "identical": sum(a.text == b.text for a, b in zip(expected, got, strict=True)),
-        "max_logit_diff": diff,
-        "no_modules_to_save": not json.loads((adapter / "adapter_config.json").read_text()).get("modules_to_save"),
-    }
+    if full is not None:
+        if not (gguf or ollama):
+            raise StageError(
+                "a full fine-tune's model/ folder is already merged safetensors",
+                where=str(full),
+                fix="Load it with transformers as it is, or add --gguf (and --ollama) to write it for llama.cpp.",
+            )
+        model = transformers.AutoModelForCausalLM.from_pretrained(str(full), use_safetensors=True).eval()
+        tokenizer = transformers.AutoTokenizer.from_pretrained(str(full))
+        plain = Plain(full, model, tokenizer, _logits(model, tokenizer), {"model": str(full), "recipe": recipe})
+    else:
+        assert adapter is not None
+        plain = _merge(adapter, recipe, base, project_dir, run.path("export", "merged"))
+    result = plain.report
+    reloaded, reloaded_tok, expected_logits = plain.model, plain.tokenizer, plain.logits
     if gguf or ollama:
         from tunesmith.train.gguf_export import write_gguf
 
         path = run.path("export", f"model-{gguf_dtype}.gguf")
-        info = write_gguf(target, path, dtype=gguf_dtype)
+        path.parent.mkdir(exist_ok=True)  # a full fine-tune has no merged folder in it
+        info = write_gguf(plain.folder, path, dtype=gguf_dtype)
         # transformers reads no RoPE scaling from a GGUF (llama.cpp reads Llama 3.1's from its rope_freqs tensor,
         # checked against transformers' frequencies in the tests): the read-back then runs the model's own settings
         scaled = {"config": reloaded.config} if info.get("rope_freqs") else {}
@@ -117,7 +110,54 @@ def export_run(
         if ollama:
             from tunesmith.train.ollama import write_modelfile
 
-            stops = reloaded_tok.convert_ids_to_tokens(plain.stop_token_ids())
+            ends = LocalGenerator(reloaded, reloaded_tok, name="exported").stop_token_ids()
+            stops = reloaded_tok.convert_ids_to_tokens(ends)
             result["modelfile"] = str(write_modelfile(path, reloaded_tok, stops, system_prompt))
     atomic_write_json(run.path("export", "export.json"), result)
     return result
+
+
+@dataclass
+class Plain:
+    """A model folder plain transformers loads (a merged adapter, a full fine-tune), loaded, with the logits its
+    GGUF file must reproduce and the export report so far."""
+
+    folder: Path
+    model: Any
+    tokenizer: Any
+    logits: Any
+    report: dict[str, Any]
+
+
+def _merge(adapter: Path, recipe: str | None, base: LocalModelRef, project_dir: Path, target: Path) -> Plain:
+    """Merge ``adapter`` into a full-precision base at ``target``, reload it with plain transformers and compare
+    its greedy answers and logits with the adapter's."""
+    peft = require("peft")
+    transformers = require("transformers")
+    # full precision base (the QLoRA run trained against NF4; merging into fp32 keeps the update exact)
+    model, tokenizer, _ = load_causal_lm(base.model_copy(update={"dtype": "float32"}), project_dir)
+    adapted = peft.PeftModel.from_pretrained(model, str(adapter))
+    adapted.eval()
+    reference = LocalGenerator(adapted, tokenizer, name="adapter")
+    expected = reference.generate(PROBES, GenerationParams(max_new_tokens=48), adapter=next(iter(reference.adapters)))
+    expected_logits = _logits(adapted, tokenizer)
+    merged = adapted.merge_and_unload()
+    with atomic_dir(target) as tmp:
+        merged.save_pretrained(tmp, safe_serialization=True)
+        load_tokenizer(str(adapter)).save_pretrained(tmp)
+    note(f"merged model written to {target}")
+    # reload with nothing but transformers, as a user would
+    reloaded = transformers.AutoModelForCausalLM.from_pretrained(str(target), use_safetensors=True)
+    reloaded_tok = transformers.AutoTokenizer.from_pretrained(str(target))
+    generator = LocalGenerator(reloaded.eval(), reloaded_tok, name="merged")
+    got = generator.generate(PROBES, GenerationParams(max_new_tokens=48))
+    diff = float((_logits(reloaded, reloaded_tok) - expected_logits).abs().max())
+    report = {
+        "merged": str(target),
+        "recipe": recipe,
+        "prompts": len(PROBES),
+        "identical": sum(a.text == b.text for a, b in zip(expected, got, strict=True)),
+        "max_logit_diff": diff,
+        "no_modules_to_save": not json.loads((adapter / "adapter_config.json").read_text()).get("modules_to_save"),
+    }
+    return Plain(target, reloaded.eval(), reloaded_tok, expected_logits, report)

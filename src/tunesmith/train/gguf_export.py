@@ -102,7 +102,9 @@ def write_gguf(model_dir: Path, out: Path, *, dtype: str = "f16") -> dict[str, A
     for file in sorted(model_dir.glob("*.safetensors")):
         tensors.update(load_file(str(file)))
     name_map = gguf.get_tensor_name_map(arch, config.num_hidden_layers)
-    writer = gguf.GGUFWriter(str(out), gguf.MODEL_ARCH_NAMES[arch])
+    # written beside its name and renamed whole: an export killed mid-write leaves no GGUF that looks finished
+    partial = out.with_name(out.name + ".part")
+    writer = gguf.GGUFWriter(str(partial), gguf.MODEL_ARCH_NAMES[arch])
     writer.add_name(model_dir.name)
     writer.add_context_length(config.max_position_embeddings)
     writer.add_embedding_length(config.hidden_size)
@@ -146,6 +148,7 @@ def write_gguf(model_dir: Path, out: Path, *, dtype: str = "f16") -> dict[str, A
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
     writer.close()
+    partial.replace(out)
     return {
         "path": str(out),
         "architecture": gguf.MODEL_ARCH_NAMES[arch],
