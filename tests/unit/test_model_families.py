@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.families import FAMILIES, Family, build_family_model
+from tests.families import FAMILIES, TINY, Family, build_family_model
 from tunesmith.core.errors import ModelSourceError
 from tunesmith.data.template import tokenize_chat
 from tunesmith.models.generation import GenerationParams
@@ -155,17 +155,24 @@ def test_an_unknown_chat_format_is_refused_with_the_fix(family_dir) -> None:  # 
     assert "TEMPLATE by hand" in (caught.value.fix or "")
 
 
-GGUF_WRITTEN = {"llama3": "llama", "mistral": "llama", "qwen2.5": "qwen2", "qwen3": "qwen3"}
+GGUF_WRITTEN = {
+    "llama3": "llama",
+    "mistral": "llama",
+    "qwen2.5": "qwen2",
+    "qwen3": "qwen3",
+    "phi3": "phi3",
+    "phi4": "phi3",
+}
 
 
 @pytest.mark.parametrize("family", FAMILIES, ids=lambda f: f.name)
 def test_gguf_export_reads_back_with_the_same_logits_or_is_refused_with_the_fix(
     family: Family, bundled_model_dir: str, tmp_path: Path
 ) -> None:
-    """The families llama.cpp runs from this writer's files (Llama, Mistral as a llama, Qwen2.5, Qwen3) read back
-    through transformers' GGUF loader with the model's logits and tokenizer; the others are refused with the fix
-    (before Qwen's were, and `export --gguf --ollama` failed on a Qwen fine-tune after writing its Modelfile's
-    format)."""
+    """The families llama.cpp runs from this writer's files (Llama, Mistral as a llama, Qwen2.5, Qwen3, Phi-3 and
+    Phi-4) read back through transformers' GGUF loader with the model's logits and tokenizer; Gemma is refused with
+    the fix (before, every family but Llama's was, and `export --gguf --ollama` failed on a Qwen fine-tune after
+    writing its Modelfile's format)."""
     import dataclasses
 
     import transformers
@@ -326,3 +333,31 @@ def test_gguf_export_in_the_types_llama_cpp_converts_to(dtype: str, family_dir, 
         else:  # f16 and bf16 round each weight: 11 and 8 significant bits
             bits = 8 if dtype == "bf16" and weight.dim() == 2 else 11
             assert bool((error <= original[name].abs() * 2.0**-bits + 1e-7).all()), name
+
+
+def test_a_partly_rotated_head_is_written_as_llama_cpp_reads_it(bundled_model_dir: str, tmp_path: Path) -> None:
+    """Phi-4-mini rotates three quarters of each head: llama.cpp reads the rotated width from rope.dimension_count
+    (transformers reads none and assumes all of it: the read-back runs the model's config)."""
+    import dataclasses
+
+    import gguf
+    import transformers
+
+    from tunesmith.train.gguf_export import write_gguf
+
+    phi4 = next(f for f in FAMILIES if f.name == "phi4")
+    family = dataclasses.replace(phi4, extra={**phi4.extra, "partial_rotary_factor": 0.75})
+    folder = build_family_model(family, tmp_path / "merged", bundled_model_dir)
+    out = tmp_path / "gguf" / "model-f32.gguf"
+    out.parent.mkdir()
+    assert write_gguf(folder, out, dtype="f32")["read_back_with_config"]
+    field = gguf.GGUFReader(str(out)).fields["phi3.rope.dimension_count"]
+    assert int(field.parts[field.data[0]][0]) == TINY["head_dim"] * 3 // 4
+    config = transformers.AutoConfig.from_pretrained(str(folder))
+    original = transformers.AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32)
+    back = transformers.AutoModelForCausalLM.from_pretrained(
+        str(out.parent), gguf_file=out.name, config=config, dtype=torch.float32
+    )
+    ids = torch.arange(40).unsqueeze(0)
+    with torch.inference_mode():
+        assert torch.allclose(back(input_ids=ids).logits, original(input_ids=ids).logits, atol=1e-4)

@@ -91,7 +91,7 @@ def register(app: typer.Typer) -> None:
         run: Annotated[str | None, typer.Argument(help="Training run (default: the latest LoRA-family run).")] = None,
         project: ProjectOpt = Path("."),
         gguf: Annotated[
-            bool, typer.Option(help="Also write a GGUF file (Llama, Mistral, Qwen2.5, Qwen3 architectures).")
+            bool, typer.Option(help="Also write a GGUF file (Llama, Mistral, Qwen2.5, Qwen3, Phi-3, Phi-4).")
         ] = False,
         gguf_dtype: Annotated[str, typer.Option(help="GGUF tensor type: f32, f16, bf16 or q8_0.")] = "f16",
         ollama: Annotated[

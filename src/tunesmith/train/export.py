@@ -93,9 +93,10 @@ def export_run(
         path = run.path("export", f"model-{gguf_dtype}.gguf")
         path.parent.mkdir(exist_ok=True)  # a full fine-tune has no merged folder in it
         info = write_gguf(plain.folder, path, dtype=gguf_dtype)
-        # transformers reads no RoPE scaling from a GGUF (llama.cpp reads Llama 3.1's from its rope_freqs tensor,
-        # checked against transformers' frequencies in the tests): the read-back then runs the model's own settings
-        scaled = {"config": reloaded.config} if info.get("rope_freqs") else {}
+        # transformers reads no RoPE scaling or partial rotation from a GGUF (llama.cpp does: Llama 3.1's from its
+        # rope_freqs tensor, checked against transformers' frequencies in the tests): the read-back then runs the
+        # model's own settings
+        scaled = {"config": reloaded.config} if info.get("read_back_with_config") else {}
         back = transformers.AutoModelForCausalLM.from_pretrained(
             str(path.parent), gguf_file=path.name, dtype=require("torch").float32, **scaled
         )

@@ -1,7 +1,7 @@
 """Write a model as a GGUF file with the `gguf` package's writer, the format llama.cpp runs.
 
-Llama (and Mistral, which llama.cpp runs as a llama), Qwen2 (Qwen2.5) and Qwen3
-decoders: tensor names follow gguf's own name map for the architecture; for the
+Llama (and Mistral, which llama.cpp runs as a llama), Qwen2 (Qwen2.5), Qwen3 and
+Phi-3 (Phi-4) decoders: tensor names follow gguf's own name map for the architecture; for the
 llama architecture the query and key projections are permuted the way
 llama.cpp's converter does (its RoPE pairs dimensions differently from Hugging
 Face's), which is also what transformers undoes when it reads a GGUF. The
@@ -31,6 +31,7 @@ ARCHITECTURES = {
     "mistral": ("LLAMA", True),  # llama.cpp's converter writes Mistral models as llamas
     "qwen2": ("QWEN2", False),
     "qwen3": ("QWEN3", False),
+    "phi3": ("PHI3", False),  # Phi-3 and Phi-4: fused qkv_proj and gate_up_proj, as llama.cpp keeps them
 }
 SUPPORTED = set(ARCHITECTURES)
 # --gguf-dtype -> gguf's LlamaFileType: the types llama.cpp's own converter writes (its --outtype)
@@ -115,7 +116,11 @@ def write_gguf(model_dir: Path, out: Path, *, dtype: str = "f16") -> dict[str, A
     writer.add_layer_norm_rms_eps(config.rms_norm_eps)
     writer.add_rope_freq_base(float(rope.get("rope_theta", getattr(config, "rope_theta", 10000.0))))
     head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
-    writer.add_rope_dimension_count(head_dim)
+    # the rotated part of a head (Phi-4-mini rotates three quarters of it)
+    rotary = int(head_dim * float(rope.get("partial_rotary_factor", getattr(config, "partial_rotary_factor", 1.0))))
+    writer.add_rope_dimension_count(rotary)
+    if config.model_type == "phi3" and getattr(config, "sliding_window", None):
+        writer.add_sliding_window(int(config.sliding_window))  # Phi-3 mini attends to the last 2047 tokens
     # Qwen3's heads are not hidden / heads wide (0.6B: 128 against 64): llama.cpp reads their width here
     writer.add_key_length(head_dim)
     writer.add_value_length(head_dim)
@@ -158,6 +163,9 @@ def write_gguf(model_dir: Path, out: Path, *, dtype: str = "f16") -> dict[str, A
         "tensor_types": dict(kinds),
         "tokenizer_pre": pre,
         "rope_freqs": rope_type == "llama3",
+        # what transformers does not read back from a GGUF's metadata (llama.cpp does): the read-back takes the
+        # model's own config to compare the tensors
+        "read_back_with_config": rope_type == "llama3" or rotary != head_dim,
     }
 
 
