@@ -361,3 +361,31 @@ def test_a_partly_rotated_head_is_written_as_llama_cpp_reads_it(bundled_model_di
     ids = torch.arange(40).unsqueeze(0)
     with torch.inference_mode():
         assert torch.allclose(back(input_ids=ids).logits, original(input_ids=ids).logits, atol=1e-4)
+
+
+def test_gguf_export_reads_one_tensor_at_a_time_and_bf16_checkpoints(family_dir, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A full fine-tune on a GPU saves bf16 weights, which numpy cannot hold (the earlier writer read the checkpoint
+    with safetensors' numpy loader, whole). The streamed file is byte for byte the one the earlier way writes
+    (bench/gguf_export.py measures the memory)."""
+    import transformers
+
+    from tunesmith.train.gguf_export import write_gguf
+
+    model = transformers.AutoModelForCausalLM.from_pretrained(str(family_dir(FAMILIES[0])), dtype=torch.bfloat16)
+    folder = tmp_path / "merged"
+    model.save_pretrained(str(folder))
+    load_tokenizer(str(family_dir(FAMILIES[0]))).save_pretrained(str(folder))
+    streamed, held = tmp_path / "streamed" / "m.gguf", tmp_path / "held" / "m.gguf"
+    for out, stream in ((streamed, True), (held, False)):
+        out.parent.mkdir()
+        write_gguf(folder, out, dtype="q8_0", stream=stream)
+    assert streamed.read_bytes() == held.read_bytes()
+    exact = tmp_path / "f32" / "m.gguf"  # bf16 widened to f32 loses nothing: the same logits
+    exact.parent.mkdir()
+    write_gguf(folder, exact, dtype="f32")
+    back = transformers.AutoModelForCausalLM.from_pretrained(
+        str(exact.parent), gguf_file=exact.name, dtype=torch.float32
+    )
+    ids = torch.arange(30).unsqueeze(0)
+    with torch.inference_mode():
+        assert torch.allclose(back(input_ids=ids).logits, model.float()(input_ids=ids).logits, atol=1e-4)

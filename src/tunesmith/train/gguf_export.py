@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -64,22 +65,61 @@ def check_gguf_type(dtype: str) -> None:
         )
 
 
-def _encode(array: np.ndarray, dtype: str, gguf: Any) -> tuple[np.ndarray, Any]:
-    """(the tensor as written, its GGML type when the array holds encoded bytes), as llama.cpp's converter does:
-    1-D tensors (norms, biases) stay fp32 whatever the file type; a bf16 or Q8_0 file stores in f16 the
-    matrices whose rows do not split into the type's blocks."""
-    if dtype == "f32" or array.ndim < 2:
-        return array, None
+def _stored_as(shape: Sequence[int], dtype: str, gguf: Any) -> tuple[np.dtype, Any]:
+    """(numpy dtype of a tensor as written, its GGML type when it is written as encoded bytes), as llama.cpp's
+    converter decides: 1-D tensors (norms, biases) stay fp32 whatever the file type; a bf16 or Q8_0 file stores
+    in f16 the matrices whose rows do not split into the type's blocks."""
+    if dtype == "f32" or len(shape) < 2:
+        return np.dtype(np.float32), None
     if dtype == "f16":
-        return array.astype(np.float16), None
+        return np.dtype(np.float16), None
     kind = gguf.GGMLQuantizationType.BF16 if dtype == "bf16" else gguf.GGMLQuantizationType.Q8_0
-    block = gguf.GGML_QUANT_SIZES[kind][0]
-    if array.shape[-1] % block:
-        return array.astype(np.float16), None
+    if shape[-1] % gguf.GGML_QUANT_SIZES[kind][0]:
+        return np.dtype(np.float16), None
+    return np.dtype(np.uint8), kind
+
+
+def _encode(array: np.ndarray, dtype: str, gguf: Any) -> tuple[np.ndarray, Any]:
+    np_dtype, kind = _stored_as(array.shape, dtype, gguf)
+    if kind is None:
+        return array.astype(np_dtype, copy=False), None
     return gguf.quants.quantize(array, kind), kind
 
 
-def write_gguf(model_dir: Path, out: Path, *, dtype: str = "f16") -> dict[str, Any]:
+def _type_name(array: np.ndarray, kind: Any) -> str:
+    return kind.name.lower() if kind is not None else {"float32": "f32", "float16": "f16"}[str(array.dtype)]
+
+
+def _gguf_name(name: str, name_map: Any) -> str:
+    stem = name.removesuffix(".weight").removesuffix(".bias")
+    mapped = name_map.get_name(stem)
+    if mapped is None:
+        raise StageError(f"no GGUF name for tensor {name}", fix="This architecture variant is not supported.")
+    return str(mapped) + name[len(stem) :]
+
+
+def _tensor_names(file: Path) -> list[str]:
+    from safetensors import safe_open
+
+    with safe_open(str(file), framework="pt") as f:
+        return list(f.keys())
+
+
+def _tensor_shape(file: Path, name: str) -> list[int]:
+    from safetensors import safe_open
+
+    with safe_open(str(file), framework="pt") as f:
+        return list(f.get_slice(name).get_shape())
+
+
+def _read_fp32(file: Path, name: str) -> np.ndarray:
+    from safetensors import safe_open
+
+    with safe_open(str(file), framework="pt") as f:
+        return f.get_tensor(name).float().numpy()
+
+
+def write_gguf(model_dir: Path, out: Path, *, dtype: str = "f16", stream: bool = True) -> dict[str, Any]:
     check_gguf_type(dtype)
     gguf = require("gguf", purpose="GGUF export")
 
@@ -97,11 +137,14 @@ def write_gguf(model_dir: Path, out: Path, *, dtype: str = "f16") -> dict[str, A
         raise StageError(f"GGUF export does not write '{rope_type}' RoPE scaling (config.json)", fix=CONVERTER_FIX)
     arch_name, permute = ARCHITECTURES[config.model_type]
     arch = getattr(gguf.MODEL_ARCH, arch_name)
-    from safetensors.numpy import load_file
-
-    tensors: dict[str, np.ndarray] = {}
-    for file in sorted(model_dir.glob("*.safetensors")):
-        tensors.update(load_file(str(file)))
+    tied = bool(getattr(config, "tie_word_embeddings", False))
+    # (file, name) of every tensor written; tied output weights are llama.cpp's token_embd read twice
+    sources = [
+        (file, name)
+        for file in sorted(model_dir.glob("*.safetensors"))
+        for name in _tensor_names(file)
+        if not (tied and name == "lm_head.weight")
+    ]
     name_map = gguf.get_tensor_name_map(arch, config.num_hidden_layers)
     # written beside its name and renamed whole: an export killed mid-write leaves no GGUF that looks finished
     partial = out.with_name(out.name + ".part")
@@ -128,30 +171,54 @@ def write_gguf(model_dir: Path, out: Path, *, dtype: str = "f16") -> dict[str, A
     writer.add_file_type(getattr(gguf.LlamaFileType, FILE_TYPES[dtype]))
     pre = _tokenizer(writer, model_dir, gguf)
 
-    count, kinds = 0, Counter[str]()
-    for name, array in tensors.items():
-        if name == "lm_head.weight" and getattr(config, "tie_word_embeddings", False):
-            continue  # tied to the embeddings: llama.cpp reads token_embd for both
-        stem = name.removesuffix(".weight").removesuffix(".bias")
-        mapped = name_map.get_name(stem)
-        if mapped is None:
-            raise StageError(f"no GGUF name for tensor {name}", fix="This architecture variant is not supported.")
-        suffix = name[len(stem) :]
-        array = array.astype(np.float32)
-        if permute and stem.endswith("self_attn.q_proj"):
-            array = _permute(array, config.num_attention_heads)
-        elif permute and stem.endswith("self_attn.k_proj"):
-            array = _permute(array, config.num_key_value_heads)
+    heads = {"self_attn.q_proj": config.num_attention_heads, "self_attn.k_proj": config.num_key_value_heads}
+
+    def encoded(file: Path, name: str, loaded: dict[str, Any] | None = None) -> tuple[str, np.ndarray, Any]:
+        """(GGUF name, the tensor as written, its GGML type when encoded): one tensor read, in fp32 whatever the
+        checkpoint's dtype (numpy has no bf16; a GPU full fine-tune saves bf16)."""
+        array = loaded[name].float().numpy() if loaded is not None else _read_fp32(file, name)
+        for projection, count in heads.items():
+            if permute and name.removesuffix(".weight").removesuffix(".bias").endswith(projection):
+                array = _permute(array, count)
         array, kind = _encode(array, dtype, gguf)
-        writer.add_tensor(mapped + suffix, array, raw_dtype=kind)
-        kinds[kind.name.lower() if kind is not None else {"float32": "f32", "float16": "f16"}[str(array.dtype)]] += 1
-        count += 1
+        return _gguf_name(name, name_map), array, kind
+
+    extra = []
     if rope_type == "llama3":
-        writer.add_tensor(gguf.TENSOR_NAMES[gguf.MODEL_TENSOR.ROPE_FREQS] + ".weight", llama3_rope_factors(config))
-        count += 1
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
+        extra.append((gguf.TENSOR_NAMES[gguf.MODEL_TENSOR.ROPE_FREQS] + ".weight", llama3_rope_factors(config), None))
+    kinds = Counter[str]()
+    if stream:
+        # tensor infos first (shapes and types need no data), then each tensor read, encoded, written and
+        # dropped in turn: memory holds one tensor, not the model (an 8B model is 32 GB in fp32)
+        for file, name in sources:
+            shape = _tensor_shape(file, name)
+            np_dtype, kind = _stored_as(shape, dtype, gguf)
+            stored = gguf.quant_shape_to_byte_shape(shape, kind) if kind is not None else shape
+            nbytes = int(np.prod(stored)) * np_dtype.itemsize
+            writer.add_tensor_info(_gguf_name(name, name_map), stored, np_dtype, nbytes, kind)
+        for gguf_name, array, kind in extra:
+            writer.add_tensor_info(gguf_name, array.shape, array.dtype, array.nbytes, kind)
+        writer.write_header_to_file()
+        writer.write_kv_data_to_file()
+        writer.write_ti_data_to_file()
+        for file, name in sources:
+            _, array, kind = encoded(file, name)
+            writer.write_tensor_data(array)
+            kinds[_type_name(array, kind)] += 1
+        for _, array, kind in extra:
+            writer.write_tensor_data(array)
+            kinds[_type_name(array, kind)] += 1
+    else:  # the earlier way, kept for bench/gguf_export.py: the checkpoint read whole, every tensor held to the end
+        from safetensors.torch import load_file
+
+        whole = {name: tensor for file in sorted({f for f, _ in sources}) for name, tensor in load_file(file).items()}
+        for gguf_name, array, kind in [*(encoded(file, name, whole) for file, name in sources), *extra]:
+            writer.add_tensor(gguf_name, array, raw_dtype=kind)
+            kinds[_type_name(array, kind)] += 1
+        writer.write_header_to_file()
+        writer.write_kv_data_to_file()
+        writer.write_tensors_to_file()
+    count = sum(kinds.values())
     writer.close()
     partial.replace(out)
     return {
