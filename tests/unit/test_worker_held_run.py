@@ -63,7 +63,7 @@ def test_a_job_whose_run_is_held_elsewhere_waits_without_holding_up_the_queue(tm
         assert worker.step()  # takes the job, finds its run held, gives it back for a while
         job = store.get_job(job_id)
         assert (job["status"], job["worker_pid"], job["lease"]) == ("running", None, None)
-        assert job["not_before"] > time.time() + 20
+        assert job["not_before"] > time.time() + 20 and job["attempts"] == 0  # a look, not an attempt
         (said,) = _waiting_events(store, job_id)
         assert run_id in said and str(holder.pid) in said
 
@@ -87,7 +87,7 @@ def test_a_job_whose_run_is_held_elsewhere_waits_without_holding_up_the_queue(tm
         assert worker.step()
         job = store.get_job(job_id)
         assert job["status"] == "succeeded" and job["fine_tuned_model"].startswith("ft:m:")
-        assert job["trained_tokens"] == 42 and job["not_before"] is None
+        assert job["trained_tokens"] == 42 and job["not_before"] is None and job["attempts"] == 1
     finally:
         holder.kill()
 

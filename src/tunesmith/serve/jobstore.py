@@ -397,8 +397,17 @@ class JobStore:
         no sooner than ``seconds`` from now (or at once when someone asks to cancel it); whether ``lease`` still
         held it. A worker whose job cannot start yet (its run is held by a process elsewhere) takes other
         work meanwhile instead of waiting on it."""
+        # a look at a job that could not start is not an attempt at it
+        undo = ["attempts = attempts - 1"] if table == "jobs" else []
         sets = ", ".join(
-            ["worker_pid = NULL", "lease = NULL", "worker_id = NULL", "not_before = ?", *(f"{k} = ?" for k in fields)]
+            [
+                "worker_pid = NULL",
+                "lease = NULL",
+                "worker_id = NULL",
+                "not_before = ?",
+                *undo,
+                *(f"{k} = ?" for k in fields),
+            ]
         )
         params = [time.time() + seconds, *fields.values(), row_id, lease]
         with self._tx() as db:
