@@ -86,6 +86,15 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory, bundled_model_dir: str)
     return build_tiny_model(tmp_path_factory.mktemp("models") / "tiny-smollm2", bundled_model_dir)
 
 
+@pytest.fixture(scope="session")
+def family_dir(tmp_path_factory: pytest.TempPathFactory, bundled_model_dir: str):  # type: ignore[no-untyped-def]
+    """family -> the folder of its tiny random model (tests/families.py), built once per session."""
+    from tests.families import build_family_model
+
+    root = tmp_path_factory.mktemp("families")
+    return lambda family: build_family_model(family, root / family.name, bundled_model_dir)
+
+
 @pytest.fixture()
 def jobs_db_url(postgres_url: str) -> str:
     """A fresh, empty database on the session's PostgreSQL server (a job store's tables start empty)."""

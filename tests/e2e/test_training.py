@@ -312,6 +312,7 @@ def test_export_merges_and_writes_a_gguf_that_reads_back(project: Path) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout)
     assert report["identical"] == report["prompts"] and report["max_logit_diff"] < 1e-3
+    assert report["merged_by"] == "shards"  # one checkpoint shard in memory at a time, not PEFT's whole model
     assert report["gguf"]["max_logit_diff"] < 1e-2 and report["gguf"]["tokenizer_round_trip"]
     assert report["gguf"]["top1_agreement"] == 1.0 and report["gguf"]["tensor_types"] == {
         "f32": 20

@@ -29,12 +29,6 @@ CHAT = [
 ]
 
 
-@pytest.fixture(scope="module")
-def family_dir(tmp_path_factory: pytest.TempPathFactory, bundled_model_dir: str):  # type: ignore[no-untyped-def]
-    root = tmp_path_factory.mktemp("families")
-    return lambda family: build_family_model(family, root / family.name, bundled_model_dir)
-
-
 @pytest.mark.parametrize("family", FAMILIES, ids=lambda f: f.name)
 def test_family_masks_trains_merges_and_stops(family: Family, family_dir, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     import peft

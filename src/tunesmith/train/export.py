@@ -10,6 +10,7 @@ transformers and compared the same way.
 
 from __future__ import annotations
 
+import gc
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ from tunesmith.models.generation import GenerationParams
 from tunesmith.models.local import LocalGenerator, load_causal_lm, load_tokenizer
 from tunesmith.models.spec import LocalModelRef
 from tunesmith.train.layout import MODEL_DIR, adapter_of
+from tunesmith.train.merge import merge_shards, streamable
 
 PROBES = [
     [{"role": "user", "content": "Do you ship to Canada?"}],
@@ -142,10 +144,21 @@ def _merge(adapter: Path, recipe: str | None, base: LocalModelRef, project_dir: 
     reference = LocalGenerator(adapted, tokenizer, name="adapter")
     expected = reference.generate(PROBES, GenerationParams(max_new_tokens=48), adapter=next(iter(reference.adapters)))
     expected_logits = _logits(adapted, tokenizer)
-    merged = adapted.merge_and_unload()
-    with atomic_dir(target) as tmp:
-        merged.save_pretrained(tmp, safe_serialization=True)
-        load_tokenizer(str(adapter)).save_pretrained(tmp)
+    folder = _base_folder(base, project_dir)
+    why_not = streamable(adapter) if folder is not None else "the base checkpoint is not a local folder"
+    if why_not is None:
+        # the reference model goes before the merged one loads: one model in memory at a time, and the merge
+        # itself one checkpoint shard at a time (train/merge.py)
+        del adapted, model, reference
+        gc.collect()
+        assert folder is not None
+        merge_shards(folder, adapter, target, tokenizer_from=adapter)
+    else:
+        note(f"merging with PEFT, the whole model in memory ({why_not})")
+        merged = adapted.merge_and_unload()
+        with atomic_dir(target) as tmp:
+            merged.save_pretrained(tmp, safe_serialization=True)
+            load_tokenizer(str(adapter)).save_pretrained(tmp)
     note(f"merged model written to {target}")
     # reload with nothing but transformers, as a user would
     reloaded = transformers.AutoModelForCausalLM.from_pretrained(str(target), use_safetensors=True)
@@ -160,5 +173,21 @@ def _merge(adapter: Path, recipe: str | None, base: LocalModelRef, project_dir: 
         "identical": sum(a.text == b.text for a, b in zip(expected, got, strict=True)),
         "max_logit_diff": diff,
         "no_modules_to_save": not json.loads((adapter / "adapter_config.json").read_text()).get("modules_to_save"),
+        "merged_by": "shards" if why_not is None else "peft",
     }
     return Plain(target, reloaded.eval(), reloaded_tok, expected_logits, report)
+
+
+def _base_folder(base: LocalModelRef, project_dir: Path) -> Path | None:
+    """The base model's checkpoint folder (a hub id: its snapshot in the local cache), or None."""
+    from tunesmith.models.resolve import local_path
+
+    where = local_path(base, project_dir)
+    if Path(where).is_dir():
+        return Path(where)
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(where, local_files_only=True))
+    except Exception:  # not in the cache as a snapshot: PEFT's merge on the loaded model
+        return None
