@@ -120,6 +120,7 @@ def test_a_stage_job_resuming_a_held_run_waits_in_line_too(tmp_path: Path) -> No
         assert worker.step() and not worker.step()  # given back, and not taken again before its time
         back = store.get_task(task["id"])
         assert (back["status"], back["worker_pid"], back["lease"]) == ("queued", None, None)
+        assert back["started_at"] is None  # waiting in line is not having started (the Jobs page shows when it did)
         assert back["not_before"] > time.time() + 3000 and back["args"][:2] == ["train", "--resume"]
         log, _ = task_paths(store, task["id"])
         assert f"Waiting for {run_id} to stop" in log.read_text()

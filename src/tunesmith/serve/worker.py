@@ -224,7 +224,8 @@ class Worker:
                 "still trains it for a worker that lost this job (its heartbeat was late); it stops at that "
                 "worker's next heartbeat, and this job continues then"
             )
-        fields = {"status": "queued"} if table == "tasks" else {}
+        # a stage job back in line has not started: the claim that finds its run free sets when it did
+        fields: dict[str, Any] = {"status": "queued", "started_at": None} if table == "tasks" else {}
         if not self.store.defer(table, item["id"], item["lease"], self.recheck_s, **fields):
             self._taken("job" if table == "jobs" else "stage job", item["id"])
         return True
