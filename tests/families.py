@@ -16,9 +16,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tests.tiny_model import TINY as TINY_SHAPE
+
+if TYPE_CHECKING:
+    import torch
 
 LLAMA3 = (
     "{{ bos_token }}{% for m in messages %}"
@@ -150,3 +153,26 @@ def build_family_model(family: Family, folder: Path, bundled_model_dir: str, *, 
     model.save_pretrained(str(folder))
     tokenizer.save_pretrained(str(folder))
     return folder
+
+
+def lora_adapter(base: Path, folder: Path, **changes: object) -> tuple[Path, dict[str, torch.Tensor]]:
+    """A trained-looking all-linear LoRA adapter of ``base`` (B random, not PEFT's zeros), and PEFT's merge."""
+    import peft
+    import torch
+    import transformers
+
+    from tunesmith.train.modeling import lora_config
+
+    model = transformers.AutoModelForCausalLM.from_pretrained(str(base), dtype=torch.float32)
+    config = lora_config("sft-lora", r=8, alpha=16, dropout=0.0, target_modules="all-linear")
+    for key, value in changes.items():
+        setattr(config, key, value)
+    adapted = peft.get_peft_model(model, config)
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for name, parameter in adapted.named_parameters():
+            if "lora_B" in name:
+                parameter.normal_(0, 0.05)
+    adapted.save_pretrained(str(folder))
+    merged = adapted.merge_and_unload()
+    return folder, {k: v.detach().clone() for k, v in merged.state_dict().items()}

@@ -10,30 +10,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.families import FAMILIES
+from tests.families import FAMILIES, lora_adapter
 from tunesmith.core.errors import StageError
 from tunesmith.train.merge import merge_shards, streamable
-from tunesmith.train.modeling import lora_config
-
-
-def _adapter(base: Path, folder: Path, **changes: object) -> tuple[Path, dict[str, torch.Tensor]]:
-    """A trained-looking all-linear LoRA adapter of ``base`` (B random, not PEFT's zeros), and PEFT's merge."""
-    import peft
-    import transformers
-
-    model = transformers.AutoModelForCausalLM.from_pretrained(str(base), dtype=torch.float32)
-    config = lora_config("sft-lora", r=8, alpha=16, dropout=0.0, target_modules="all-linear")
-    for key, value in changes.items():
-        setattr(config, key, value)
-    adapted = peft.get_peft_model(model, config)
-    torch.manual_seed(1)
-    with torch.no_grad():
-        for name, parameter in adapted.named_parameters():
-            if "lora_B" in name:
-                parameter.normal_(0, 0.05)
-    adapted.save_pretrained(str(folder))
-    merged = adapted.merge_and_unload()
-    return folder, {k: v.detach().clone() for k, v in merged.state_dict().items()}
 
 
 @pytest.mark.parametrize("name", ["llama3", "qwen2.5", "phi4"])
@@ -42,7 +21,7 @@ def test_the_merge_by_shards_gives_peft_merged_weights(name: str, family_dir, tm
 
     family = next(f for f in FAMILIES if f.name == name)
     base = family_dir(family)
-    adapter, expected = _adapter(base, tmp_path / "adapter", use_rslora=name == "qwen2.5")
+    adapter, expected = lora_adapter(base, tmp_path / "adapter", use_rslora=name == "qwen2.5")
     assert streamable(adapter) is None
     report = merge_shards(base, adapter, tmp_path / "merged", tokenizer_from=base)
     assert report["merged_weights"] == (4 if name == "phi4" else 7) * 2  # linears per layer x 2 layers
@@ -62,7 +41,7 @@ def test_a_sharded_base_is_merged_shard_by_shard(family_dir, tmp_path: Path) -> 
     model = transformers.AutoModelForCausalLM.from_pretrained(str(family_dir(FAMILIES[0])), dtype=torch.float32)
     model.save_pretrained(str(base), max_shard_size="2MB")  # the embeddings alone are larger: several shards
     assert (base / "model.safetensors.index.json").is_file()
-    adapter, expected = _adapter(base, tmp_path / "adapter")
+    adapter, expected = lora_adapter(base, tmp_path / "adapter")
     report = merge_shards(base, adapter, tmp_path / "merged")
     assert report["shards"] > 1
     index = json.loads((tmp_path / "merged" / "model.safetensors.index.json").read_text())
@@ -74,10 +53,10 @@ def test_a_sharded_base_is_merged_shard_by_shard(family_dir, tmp_path: Path) -> 
 
 def test_what_it_does_not_cover_is_left_to_peft_or_refused(family_dir, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     base = family_dir(FAMILIES[0])
-    dora, _ = _adapter(base, tmp_path / "dora", use_dora=True)
+    dora, _ = lora_adapter(base, tmp_path / "dora", use_dora=True)
     assert streamable(dora) == "DoRA"
     # an adapter of another model: a weight the base does not have, and nothing written
-    adapter, _ = _adapter(base, tmp_path / "adapter")
+    adapter, _ = lora_adapter(base, tmp_path / "adapter")
     other = family_dir(next(f for f in FAMILIES if f.name == "phi4"))
     with pytest.raises(StageError, match="does not have") as caught:
         merge_shards(other, adapter, tmp_path / "merged")

@@ -97,6 +97,13 @@ def register(app: typer.Typer) -> None:
         ollama: Annotated[
             bool, typer.Option(help="Also write an Ollama Modelfile (chat template, stop tokens) next to the GGUF.")
         ] = False,
+        verify: Annotated[
+            bool,
+            typer.Option(
+                help="Reload what was written and compare its answers and logits with the adapter's. --no-verify "
+                "loads no model: a LoRA adapter or full fine-tune exports in about one checkpoint shard of memory."
+            ),
+        ] = True,
         json_: JsonOpt = False,
         debug: DebugOpt = False,
     ) -> None:
@@ -121,23 +128,32 @@ def register(app: typer.Typer) -> None:
             gguf_dtype=gguf_dtype,
             ollama=ollama,
             system_prompt=loaded.config.system_prompt or None,
+            verify=verify,
         )
         if json_:
             sys.stdout.write(json.dumps(result, indent=2) + "\n")
             return
+        unchecked = "not verified (--no-verify)"
         if "merged" in result:
-            console.print(
-                f"merged model: {result['merged']}  (greedy outputs identical on {result['identical']}/"
-                f"{result['prompts']} prompts; max logit difference {result['max_logit_diff']:.2e})"
+            checked = (
+                f"greedy outputs identical on {result['identical']}/{result['prompts']} prompts; max logit difference "
+                f"{result['max_logit_diff']:.2e}"
+                if result["verified"]
+                else unchecked
             )
+            console.print(f"merged model: {result['merged']}  ({checked}; merged by {result['merged_by']})")
         else:
             console.print(f"full fine-tune: {result['model']}  (merged already)")
         if "gguf" in result:
             g = result["gguf"]
+            checked = (
+                f"read back with transformers: max logit difference {g['max_logit_diff']:.2e}, the same next token "
+                f"at {g['top1_agreement']:.1%} of positions"
+                if result["verified"]
+                else unchecked
+            )
             console.print(
-                f"GGUF: {g['path']} ({g['dtype']}, {g['size_mib']:.1f} MiB, {g['tensors']} tensors; read back with "
-                f"transformers: max logit difference {g['max_logit_diff']:.2e}, the same next token at "
-                f"{g['top1_agreement']:.1%} of positions)"
+                f"GGUF: {g['path']} ({g['dtype']}, {g['size_mib']:.1f} MiB, {g['tensors']} tensors; {checked})"
             )
         if "modelfile" in result:
             console.print(f"Ollama: {result['modelfile']}  (ollama create NAME -f {result['modelfile']})")

@@ -112,6 +112,21 @@ def end_of_turn_ids(tokenizer: Any) -> list[int]:
     return ids
 
 
+def stop_ids(generation_config: Any, tokenizer: Any, end_of_turn: list[int] | None = None) -> list[int]:
+    """The tokens that end an answer: the generation config's end-of-sequence ids, the tokenizer's and the chat
+    template's end of turn (``end_of_turn`` when already worked out)."""
+    ids: set[int] = set()
+    config_eos = getattr(generation_config, "eos_token_id", None)
+    if isinstance(config_eos, int):
+        ids.add(config_eos)
+    elif config_eos:
+        ids.update(int(i) for i in config_eos)
+    if tokenizer.eos_token_id is not None:
+        ids.add(int(tokenizer.eos_token_id))
+    ids.update(end_of_turn_ids(tokenizer) if end_of_turn is None else end_of_turn)
+    return sorted(ids)
+
+
 def load_causal_lm(ref: LocalModelRef, base_dir: Path, *, device: str | None = None) -> tuple[Any, Any, str]:
     """(model, tokenizer, resolved path) for a local reference, weights from safetensors only."""
     transformers = require("transformers")
@@ -691,15 +706,6 @@ class LocalGenerator:
         )
 
     def stop_token_ids(self) -> list[int]:
-        ids: set[int] = set()
-        config_eos = getattr(self.model.generation_config, "eos_token_id", None)
-        if isinstance(config_eos, int):
-            ids.add(config_eos)
-        elif config_eos:
-            ids.update(int(i) for i in config_eos)
-        if self.tokenizer.eos_token_id is not None:
-            ids.add(int(self.tokenizer.eos_token_id))
         if self._end_of_turn is None:
             self._end_of_turn = end_of_turn_ids(self.tokenizer)
-        ids.update(self._end_of_turn)
-        return sorted(ids)
+        return stop_ids(self.model.generation_config, self.tokenizer, self._end_of_turn)

@@ -1,0 +1,117 @@
+"""Benchmark: the memory an export takes, verified and with --no-verify, against PEFT's own merge.
+
+The obvious way to export a LoRA adapter is PEFT's: load the base whole in fp32, `merge_and_unload`, save, then
+convert the folder (here with tunesmith's GGUF writer, as llama.cpp's converter is not installed). `tunesmith
+export` merges one checkpoint shard at a time and writes the GGUF one tensor at a time; verified, it loads one
+model at a time (the adapter's reference, the merged folder, the GGUF read back); with --no-verify it loads
+none. Each way runs in its own process on an all-linear rank-16 adapter of the bundled model (its B matrices
+random, so the merge changes every adapted weight); the JSON gives wall seconds, peak RSS (MiB) before and after,
+the memory each way added against PEFT's, and whether the two tunesmith exports wrote the same GGUF bytes.
+
+    python bench/export.py [--dtype f16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+CHILD = """
+import json, resource, sys, time
+from pathlib import Path
+import peft, safetensors.torch, torch, transformers, gguf  # imported before the baseline reading
+from tunesmith.core.rundir import RunDir
+from tunesmith.models.spec import LocalModelRef
+from tunesmith.train.export import export_run
+from tunesmith.train.gguf_export import write_gguf
+way, base, run_root, dtype = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4]
+run = RunDir(run_root)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+start = time.perf_counter()
+if way == "peft":
+    model = transformers.AutoModelForCausalLM.from_pretrained(str(base), dtype=torch.float32)
+    merged = peft.PeftModel.from_pretrained(model, str(run.path("adapter"))).merge_and_unload()
+    folder = run.path("peft-merged")
+    merged.save_pretrained(str(folder))
+    transformers.AutoTokenizer.from_pretrained(str(run.path("adapter"))).save_pretrained(str(folder))
+    path = run.path(f"peft-{dtype}.gguf")
+    write_gguf(folder, path, dtype=dtype)
+else:
+    report = export_run(run, LocalModelRef(id=str(base), device="cpu"), run_root, gguf=True, gguf_dtype=dtype,
+                        verify=way == "verified")
+    path = Path(report["gguf"]["path"])
+print(json.dumps({"seconds": round(time.perf_counter() - start, 2),
+                  "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+                  "rss_before_mib": round(before, 1), "gguf": str(path)}))
+"""
+
+
+def run(way: str, base: Path, run_root: Path, dtype: str) -> dict[str, object]:
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, way, str(base), str(run_root), dtype], capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"{way} failed:\n{done.stderr[-3000:]}")
+    result: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
+    result["sha256"] = hashlib.sha256(Path(str(result.pop("gguf"))).read_bytes()).hexdigest()[:16]
+    return result
+
+
+def _added(result: dict[str, object]) -> float:
+    return float(result["peak_rss_mib"]) - float(result["rss_before_mib"])  # type: ignore[arg-type]
+
+
+def _adapter(base: Path, folder: Path) -> None:
+    import peft
+    import torch
+    import transformers
+
+    from tunesmith.train.modeling import lora_config
+
+    model = transformers.AutoModelForCausalLM.from_pretrained(str(base), dtype=torch.float32)
+    adapted = peft.get_peft_model(
+        model, lora_config("sft-lora", r=16, alpha=32, dropout=0.0, target_modules="all-linear")
+    )
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for name, parameter in adapted.named_parameters():
+            if "lora_B" in name:
+                parameter.normal_(0, 0.01)
+    adapted.save_pretrained(str(folder))
+    transformers.AutoTokenizer.from_pretrained(str(base)).save_pretrained(str(folder))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--dtype", default="f16")
+    args = parser.parse_args()
+
+    from tunesmith.models.resolve import DEFAULT_MODEL, local_path
+    from tunesmith.models.spec import LocalModelRef
+
+    base = Path(local_path(LocalModelRef(id=DEFAULT_MODEL), REPO))
+    report: dict[str, object] = {"model": base.name, "dtype": args.dtype}
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "runs" / "bench-train"
+        root.mkdir(parents=True)
+        _adapter(base, root / "adapter")
+        # the first child pays the imports from disk: a warm-up so no way is charged for it
+        subprocess.run([sys.executable, "-c", "import tunesmith.train.export, peft, torch, transformers"], check=True)
+        for way in ("peft", "verified", "unverified"):
+            report[way] = run(way, base, root, args.dtype)
+    peft_added = _added(report["peft"])  # type: ignore[arg-type]
+    report["verified_added_rss_ratio"] = round(_added(report["verified"]) / peft_added, 3)  # type: ignore[arg-type]
+    report["unverified_added_rss_ratio"] = round(_added(report["unverified"]) / peft_added, 3)  # type: ignore[arg-type]
+    report["identical_gguf"] = report["verified"]["sha256"] == report["unverified"]["sha256"]  # type: ignore[index]
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()
