@@ -85,7 +85,11 @@ def main() -> None:
         return step_inputs(self)
 
     RunningBatch.step_inputs = watched
-    result: dict = {"model": DEFAULT_MODEL, "threads": torch.get_num_threads(), "max_batch_tokens": ref.max_batch_tokens}
+    result: dict = {
+        "model": DEFAULT_MODEL,
+        "threads": torch.get_num_threads(),
+        "max_batch_tokens": ref.max_batch_tokens,
+    }
     for name, (chats, kwargs, earlier_rows) in workloads(args.eval_prompts).items():
         if name in args.skip:
             continue

@@ -165,7 +165,10 @@ def main() -> None:
         "speedup_vs_one_by_one": round(rate(continuous) / single_rate, 2),
         "skinny_linear_speedup": round(rate(continuous) / rate(plain), 2),
         "cascade_speedup": round(rate(continuous) / rate(copied), 2),
-        "identical_greedy": all(same) and all(same_single) and all(same_plain) and all(same_copied)
+        "identical_greedy": all(same)
+        and all(same_single)
+        and all(same_plain)
+        and all(same_copied)
         and all(same_one_row),
         "identical_vs_batched": f"{sum(same)}/{len(same)}",
         "identical_vs_one_by_one": f"{sum(same_single)}/{len(same_single)}",

@@ -69,7 +69,9 @@ def test_prompts_with_their_own_token_limits_share_a_call_and_answer_as_alone(
     generator.decoding = decoding
     try:
         limits = [40, 4, 9]
-        alone = [generator.generate([c], GenerationParams(max_new_tokens=n))[0] for c, n in zip(CHATS, limits, strict=True)]
+        alone = [
+            generator.generate([c], GenerationParams(max_new_tokens=n))[0] for c, n in zip(CHATS, limits, strict=True)
+        ]
         together = generator.generate(CHATS, GenerationParams(), limits=limits)
     finally:
         generator.decoding = "continuous"
@@ -213,7 +215,9 @@ def test_a_token_budget_narrows_the_batch_and_changes_no_answer(
     step_inputs = RunningBatch.step_inputs
     monkeypatch.setattr(RunningBatch, "step_inputs", lambda self: widths.append(self.rows) or step_inputs(self))
     real_decode = decode.decode
-    monkeypatch.setattr(decode, "decode", lambda model, ids, *a, **k: widths.append(len(ids)) or real_decode(model, ids, *a, **k))
+    monkeypatch.setattr(
+        decode, "decode", lambda model, ids, *a, **k: widths.append(len(ids)) or real_decode(model, ids, *a, **k)
+    )
     longest = max(generator.count_tokens(generator.render(c)) for c in chats)
     monkeypatch.setattr(generator, "max_batch_tokens", 3 * (longest + params.max_new_tokens))
     narrow = generator.generate(chats, params)

@@ -59,11 +59,12 @@ def test_a_row_leaving_from_the_middle_of_the_batch_leaves_the_others_right(gene
     # the middle row's answer ends first, after the cache has outgrown its first buffer (a forward pass allocated
     # the new one: an inference tensor); the last row's keys and values then move into its place, written
     # between steps, outside inference mode
-    chats = [[{"role": "user", "content": f"Write a long story about {thing}."}] for thing in ("a dragon", "a ship", "a fox")]
+    chats = [
+        [{"role": "user", "content": f"Write a long story about {thing}."}] for thing in ("a dragon", "a ship", "a fox")
+    ]
     limits = [90, 75, 90]
     expected = [
-        generator.generate([chat], GenerationParams(max_new_tokens=n))[0]
-        for chat, n in zip(chats, limits, strict=True)
+        generator.generate([chat], GenerationParams(max_new_tokens=n))[0] for chat, n in zip(chats, limits, strict=True)
     ]
     assert [g.finish_reason for g in expected] == ["length"] * 3  # every row runs to its limit
     scheduler = Scheduler(AdapterCache(generator, budget_bytes=2**30))

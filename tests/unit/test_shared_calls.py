@@ -98,9 +98,7 @@ def test_greedy_answers_of_the_same_weights_and_prompt_come_from_the_answers_cac
     assert len(journal) == 3  # the base model's answers only: an adapter's are never kept
     calls = _counting(generator)
     changed = Ask("base", [[{"role": "system", "content": "Be brief."}, *c] for c in base.chats[:1]], generator)
-    again = generate_shared(
-        [base, changed, tuned], PARAMS, journal_of=lambda ask: Journal(tmp_path / "answers.jsonl")
-    )
+    again = generate_shared([base, changed, tuned], PARAMS, journal_of=lambda ask: Journal(tmp_path / "answers.jsonl"))
     # the base ask is read back; a changed system prompt and the adapter's ask are decoded (sharing no call:
     # different adapters)
     assert calls == [1, 3]
