@@ -69,22 +69,12 @@ def _added(result: dict[str, object]) -> float:
 
 
 def _adapter(base: Path, folder: Path) -> None:
-    import peft
-    import torch
     import transformers
 
-    from tunesmith.train.modeling import lora_config
+    sys.path.insert(0, str(REPO))  # the tests' trained-looking adapter: lora_B random, not PEFT's zeros
+    from tests.families import lora_adapter
 
-    model = transformers.AutoModelForCausalLM.from_pretrained(str(base), dtype=torch.float32)
-    adapted = peft.get_peft_model(
-        model, lora_config("sft-lora", r=16, alpha=32, dropout=0.0, target_modules="all-linear")
-    )
-    torch.manual_seed(0)
-    with torch.no_grad():
-        for name, parameter in adapted.named_parameters():
-            if "lora_B" in name:
-                parameter.normal_(0, 0.01)
-    adapted.save_pretrained(str(folder))
+    lora_adapter(base, folder, r=16, lora_alpha=32)
     transformers.AutoTokenizer.from_pretrained(str(base)).save_pretrained(str(folder))
 
 
