@@ -26,6 +26,33 @@ def test_only_assistant_turns_and_end_of_turn_are_trained(bundled_tokenizer) -> 
     assert tok.decode(tokenized.input_ids) == rendered
 
 
+def test_each_answer_starts_after_the_prompt_generation_sees(bundled_tokenizer) -> None:  # type: ignore[no-untyped-def]
+    # answers that begin with blank lines: tokenized with the prompt's last newline, the first token straddled
+    # the two ("\n\n" across the cut) and the model learned to answer after a prompt it is never given
+    tok = bundled_tokenizer
+    messages = [
+        {"role": "user", "content": "Where is my order?"},
+        {"role": "assistant", "content": "\n\nIt ships today."},
+        {"role": "user", "content": "And the invoice?"},
+        {"role": "assistant", "content": "\n\nIt is attached."},
+    ]
+    tokenized = tokenize_chat(tok, messages)
+    starts = [i for i, label in enumerate(tokenized.labels) if label != -100 and tokenized.labels[i - 1] == -100]
+    assert len(starts) == 2
+    special = set(tok.all_special_ids)
+    for start, turn in zip(starts, (1, 3), strict=True):
+        prompt = tok(
+            tok.apply_chat_template(messages[:turn], tokenize=False, add_generation_prompt=True),
+            add_special_tokens=False,
+        )["input_ids"]
+        before = tokenized.input_ids[:start]
+        assert before[-1] in special or before[-3:] == prompt[-3:]  # the prompt ends as generation's ends
+        if turn == 1:
+            assert before == prompt  # the first turn's prompt entire
+    assert tok.decode(tokenized.input_ids) == tok.apply_chat_template(messages, tokenize=False)  # nothing lost
+    assert trained_text(tok, tokenized).startswith("\n\nIt ships today.<|im_end|>")
+
+
 def test_weight_zero_turns_are_not_trained(bundled_tokenizer) -> None:  # type: ignore[no-untyped-def]
     tok = bundled_tokenizer
     messages = [

@@ -70,15 +70,45 @@ def trained_spans(
 
 
 def tokenize_chat(tokenizer: Any, messages: Messages, tools: list[Any] | None = None) -> Tokenized:
-    """Token ids and labels for one conversation (labels = ids on trained tokens, else -100)."""
+    """Token ids and labels for one conversation (labels = ids on trained tokens, else -100).
+
+    Each trained turn starts on a token boundary, the text before it tokenized apart from it, so the prompt
+    ends in the tokens generation gives the model (the first turn's prompt is exactly generation's).
+    Tokenizing the whole text at once can merge the end of the prompt with the answer's first characters
+    differently: the GPT-2 pre-tokenizer makes two one-newline tokens of a header's two newlines followed by a
+    word and one two-newline token of them at the end of a prompt, and a model trained after the one never
+    sees the other where it starts to answer. Where cutting would change the text (a SentencePiece tokenizer
+    that puts a space before every piece), the conversation is tokenized whole."""
     text, spans = trained_spans(tokenizer, messages, tools)
-    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-    ids: list[int] = enc["input_ids"]
-    labels = []
-    for token_id, (start, end) in zip(ids, enc["offset_mapping"], strict=True):
-        trained = any(start < span_end and end > span_start for span_start, span_end in spans)
-        labels.append(token_id if trained else -100)
+    whole = _encode(tokenizer, text, [(0, len(text))])
+    cuts = [0, *(start for start, _ in spans if 0 < start < len(text)), len(text)]
+    pieces = _encode(tokenizer, text, list(zip(cuts, cuts[1:], strict=False)))
+    if pieces[0] != whole[0] and not _same_text(tokenizer, pieces[0], whole[0]):
+        pieces = whole
+    ids, offsets = pieces
+    labels = [
+        token_id if any(start < span_end and end > span_start for span_start, span_end in spans) else -100
+        for token_id, (start, end) in zip(ids, offsets, strict=True)
+    ]
     return Tokenized(ids, labels)
+
+
+def _encode(tokenizer: Any, text: str, pieces: list[tuple[int, int]]) -> tuple[list[int], list[tuple[int, int]]]:
+    """Ids and character offsets of ``text`` tokenized piece by piece."""
+    ids: list[int] = []
+    offsets: list[tuple[int, int]] = []
+    for begin, end in pieces:
+        enc = tokenizer(text[begin:end], add_special_tokens=False, return_offsets_mapping=True)
+        ids.extend(enc["input_ids"])
+        offsets.extend((begin + a, begin + b) for a, b in enc["offset_mapping"])
+    return ids, offsets
+
+
+def _same_text(tokenizer: Any, ids: list[int], reference: list[int]) -> bool:
+    def text(tokens: list[int]) -> str:
+        return str(tokenizer.decode(tokens, skip_special_tokens=False, clean_up_tokenization_spaces=False))
+
+    return text(ids) == text(reference)
 
 
 def count_chat_tokens(tokenizer: Any, messages: Messages, tools: list[Any] | None = None) -> int:
