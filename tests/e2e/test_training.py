@@ -327,5 +327,5 @@ def test_export_merges_and_writes_a_gguf_that_reads_back(project: Path) -> None:
     written = hashlib.sha256(gguf.read_bytes()).hexdigest()
     quick = run_cli("export", str(adapter.parent), "-p", str(project), "--gguf", "--gguf-dtype", "f32", "--no-verify")
     assert quick.returncode == 0, quick.stderr[-3000:]
-    assert "not verified (--no-verify); merged by shards" in " ".join(quick.stdout.split())
+    assert "not verified (--no-verify); merged by shards" in " ".join(quick.stderr.split())
     assert hashlib.sha256(gguf.read_bytes()).hexdigest() == written
