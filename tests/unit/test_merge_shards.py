@@ -43,12 +43,30 @@ def test_a_sharded_base_is_merged_shard_by_shard(family_dir, tmp_path: Path) -> 
     assert (base / "model.safetensors.index.json").is_file()
     adapter, expected = lora_adapter(base, tmp_path / "adapter")
     report = merge_shards(base, adapter, tmp_path / "merged")
-    assert report["shards"] > 1
-    index = json.loads((tmp_path / "merged" / "model.safetensors.index.json").read_text())
-    assert index["weight_map"] == json.loads((base / "model.safetensors.index.json").read_text())["weight_map"]
-    got = transformers.AutoModelForCausalLM.from_pretrained(str(tmp_path / "merged"), dtype=torch.float32)
-    for key, value in expected.items():
-        assert torch.allclose(got.state_dict()[key], value, atol=1e-6), key
+    assert report["shards"] > 1 and report["files"] == 1  # a small model's fp32 merge fits one file
+    for limit in (2**16, 2**20):  # files of its own size, not the base's shards': memory holds one file
+        merged = tmp_path / f"merged-{limit}"
+        report = merge_shards(base, adapter, merged, max_file_bytes=limit)
+        index = json.loads((merged / "model.safetensors.index.json").read_text())
+        assert set(index["weight_map"]) == set(
+            json.loads((base / "model.safetensors.index.json").read_text())["weight_map"]
+        )
+        files = sorted(merged.glob("*.safetensors"))
+        assert len(files) == report["files"] >= 2
+        assert sorted(set(index["weight_map"].values())) == [f.name for f in files]
+        assert not list(merged.glob(".part-*"))
+        # within the limit (and its header), or one tensor larger than the limit alone (the embeddings)
+        assert all(f.stat().st_size <= limit + 2**14 or len(_names(f)) == 1 for f in files)
+        got = transformers.AutoModelForCausalLM.from_pretrained(str(merged), dtype=torch.float32)
+        for key, value in expected.items():
+            assert torch.allclose(got.state_dict()[key], value, atol=1e-6), key
+
+
+def _names(file: Path) -> list[str]:
+    from safetensors import safe_open
+
+    with safe_open(str(file), framework="pt") as f:
+        return list(f.keys())
 
 
 def test_what_it_does_not_cover_is_left_to_peft_or_refused(family_dir, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
