@@ -101,7 +101,8 @@ def register(app: typer.Typer) -> None:
             bool,
             typer.Option(
                 help="Reload what was written and compare its answers and logits with the adapter's. --no-verify "
-                "loads no model: a LoRA adapter or full fine-tune exports in about one checkpoint shard of memory."
+                "loads no model (DoRA and other adapters PEFT must merge load the base once): an export then needs "
+                "about 1 GiB of memory besides the largest tensor, whatever the model's size."
             ),
         ] = True,
         json_: JsonOpt = False,

@@ -6,7 +6,7 @@ the merged update away. Verification reloads the merged folder with plain
 transformers and compares its greedy outputs and logits with the adapter
 applied on the base; with `--gguf`, the GGUF file is read back through
 transformers and compared the same way. `--no-verify` skips those loads, so a
-large model exports in about one checkpoint shard of memory.
+large model exports in about 1 GiB of memory besides its largest tensor.
 """
 
 from __future__ import annotations
@@ -58,8 +58,9 @@ def export_run(
     fine-tune's model/ folder is merged already: it is only written as GGUF (and Modelfile).
 
     One model is in memory at a time while verifying (the adapter's reference, then the merged folder, then the
-    GGUF read back: each let go before the next loads). ``verify=False`` loads none: a LoRA adapter merged shard by
-    shard and a GGUF written tensor by tensor need about one checkpoint shard of memory, whatever the model's size.
+    GGUF read back: each let go before the next loads). ``verify=False`` loads none (but for an adapter PEFT must
+    merge): a LoRA adapter merged tensor by tensor into files of 1 GiB and a GGUF written tensor by tensor need
+    about that much memory besides the largest tensor, whatever the model's size.
     """
     adapter = adapter_of(run)
     full = run.path(MODEL_DIR) if adapter is None and run.path(MODEL_DIR, "config.json").is_file() else None
@@ -205,7 +206,7 @@ def _merge(
         del adapted, model
         gc.collect()
     if why_not is None:
-        # one checkpoint shard at a time (train/merge.py)
+        # one tensor at a time, into files of 1 GiB (train/merge.py)
         assert folder is not None
         merge_shards(folder, adapter, target, tokenizer_from=adapter)
     note(f"merged model written to {target}")
