@@ -313,7 +313,7 @@ def test_export_merges_and_writes_a_gguf_that_reads_back(project: Path) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout)
     assert report["identical"] == report["prompts"] and report["max_logit_diff"] < 1e-3
-    assert report["merged_by"] == "shards"  # one checkpoint shard in memory at a time, not PEFT's whole model
+    assert report["merged_by"] == "shards"  # one tensor in memory at a time, not PEFT's whole model
     assert report["gguf"]["max_logit_diff"] < 1e-2 and report["gguf"]["tokenizer_round_trip"]
     assert report["gguf"]["top1_agreement"] == 1.0 and report["gguf"]["tensor_types"] == {
         "f32": 20
@@ -322,7 +322,7 @@ def test_export_merges_and_writes_a_gguf_that_reads_back(project: Path) -> None:
     modelfile = Path(report["modelfile"]).read_text()
     assert modelfile.startswith("FROM ./model-f32.gguf\n") and "<|im_start|>assistant" in modelfile
     assert 'PARAMETER stop "<|im_end|>"' in modelfile
-    # --no-verify loads no model (an 8B model then exports in about a shard of memory) and writes the same file
+    # --no-verify loads no model (an 8B model then exports in about 1 GiB of memory) and writes the same file
     gguf = Path(report["gguf"]["path"])
     written = hashlib.sha256(gguf.read_bytes()).hexdigest()
     quick = run_cli("export", str(adapter.parent), "-p", str(project), "--gguf", "--gguf-dtype", "f32", "--no-verify")
