@@ -49,9 +49,18 @@ def test_family_masks_trains_merges_and_stops(family: Family, family_dir, tmp_pa
     first = next(i for i, label in enumerate(rendered.labels) if label != -100)
     prompt = LocalGenerator(model, tokenizer, name=family.name).render(CHAT[:-1])
     assert rendered.input_ids[:first] == tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    # and a later turn's prompt, which holds an earlier answer, as generation encodes it (Llama 3's earlier
+    # answer after its header's blank line, tokenized whole, read differently from how it was trained)
+    # (no system prompt: Mistral moves it to the last user turn, so its chats with one are not prefix-stable)
+    longer = [*CHAT[1:], {"role": "user", "content": "And the strap?"}, {"role": "assistant", "content": "Yes, too."}]
+    twice = tokenize_chat(tokenizer, longer)
+    starts = [i for i, label in enumerate(twice.labels) if label != -100 and twice.labels[i - 1] == -100]
+    assert len(starts) == 2  # both answers trained (Phi-3's, rendered as the last, close with end of text)
+    second = starts[-1]
+    generator = LocalGenerator(model, tokenizer, name=family.name)
+    assert twice.input_ids[:second] == generator.encode(generator.render(longer[:-1]))
 
     # the end of turn stops generation, whatever the tokenizer calls eos
-    generator = LocalGenerator(model, tokenizer, name=family.name)
     assert end in generator.stop_token_ids()
 
     # all-linear: every linear layer of the decoder, not the output layer

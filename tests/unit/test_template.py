@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tunesmith.data.template import stop_token_trained, tokenize_chat
+from tunesmith.data.template import prompt_ids, stop_token_trained, tokenize_chat, turn_header, turn_starts
 
 
 def trained_text(tok, tokenized) -> str:  # type: ignore[no-untyped-def]
@@ -28,7 +28,8 @@ def test_only_assistant_turns_and_end_of_turn_are_trained(bundled_tokenizer) -> 
 
 def test_each_answer_starts_after_the_prompt_generation_sees(bundled_tokenizer) -> None:  # type: ignore[no-untyped-def]
     # answers that begin with blank lines: tokenized with the prompt's last newline, the first token straddled
-    # the two ("\n\n" across the cut) and the model learned to answer after a prompt it is never given
+    # the two ("\n\n" across the cut) and the model learned to answer after a prompt it is never given; and a
+    # later turn's prompt holds the earlier answer, which generation must tokenize as training did
     tok = bundled_tokenizer
     messages = [
         {"role": "user", "content": "Where is my order?"},
@@ -39,18 +40,27 @@ def test_each_answer_starts_after_the_prompt_generation_sees(bundled_tokenizer) 
     tokenized = tokenize_chat(tok, messages)
     starts = [i for i, label in enumerate(tokenized.labels) if label != -100 and tokenized.labels[i - 1] == -100]
     assert len(starts) == 2
-    special = set(tok.all_special_ids)
     for start, turn in zip(starts, (1, 3), strict=True):
-        prompt = tok(
-            tok.apply_chat_template(messages[:turn], tokenize=False, add_generation_prompt=True),
-            add_special_tokens=False,
-        )["input_ids"]
-        before = tokenized.input_ids[:start]
-        assert before[-1] in special or before[-3:] == prompt[-3:]  # the prompt ends as generation's ends
-        if turn == 1:
-            assert before == prompt  # the first turn's prompt entire
+        text = tok.apply_chat_template(messages[:turn], tokenize=False, add_generation_prompt=True)
+        assert tokenized.input_ids[:start] == prompt_ids(tok, text)  # exactly the ids generation gives the model
+    # tokenized whole, the second prompt reads the first answer differently from how it was trained
+    second = tok.apply_chat_template(messages[:3], tokenize=False, add_generation_prompt=True)
+    assert tok(second, add_special_tokens=False)["input_ids"] != tokenized.input_ids[: starts[1]]
     assert tok.decode(tokenized.input_ids) == tok.apply_chat_template(messages, tokenize=False)  # nothing lost
     assert trained_text(tok, tokenized).startswith("\n\nIt ships today.<|im_end|>")
+
+
+def test_turn_starts_follow_the_template_header(bundled_tokenizer) -> None:  # type: ignore[no-untyped-def]
+    tok = bundled_tokenizer
+    assert turn_header(tok) == "<|im_start|>assistant\n"
+    messages = [
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "Hello.", "weight": 0},
+        {"role": "user", "content": "Again?"},
+    ]
+    text = tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    assert [text[s : s + 6] for s in turn_starts(tok, text)] == ["Hello.", ""]
+    assert tok.decode(prompt_ids(tok, text)) == text
 
 
 def test_weight_zero_turns_are_not_trained(bundled_tokenizer) -> None:  # type: ignore[no-untyped-def]

@@ -10,6 +10,7 @@ trained turn's span. Messages with ``weight: 0`` are rendered but not trained.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,38 +60,103 @@ def trained_spans(
             continue
         before = _render(tokenizer, messages[:i], generation_prompt=True, tools=tools)
         through = _render(tokenizer, messages[: i + 1], generation_prompt=False, tools=tools)
-        if not full.startswith(through) or not through.startswith(before):
+        end = len(through)
+        # Phi-3's template closes a conversation that does not ask for an answer with the end-of-text token:
+        # an earlier turn, rendered as the last, carries it, and the conversation goes on without it
+        closer = str(getattr(tokenizer, "eos_token", None) or "")
+        if not full.startswith(through) and closer and through.endswith(closer):
+            end -= len(closer)
+        if not full.startswith(through[:end]) or not through.startswith(before):
             raise DataError(
                 "the chat template does not render conversations prefix by prefix, "
                 "so assistant tokens cannot be located",
-                fix="Use a model whose chat template renders earlier turns unchanged.",
+                fix="Use a model whose chat template renders earlier turns unchanged "
+                "(Mistral's moves the system prompt to the last user turn: leave it out of multi-turn chats).",
             )
-        spans.append((len(before), len(through)))
+        spans.append((len(before), end))
     return full, spans
 
 
 def tokenize_chat(tokenizer: Any, messages: Messages, tools: list[Any] | None = None) -> Tokenized:
     """Token ids and labels for one conversation (labels = ids on trained tokens, else -100).
 
-    Each trained turn starts on a token boundary, the text before it tokenized apart from it, so the prompt
-    ends in the tokens generation gives the model (the first turn's prompt is exactly generation's).
+    The text is cut where each assistant turn starts and each piece tokenized apart (`encode`), so every
+    turn's prompt is tokenized exactly as generation tokenizes it (`prompt_ids`), earlier turns included.
     Tokenizing the whole text at once can merge the end of the prompt with the answer's first characters
     differently: the GPT-2 pre-tokenizer makes two one-newline tokens of a header's two newlines followed by a
     word and one two-newline token of them at the end of a prompt, and a model trained after the one never
-    sees the other where it starts to answer. Where cutting would change the text (a SentencePiece tokenizer
-    that puts a space before every piece), the conversation is tokenized whole."""
+    sees the other where it starts to answer."""
     text, spans = trained_spans(tokenizer, messages, tools)
-    whole = _encode(tokenizer, text, [(0, len(text))])
-    cuts = [0, *(start for start, _ in spans if 0 < start < len(text)), len(text)]
-    pieces = _encode(tokenizer, text, list(zip(cuts, cuts[1:], strict=False)))
-    if pieces[0] != whole[0] and not _same_text(tokenizer, pieces[0], whole[0]):
-        pieces = whole
-    ids, offsets = pieces
+    ids, offsets = encode(tokenizer, text, [start for start, _ in spans])
     labels = [
         token_id if any(start < span_end and end > span_start for span_start, span_end in spans) else -100
         for token_id, (start, end) in zip(ids, offsets, strict=True)
     ]
     return Tokenized(ids, labels)
+
+
+def prompt_ids(tokenizer: Any, text: str) -> list[int]:
+    """The ids generation gives the model for a rendered prompt: tokenized as training tokenizes the same
+    text (`encode`), so a conversation's earlier assistant turns read as they were trained."""
+    return encode(tokenizer, text)[0]
+
+
+def encode(tokenizer: Any, text: str, cuts: list[int] | None = None) -> tuple[list[int], list[tuple[int, int]]]:
+    """Ids and character offsets of ``text``, cut where each assistant turn starts (after the template's
+    assistant header, `turn_header`) and at ``cuts``, each piece tokenized apart. Where cutting would change
+    the text (a SentencePiece tokenizer that puts a space before every piece), the text is tokenized whole."""
+    bounds = sorted({c for c in [*turn_starts(tokenizer, text), *(cuts or [])] if 0 < c < len(text)})
+    whole = _encode(tokenizer, text, [(0, len(text))])
+    if not bounds:
+        return whole
+    edges = [0, *bounds, len(text)]
+    pieces = _encode(tokenizer, text, list(zip(edges, edges[1:], strict=False)))
+    if pieces[0] != whole[0] and not _same_text(tokenizer, pieces[0], whole[0]):
+        return whole
+    return pieces
+
+
+_HEADERS: weakref.WeakKeyDictionary[Any, tuple[str, str]] = weakref.WeakKeyDictionary()
+
+
+def turn_header(tokenizer: Any) -> str:
+    """What the chat template writes before an assistant's words (ChatML's ``<|im_start|>assistant\\n``, Llama
+    3's header block, Gemma's ``<start_of_turn>model\\n``): the generation prompt, found as what a conversation
+    rendered with it adds to the one rendered without. Empty where the template adds none (Mistral's answer
+    follows ``[/INST]``, a special token nothing merges across)."""
+    template = str(getattr(tokenizer, "chat_template", None) or "")
+    known = _HEADERS.get(tokenizer)
+    if known is not None and known[0] == template:
+        return known[1]
+    probe = [{"role": "user", "content": "Hello."}]
+    try:
+        opened = str(tokenizer.apply_chat_template(probe, tokenize=False, add_generation_prompt=True))
+        closed = str(tokenizer.apply_chat_template(probe, tokenize=False, add_generation_prompt=False))
+    except Exception:  # a template that cannot render a lone user turn: no cuts, whole text
+        header = ""
+    else:
+        shared = 0
+        while shared < min(len(opened), len(closed)) and opened[shared] == closed[shared]:
+            shared += 1
+        header = opened[shared:]
+    try:
+        _HEADERS[tokenizer] = (template, header)
+    except TypeError:  # not weakly referable: computed again next time
+        pass
+    return header
+
+
+def turn_starts(tokenizer: Any, text: str) -> list[int]:
+    """Where each assistant turn's words start in a rendered conversation: after each assistant header."""
+    header = turn_header(tokenizer)
+    starts: list[int] = []
+    if not header:
+        return starts
+    at = text.find(header)
+    while at >= 0:
+        starts.append(at + len(header))
+        at = text.find(header, at + len(header))
+    return starts
 
 
 def _encode(tokenizer: Any, text: str, pieces: list[tuple[int, int]]) -> tuple[list[int], list[tuple[int, int]]]:
@@ -112,8 +178,7 @@ def _same_text(tokenizer: Any, ids: list[int], reference: list[int]) -> bool:
 
 
 def count_chat_tokens(tokenizer: Any, messages: Messages, tools: list[Any] | None = None) -> int:
-    text = _render(tokenizer, messages, generation_prompt=False, tools=tools)
-    return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+    return len(prompt_ids(tokenizer, _render(tokenizer, messages, generation_prompt=False, tools=tools)))
 
 
 def stop_token_trained(tokenizer: Any, tokenized: Tokenized, stop_ids: list[int]) -> bool:

@@ -263,8 +263,14 @@ class LocalGenerator:
             if parsed.warning:
                 generation.extra["tool_warning"] = parsed.warning
 
+    def encode(self, text: str) -> list[int]:
+        """A rendered prompt's ids, tokenized as training tokenizes the same text (`data.template.encode`)."""
+        from tunesmith.data.template import prompt_ids
+
+        return prompt_ids(self.tokenizer, text)
+
     def count_tokens(self, text: str) -> int:
-        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+        return len(self.encode(text))
 
     def generate(
         self,
@@ -335,7 +341,7 @@ class LocalGenerator:
         tok = self.tokenizer
         rows = []
         for chat, reference in zip(chats, references, strict=True):
-            prompt = tok(self.render(chat), add_special_tokens=False)["input_ids"]
+            prompt = self.encode(self.render(chat))
             answer = tok(reference, add_special_tokens=False)["input_ids"] + self.stop_token_ids()[:1]
             rows.append((prompt, answer))
         # length-sorted batches waste little on padding; results go back in input order
@@ -577,7 +583,7 @@ class LocalGenerator:
         from tunesmith.models.decode import decode_continuous
 
         torch = require("torch")
-        prompts = [self.tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
+        prompts = [self.encode(t) for t in texts]
         started = time.perf_counter()
         ended = [0.0] * len(texts)
         cut: set[int] = set()
@@ -618,12 +624,11 @@ class LocalGenerator:
         until: list[Callable[[str], bool]] | None = None,
         limits: list[int] | None = None,
     ) -> list[Generation]:
+        from tunesmith.models.batch import left_padded
         from tunesmith.models.decode import decode
 
         torch = require("torch")
-        tok = self.tokenizer
-        tok.padding_side = "left"
-        enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.model.device)
+        enc = left_padded([self.encode(t) for t in texts], self.tokenizer.pad_token_id or 0, self.model.device)
         cut: set[int] = set()
         with self._lock, self._decoding(adapter), cpu.computing():
             if params.seed is not None:
@@ -660,7 +665,8 @@ class LocalGenerator:
         torch = require("torch")
         transformers = require("transformers")
         tok = self.tokenizer
-        enc = tok([self.render(chat)], return_tensors="pt", add_special_tokens=False).to(self.model.device)
+        ids = torch.tensor([self.encode(self.render(chat))], dtype=torch.long, device=self.model.device)
+        enc = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
         streamer = transformers.TextIteratorStreamer(tok, skip_prompt=True, skip_special_tokens=True)
         kwargs = self._generate_kwargs(params, adapter, 1)
         result: dict[str, Any] = {}

@@ -43,7 +43,9 @@ def prompt_ids(tokenizer: Any, messages: list[dict[str, Any]], context: int, use
         text += use.forced if use else ""
     else:
         text = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-    return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+    from tunesmith.data import template
+
+    return template.prompt_ids(tokenizer, text)
 
 
 def completion_budget(prompt_tokens: int, requested: int | None, server_cap: int, context: int) -> int:
