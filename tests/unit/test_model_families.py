@@ -16,7 +16,7 @@ import torch
 
 from tests.families import FAMILIES, TINY, Family, build_family_model
 from tunesmith.core.errors import ModelSourceError
-from tunesmith.data.template import tokenize_chat
+from tunesmith.data.template import tokenize_chat, tokenize_turns
 from tunesmith.models.generation import GenerationParams
 from tunesmith.models.local import LocalGenerator, load_causal_lm, load_tokenizer
 from tunesmith.models.spec import LocalModelRef
@@ -50,15 +50,21 @@ def test_family_masks_trains_merges_and_stops(family: Family, family_dir, tmp_pa
     prompt = LocalGenerator(model, tokenizer, name=family.name).render(CHAT[:-1])
     assert rendered.input_ids[:first] == tokenizer(prompt, add_special_tokens=False)["input_ids"]
     # and a later turn's prompt, which holds an earlier answer, as generation encodes it (Llama 3's earlier
-    # answer after its header's blank line, tokenized whole, read differently from how it was trained)
-    # (no system prompt: Mistral moves it to the last user turn, so its chats with one are not prefix-stable)
-    longer = [*CHAT[1:], {"role": "user", "content": "And the strap?"}, {"role": "assistant", "content": "Yes, too."}]
-    twice = tokenize_chat(tokenizer, longer)
-    starts = [i for i, label in enumerate(twice.labels) if label != -100 and twice.labels[i - 1] == -100]
+    # answer after its header's blank line, tokenized whole, read differently from how it was trained);
+    # Mistral's template moves the system prompt to the last user turn, so it trains each turn on its own
+    longer = [*CHAT, {"role": "user", "content": "And the strap?"}, {"role": "assistant", "content": "Yes, too."}]
+    sequences = tokenize_turns(tokenizer, longer)
+    assert len(sequences) == (2 if family.name == "mistral" else 1)
+    starts = [
+        (tokenized, i)
+        for tokenized in sequences
+        for i, label in enumerate(tokenized.labels)
+        if label != -100 and tokenized.labels[i - 1] == -100
+    ]
     assert len(starts) == 2  # both answers trained (Phi-3's, rendered as the last, close with end of text)
-    second = starts[-1]
     generator = LocalGenerator(model, tokenizer, name=family.name)
-    assert twice.input_ids[:second] == generator.encode(generator.render(longer[:-1]))
+    for (tokenized, start), turn in zip(starts, (2, 4), strict=True):
+        assert tokenized.input_ids[:start] == generator.encode(generator.render(longer[:turn]))
 
     # the end of turn stops generation, whatever the tokenizer calls eos
     assert end in generator.stop_token_ids()
@@ -100,6 +106,35 @@ def test_family_masks_trains_merges_and_stops(family: Family, family_dir, tmp_pa
     assert torch.allclose(got, expected, atol=1e-4)
     again = LocalGenerator(merged, tokenizer, name=family.name).generate([prompt], GenerationParams(max_new_tokens=24))
     assert again[0].text == answer.text and again[0].finish_reason == "stop"
+
+
+def test_a_mistral_chat_with_a_system_prompt_trains_and_previews_each_turn(family_dir, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from tests.conftest import run_cli
+    from tunesmith.train.sft import tokenize_records
+
+    mistral = next(f for f in FAMILIES if f.name == "mistral")
+    folder = family_dir(mistral)
+    tokenizer = load_tokenizer(str(folder))
+    chat = [*CHAT, {"role": "user", "content": "And the strap?"}, {"role": "assistant", "content": "Yes, too."}]
+    rows, skipped = tokenize_records(tokenizer, [{"id": "a", "messages": chat}], 512, [tokenizer.eos_token_id], "train")
+    assert len(rows) == 2 and skipped == []
+    # a turn too long for train.max_length is set aside with its reason, the other kept
+    first_length = len(rows[0]["input_ids"])
+    rows, skipped = tokenize_records(
+        tokenizer, [{"id": "a", "messages": chat}], first_length, [tokenizer.eos_token_id], "train"
+    )
+    assert len(rows) == 1 and [s["reason"].endswith("(turn 2 of 2)") for s in skipped] == [True]
+
+    data = tmp_path / "chats.jsonl"
+    data.write_text(json.dumps({"id": "a", "messages": chat}) + "\n")
+    shown = run_cli(
+        "data", "preview", "1", "--file", str(data), "--model", str(folder), "--html", str(tmp_path / "p.html")
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "sequence 1 of 2" in shown.stderr and "sequence 2 of 2" in shown.stderr and "lint: ok" in shown.stderr
+    assert "(sequence 2 of 2)" in (tmp_path / "p.html").read_text()
 
 
 def test_a_model_without_a_chat_template_is_refused_with_the_fix(family_dir, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

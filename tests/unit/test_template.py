@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
-from tunesmith.data.template import prompt_ids, stop_token_trained, tokenize_chat, turn_header, turn_starts
+import copy
+
+import pytest
+
+from tunesmith.data.stats import TokenStats
+from tunesmith.data.template import (
+    NotPrefixStable,
+    lint_example,
+    prompt_ids,
+    stop_token_trained,
+    tokenize_chat,
+    tokenize_turns,
+    turn_header,
+    turn_starts,
+)
 
 
 def trained_text(tok, tokenized) -> str:  # type: ignore[no-untyped-def]
@@ -73,6 +87,39 @@ def test_weight_zero_turns_are_not_trained(bundled_tokenizer) -> None:  # type: 
     ]
     text = trained_text(tok, tokenize_chat(tok, messages))
     assert "Good answer." in text and "Old bad answer" not in text
+
+
+def test_a_template_that_moves_earlier_turns_trains_each_turn_on_its_own(bundled_tokenizer) -> None:  # type: ignore[no-untyped-def]
+    # Mistral's template puts the system prompt in front of the last user message: the first answer's prompt
+    # as generation renders it never appears in the whole conversation
+    from tests.families import MISTRAL
+
+    tok = copy.deepcopy(bundled_tokenizer)
+    tok.chat_template = MISTRAL
+    messages = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Where is my order?"},
+        {"role": "assistant", "content": "It ships today."},
+        {"role": "user", "content": "And the invoice?"},
+        {"role": "assistant", "content": "It is attached."},
+    ]
+    with pytest.raises(NotPrefixStable):
+        tokenize_chat(tok, messages)
+    sequences = tokenize_turns(tok, messages)
+    eos = tok.eos_token
+    assert [trained_text(tok, t) for t in sequences] == [f" It ships today.{eos}", f" It is attached.{eos}"]
+    for tokenized, turn in zip(sequences, (2, 4), strict=True):
+        start = next(i for i, label in enumerate(tokenized.labels) if label != -100)
+        text = tok.apply_chat_template(messages[:turn], tokenize=False, add_generation_prompt=True)
+        assert tokenized.input_ids[:start] == prompt_ids(tok, text)  # each turn after generation's own prompt
+    # the data lint and the token statistics see the same sequences
+    sequences_linted, findings = lint_example(tok, messages, [tok.eos_token_id])
+    assert sequences_linted is not None and len(sequences_linted) == 2 and findings == []
+    stats = TokenStats()
+    stats.add(tok, messages)
+    assert stats.to_dict()["sequences"] == 2 and stats.to_dict()["examples"] == 1
+    # a conversation whose only trained turn is the last is one sequence, as before
+    assert len(tokenize_turns(tok, messages[:3])) == 1
 
 
 def test_missing_stop_token_is_detected(bundled_tokenizer) -> None:  # type: ignore[no-untyped-def]

@@ -321,21 +321,26 @@ def preview(
             if item.example is None:
                 continue
             messages = item.example.messages + (item.example.chosen or [])
-            tokenized, findings = lint_example(
+            sequences, findings = lint_example(
                 tokenizer, messages, stop_ids, max_length=max_length, tools=item.example.tools
             )
             shown += 1
             console.rule(f"{item.where}  id={item.example.id}")
-            if tokenized is not None:
+            sequences = sequences or []
+            for turn, tokenized in enumerate(sequences, 1):
                 parts = []
                 for token_id, label in zip(tokenized.input_ids, tokenized.labels, strict=True):
                     piece = escape(tokenizer.decode([token_id]))
                     parts.append(f"[bold green]{piece}[/]" if label != -100 else f"[dim]{piece}[/]")
+                # a template that renders earlier turns differently later trains each turn on its own
+                which = f"sequence {turn} of {len(sequences)}" if len(sequences) > 1 else ""
                 console.print("".join(parts), soft_wrap=True, highlight=False)
                 console.print(
-                    f"[dim]{len(tokenized.input_ids)} tokens, {tokenized.trained_tokens} trained (bold green)[/]"
+                    f"[dim]{which + ': ' if which else ''}{len(tokenized.input_ids)} tokens, "
+                    f"{tokenized.trained_tokens} trained (bold green)[/]"
                 )
-                pages.append((item.where, tokenizer, tokenized, findings))
+                where = f"{item.where} ({which})" if which else item.where
+                pages.append((where, tokenizer, tokenized, findings if turn == len(sequences) else []))
             for finding in findings:
                 colour = "red" if finding.severity == "error" else "yellow"
                 console.print(f"[{colour}]{finding.severity}: {escape(finding.message)} ({finding.code})[/]")

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tunesmith.data.template import tokenize_chat
+from tunesmith.data.template import tokenize_turns
 
 
 @dataclass
@@ -17,10 +17,10 @@ class TokenStats:
     trained: list[int] = field(default_factory=list)
 
     def add(self, tokenizer: Any, messages: list[dict[str, Any]], tools: list[Any] | None = None) -> None:
-        tokenized = tokenize_chat(tokenizer, messages, tools)
         self.examples += 1
-        self.lengths.append(len(tokenized.input_ids))
-        self.trained.append(tokenized.trained_tokens)
+        for tokenized in tokenize_turns(tokenizer, messages, tools):  # the sequences training will see
+            self.lengths.append(len(tokenized.input_ids))
+            self.trained.append(tokenized.trained_tokens)
 
     def to_dict(self) -> dict[str, Any]:
         if not self.lengths:
@@ -32,6 +32,8 @@ class TokenStats:
 
         return {
             "examples": self.examples,
+            # where a template trains a conversation's turns as sequences of their own, more than examples
+            **({"sequences": len(self.lengths)} if len(self.lengths) != self.examples else {}),
             "total_tokens": sum(self.lengths),
             "trained_tokens": sum(self.trained),
             "mean": round(statistics.fmean(self.lengths), 1),

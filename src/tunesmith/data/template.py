@@ -48,6 +48,10 @@ def render(tokenizer: Any, messages: Messages, *, generation_prompt: bool, tools
 _render = render
 
 
+class NotPrefixStable(DataError):
+    """The template renders a conversation's earlier turns differently once later ones follow."""
+
+
 def trained_spans(
     tokenizer: Any, messages: Messages, tools: list[Any] | None = None
 ) -> tuple[str, list[tuple[int, int]]]:
@@ -67,11 +71,10 @@ def trained_spans(
         if not full.startswith(through) and closer and through.endswith(closer):
             end -= len(closer)
         if not full.startswith(through[:end]) or not through.startswith(before):
-            raise DataError(
+            raise NotPrefixStable(
                 "the chat template does not render conversations prefix by prefix, "
                 "so assistant tokens cannot be located",
-                fix="Use a model whose chat template renders earlier turns unchanged "
-                "(Mistral's moves the system prompt to the last user turn: leave it out of multi-turn chats).",
+                fix="Use a model whose chat template renders an assistant turn after the prompt it answers.",
             )
         spans.append((len(before), end))
     return full, spans
@@ -93,6 +96,32 @@ def tokenize_chat(tokenizer: Any, messages: Messages, tools: list[Any] | None = 
         for token_id, (start, end) in zip(ids, offsets, strict=True)
     ]
     return Tokenized(ids, labels)
+
+
+def tokenize_turns(tokenizer: Any, messages: Messages, tools: list[Any] | None = None) -> list[Tokenized]:
+    """The sequences one conversation trains: itself, where the template renders it prefix by prefix; else one
+    per trained assistant turn, each the conversation up to that turn with only it trained. Some templates
+    render earlier turns differently once later ones follow (Mistral's moves the system prompt to the last
+    user turn, Qwen3's drops earlier turns' reasoning): one sequence would train every turn but the last
+    after a prompt generation never renders, while each turn's own sequence is exactly generation's prompt
+    for it. Costs more tokens (each turn's history again), so only where needed."""
+    try:
+        return [tokenize_chat(tokenizer, messages, tools)]
+    except NotPrefixStable:
+        trained = [i for i, m in enumerate(messages) if m.get("role") == "assistant" and m.get("weight", 1) != 0]
+        if not trained or trained == [len(messages) - 1]:  # expanding would render the same conversation
+            raise
+    return [
+        tokenize_chat(
+            tokenizer,
+            [
+                {**m, "weight": 0} if m.get("role") == "assistant" and j != turn else m
+                for j, m in enumerate(messages[: turn + 1])
+            ],
+            tools,
+        )
+        for turn in trained
+    ]
 
 
 def prompt_ids(tokenizer: Any, text: str) -> list[int]:
@@ -210,14 +239,28 @@ def lint_example(
     *,
     max_length: int | None = None,
     tools: list[Any] | None = None,
-) -> tuple[Tokenized | None, list[LintFinding]]:
-    """The checks that catch template and end-of-turn mistakes before training, for one conversation."""
+) -> tuple[list[Tokenized] | None, list[LintFinding]]:
+    """The checks that catch template and end-of-turn mistakes before training, for one conversation: its
+    sequences (`tokenize_turns`: one, or one per turn) and what is wrong with them."""
     findings: list[LintFinding] = []
     try:
-        tokenized = tokenize_chat(tokenizer, messages, tools)
+        sequences = tokenize_turns(tokenizer, messages, tools)
     except DataError as exc:
         code = "template_without_tools" if "tools" in exc.what else "template_not_prefix_stable"
         return None, [LintFinding("error", code, exc.what)]
+    for turn, tokenized in enumerate(sequences, 1):
+        which = f" (turn {turn} of {len(sequences)}, trained as its own sequence)" if len(sequences) > 1 else ""
+        findings.extend(
+            LintFinding(f.severity, f.code, f.message + which)
+            for f in _lint_sequence(tokenizer, tokenized, stop_ids, max_length)
+        )
+    return sequences, findings
+
+
+def _lint_sequence(
+    tokenizer: Any, tokenized: Tokenized, stop_ids: list[int], max_length: int | None
+) -> list[LintFinding]:
+    findings: list[LintFinding] = []
     if tokenized.trained_tokens == 0:
         findings.append(LintFinding("error", "nothing_trained", "no assistant token is trained (all weights 0?)"))
     elif not stop_token_trained(tokenizer, tokenized, stop_ids):
@@ -252,4 +295,4 @@ def lint_example(
                     f"({len(ids)} tokens), including the stop token",
                 )
             )
-    return tokenized, findings
+    return findings

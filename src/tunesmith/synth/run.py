@@ -211,9 +211,9 @@ def into_splits(
         except RecordProblem as problem:
             rejects.append(_reject("validate", candidate, f"{problem.code}: {problem.message}"))
             continue
-        tokenized, findings = lint_example(tokenizer, messages, stop_ids, tools=example.tools)
+        sequences, findings = lint_example(tokenizer, messages, stop_ids, tools=example.tools)
         errors = [f for f in findings if f.severity == "error"]
-        if errors or tokenized is None:
+        if errors or sequences is None:
             tools_fix = errors and errors[0].code == "template_without_tools"
             raise DataError(
                 f"{errors[0].message} ({errors[0].code})" if errors else "the chat template cannot be rendered",
@@ -223,7 +223,7 @@ def into_splits(
                 if tools_fix
                 else "Check the model's chat template with `tunesmith data preview`.",
             )
-        n_tokens = len(tokenized.input_ids)
+        n_tokens = max(len(tokenized.input_ids) for tokenized in sequences)
         if n_tokens > max_tokens:
             reason = f"{n_tokens} tokens after the chat template > data.max_tokens={max_tokens}"
             rejects.append(_reject("length", candidate, reason))

@@ -25,7 +25,7 @@ from tunesmith.core.errors import ConfigError, DataError
 from tunesmith.core.jsonl import read_jsonl, write_jsonl
 from tunesmith.core.progress import note, task
 from tunesmith.core.rundir import RunDir
-from tunesmith.data.template import stop_token_trained, tokenize_chat
+from tunesmith.data.template import stop_token_trained, tokenize_turns
 from tunesmith.models.generation import GenerationParams
 from tunesmith.models.local import LocalGenerator
 from tunesmith.models.spec import LocalModelRef
@@ -70,27 +70,32 @@ def tokenize_records(
     """Token ids and labels per record; over-long or untrainable records are returned with reasons."""
     rows, skipped = [], []
     for record in records:
-        tokenized = tokenize_chat(tokenizer, record["messages"], record.get("tools"))
-        if len(tokenized.input_ids) > max_length:
-            skipped.append(
-                {
-                    "id": record.get("id"),
-                    "split": kind,
-                    "reason": f"{len(tokenized.input_ids)} tokens > train.max_length={max_length}",
-                }
-            )
-            continue
-        if tokenized.trained_tokens == 0:
-            skipped.append({"id": record.get("id"), "split": kind, "reason": "no trained tokens (all weights 0)"})
-            continue
-        if not stop_token_trained(tokenizer, tokenized, stop_ids):
-            raise DataError(
-                "an assistant turn does not end with a token the model stops on, so the fine-tuned "
-                "model would not learn to stop",
-                where=f"{kind} example {record.get('id')}",
-                fix="Use the model's own chat template (tunesmith data preview shows the trained tokens).",
-            )
-        rows.append({"input_ids": tokenized.input_ids, "labels": tokenized.labels})
+        sequences = tokenize_turns(tokenizer, record["messages"], record.get("tools"))
+        for turn, tokenized in enumerate(sequences, 1):
+            # a conversation the template cannot render prefix by prefix trains one sequence per turn
+            which = f" (turn {turn} of {len(sequences)})" if len(sequences) > 1 else ""
+            if len(tokenized.input_ids) > max_length:
+                skipped.append(
+                    {
+                        "id": record.get("id"),
+                        "split": kind,
+                        "reason": f"{len(tokenized.input_ids)} tokens > train.max_length={max_length}{which}",
+                    }
+                )
+                continue
+            if tokenized.trained_tokens == 0:
+                skipped.append(
+                    {"id": record.get("id"), "split": kind, "reason": f"no trained tokens (all weights 0){which}"}
+                )
+                continue
+            if not stop_token_trained(tokenizer, tokenized, stop_ids):
+                raise DataError(
+                    "an assistant turn does not end with a token the model stops on, so the fine-tuned "
+                    "model would not learn to stop",
+                    where=f"{kind} example {record.get('id')}{which}",
+                    fix="Use the model's own chat template (tunesmith data preview shows the trained tokens).",
+                )
+            rows.append({"input_ids": tokenized.input_ids, "labels": tokenized.labels})
     return rows, skipped
 
 

@@ -143,21 +143,25 @@ def rejects(
 
 def loss_mask(loaded: LoadedProject, ref: str, example_id: str, tokenizer: Any) -> dict[str, Any]:
     """The example through the model's chat template, token by token, with the trained ones marked."""
-    from tunesmith.data.template import tokenize_chat
+    from tunesmith.data.template import tokenize_turns
 
     run = data_run(loaded, ref)
     for split in SPLITS:
         for row in _read(run.path(f"{split}.jsonl")):
             if row.get("id") == example_id:
-                tokenized = tokenize_chat(tokenizer, row["messages"], row.get("tools"))
-                pieces = [tokenizer.decode([t]) for t in tokenized.input_ids]
+                # one sequence, or (a template that renders earlier turns differently later) one per turn,
+                # shown one after the other
+                sequences = tokenize_turns(tokenizer, row["messages"], row.get("tools"))
+                ids = [t for tokenized in sequences for t in tokenized.input_ids]
+                labels = [t for tokenized in sequences for t in tokenized.labels]
                 return {
                     "id": example_id,
                     "tokens": [
-                        {"text": text, "trained": label != -100}
-                        for text, label in zip(pieces, tokenized.labels, strict=True)
+                        {"text": tokenizer.decode([token]), "trained": label != -100}
+                        for token, label in zip(ids, labels, strict=True)
                     ],
-                    "total": len(tokenized.input_ids),
-                    "trained": tokenized.trained_tokens,
+                    "total": len(ids),
+                    "trained": sum(tokenized.trained_tokens for tokenized in sequences),
+                    "sequences": len(sequences),
                 }
     raise StageError(f"no example '{example_id}' in data run {ref}")
