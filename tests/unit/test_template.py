@@ -17,6 +17,7 @@ from tunesmith.data.template import (
     turn_header,
     turn_starts,
 )
+from tunesmith.serve import admission
 
 
 def trained_text(tok, tokenized) -> str:  # type: ignore[no-untyped-def]
@@ -57,6 +58,7 @@ def test_each_answer_starts_after_the_prompt_generation_sees(bundled_tokenizer) 
     for start, turn in zip(starts, (1, 3), strict=True):
         text = tok.apply_chat_template(messages[:turn], tokenize=False, add_generation_prompt=True)
         assert tokenized.input_ids[:start] == prompt_ids(tok, text)  # exactly the ids generation gives the model
+        assert tokenized.input_ids[:start] == admission.prompt_ids(tok, messages[:turn], context=8192)  # the server's
     # tokenized whole, the second prompt reads the first answer differently from how it was trained
     second = tok.apply_chat_template(messages[:3], tokenize=False, add_generation_prompt=True)
     assert tok(second, add_special_tokens=False)["input_ids"] != tokenized.input_ids[: starts[1]]
