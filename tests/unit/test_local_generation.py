@@ -83,6 +83,34 @@ def test_prompts_with_their_own_token_limits_share_a_call_and_answer_as_alone(
         generator.generate(CHATS, GenerationParams(), limits=[4, 0, 4])
 
 
+def test_every_path_reads_a_later_turn_from_the_ids_training_gives_it(generator: LocalGenerator) -> None:
+    # an earlier answer that starts with a blank line: tokenized whole, its newlines merge with the header's
+    chat = [
+        {"role": "user", "content": "What is the capital of France?"},
+        {"role": "assistant", "content": "\n\nParis."},
+        {"role": "user", "content": "And the capital of Spain?"},
+    ]
+    text = generator.render(chat)
+    ids = generator.encode(text)
+    assert ids != generator.tokenizer(text, add_special_tokens=False)["input_ids"], "no cut: the test could not fail"
+    params = GenerationParams(max_new_tokens=16)
+    with torch.inference_mode():
+        out = generator.model.generate(
+            input_ids=torch.tensor([ids]), max_new_tokens=16, do_sample=False, eos_token_id=generator.stop_token_ids()
+        )
+    expected = generator.tokenizer.decode(out[0, len(ids) :], skip_special_tokens=True).strip()
+    answers = []
+    for decoding in ("continuous", "batched"):
+        generator.decoding = decoding
+        try:
+            answers.append(generator.generate([chat, CHATS[0]], params)[0])
+        finally:
+            generator.decoding = "continuous"
+    streamed = list(generator.stream(chat, params))  # the window scheduler's streaming
+    assert [(a.text, a.prompt_tokens) for a in answers] == [(expected, len(ids))] * 2
+    assert "".join(p.text for p in streamed) == expected and streamed[-1].prompt_tokens == len(ids)
+
+
 def test_score_is_the_reference_loss(generator: LocalGenerator) -> None:
     reference = "The capital of France is Paris."
     nll = generator.score([CHATS[0]], [reference])[0]
