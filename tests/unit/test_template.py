@@ -124,6 +124,40 @@ def test_a_template_that_moves_earlier_turns_trains_each_turn_on_its_own(bundled
     assert len(tokenize_turns(tok, messages[:3])) == 1
 
 
+# Qwen3's rule, shortened: an assistant turn before the last user message is rendered without its reasoning
+QWEN3_LIKE = (
+    "{%- set ns = namespace(last=0) -%}"
+    "{%- for m in messages -%}{%- if m['role'] == 'user' -%}{%- set ns.last = loop.index0 -%}{%- endif -%}{%- endfor -%}"
+    "{%- for m in messages -%}"
+    "{%- if m['role'] == 'assistant' and '</think>' in m['content'] and loop.index0 < ns.last -%}"
+    "{{ '<|im_start|>assistant\\n' + m['content'].split('</think>')[-1].lstrip('\\n') + '<|im_end|>\\n' }}"
+    "{%- else -%}{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>\\n' }}{%- endif -%}"
+    "{%- endfor -%}{%- if add_generation_prompt -%}{{ '<|im_start|>assistant\\n' }}{%- endif -%}"
+)
+
+
+def test_reasoning_dropped_from_earlier_turns_is_trained_where_generation_writes_it(bundled_tokenizer) -> None:  # type: ignore[no-untyped-def]
+    tok = copy.deepcopy(bundled_tokenizer)
+    tok.chat_template = QWEN3_LIKE
+    messages = [
+        {"role": "user", "content": "Where is my order?"},
+        {"role": "assistant", "content": "<think>\nLook it up.\n</think>\n\nIt ships today."},
+        {"role": "user", "content": "And the invoice?"},
+        {"role": "assistant", "content": "<think>\nCheck billing.\n</think>\n\nIt is attached."},
+    ]
+    sequences = tokenize_turns(tok, messages)
+    trained = [trained_text(tok, t) for t in sequences]
+    # each turn trained with its reasoning, as the model writes it when that turn is the one it answers
+    assert trained == [
+        "<think>\nLook it up.\n</think>\n\nIt ships today.<|im_end|>\n",
+        "<think>\nCheck billing.\n</think>\n\nIt is attached.<|im_end|>\n",
+    ]
+    second = sequences[1]
+    start = next(i for i, label in enumerate(second.labels) if label != -100)
+    prompt = tok.apply_chat_template(messages[:3], tokenize=False, add_generation_prompt=True)
+    assert "Look it up" not in prompt and second.input_ids[:start] == prompt_ids(tok, prompt)
+
+
 def test_missing_stop_token_is_detected(bundled_tokenizer) -> None:  # type: ignore[no-untyped-def]
     tok = bundled_tokenizer
     tokenized = tokenize_chat(tok, [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}])
