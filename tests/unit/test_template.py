@@ -162,3 +162,15 @@ def test_missing_stop_token_is_detected(bundled_tokenizer) -> None:  # type: ign
     tok = bundled_tokenizer
     tokenized = tokenize_chat(tok, [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}])
     assert not stop_token_trained(tok, tokenized, [999_999])
+
+
+def test_the_header_of_a_tokenizer_that_cannot_be_remembered_is_found_each_time() -> None:
+    class Unhashable:
+        chat_template = "stub"
+        __hash__ = None  # type: ignore[assignment]
+
+        def apply_chat_template(self, messages, tokenize: bool, add_generation_prompt: bool) -> str:  # type: ignore[no-untyped-def]
+            return f"<u>{messages[-1]['content']}</u>" + ("<a>" if add_generation_prompt else "")
+
+    assert turn_header(Unhashable()) == "<a>"
+    assert turn_starts(Unhashable(), "<u>Hi</u><a>Hello.</a><u>More?</u><a>") == [12, 37]

@@ -154,7 +154,10 @@ def turn_header(tokenizer: Any) -> str:
     rendered with it adds to the one rendered without. Empty where the template adds none (Mistral's answer
     follows ``[/INST]``, a special token nothing merges across)."""
     template = str(getattr(tokenizer, "chat_template", None) or "")
-    known = _HEADERS.get(tokenizer)
+    try:
+        known = _HEADERS.get(tokenizer)
+    except TypeError:  # not hashable or weakly referable: computed each time
+        known = None
     if known is not None and known[0] == template:
         return known[1]
     probe = [{"role": "user", "content": "Hello."}]
@@ -170,7 +173,7 @@ def turn_header(tokenizer: Any) -> str:
         header = opened[shared:]
     try:
         _HEADERS[tokenizer] = (template, header)
-    except TypeError:  # not weakly referable: computed again next time
+    except TypeError:
         pass
     return header
 
