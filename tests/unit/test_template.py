@@ -24,6 +24,23 @@ def trained_text(tok, tokenized) -> str:  # type: ignore[no-untyped-def]
     return tok.decode([t for t in tokenized.labels if t != -100])
 
 
+def two_turns(first: str, second: str) -> list[dict[str, str]]:
+    """A customer's two questions and the answers given."""
+    return [
+        {"role": "user", "content": "Where is my order?"},
+        {"role": "assistant", "content": first},
+        {"role": "user", "content": "And the invoice?"},
+        {"role": "assistant", "content": second},
+    ]
+
+
+def templated(tokenizer, template: str):  # type: ignore[no-untyped-def]
+    """A copy of ``tokenizer`` rendering chats with ``template`` (the session's tokenizer stays as it is)."""
+    tok = copy.deepcopy(tokenizer)
+    tok.chat_template = template
+    return tok
+
+
 def test_only_assistant_turns_and_end_of_turn_are_trained(bundled_tokenizer) -> None:  # type: ignore[no-untyped-def]
     tok = bundled_tokenizer
     messages = [
@@ -46,12 +63,7 @@ def test_each_answer_starts_after_the_prompt_generation_sees(bundled_tokenizer) 
     # the two ("\n\n" across the cut) and the model learned to answer after a prompt it is never given; and a
     # later turn's prompt holds the earlier answer, which generation must tokenize as training did
     tok = bundled_tokenizer
-    messages = [
-        {"role": "user", "content": "Where is my order?"},
-        {"role": "assistant", "content": "\n\nIt ships today."},
-        {"role": "user", "content": "And the invoice?"},
-        {"role": "assistant", "content": "\n\nIt is attached."},
-    ]
+    messages = two_turns("\n\nIt ships today.", "\n\nIt is attached.")
     tokenized = tokenize_chat(tok, messages)
     starts = [i for i, label in enumerate(tokenized.labels) if label != -100 and tokenized.labels[i - 1] == -100]
     assert len(starts) == 2
@@ -96,15 +108,8 @@ def test_a_template_that_moves_earlier_turns_trains_each_turn_on_its_own(bundled
     # as generation renders it never appears in the whole conversation
     from tests.families import MISTRAL
 
-    tok = copy.deepcopy(bundled_tokenizer)
-    tok.chat_template = MISTRAL
-    messages = [
-        {"role": "system", "content": "Be brief."},
-        {"role": "user", "content": "Where is my order?"},
-        {"role": "assistant", "content": "It ships today."},
-        {"role": "user", "content": "And the invoice?"},
-        {"role": "assistant", "content": "It is attached."},
-    ]
+    tok = templated(bundled_tokenizer, MISTRAL)
+    messages = [{"role": "system", "content": "Be brief."}, *two_turns("It ships today.", "It is attached.")]
     with pytest.raises(NotPrefixStable):
         tokenize_chat(tok, messages)
     sequences = tokenize_turns(tok, messages)
@@ -137,14 +142,10 @@ QWEN3_LIKE = (
 
 
 def test_reasoning_dropped_from_earlier_turns_is_trained_where_generation_writes_it(bundled_tokenizer) -> None:  # type: ignore[no-untyped-def]
-    tok = copy.deepcopy(bundled_tokenizer)
-    tok.chat_template = QWEN3_LIKE
-    messages = [
-        {"role": "user", "content": "Where is my order?"},
-        {"role": "assistant", "content": "<think>\nLook it up.\n</think>\n\nIt ships today."},
-        {"role": "user", "content": "And the invoice?"},
-        {"role": "assistant", "content": "<think>\nCheck billing.\n</think>\n\nIt is attached."},
-    ]
+    tok = templated(bundled_tokenizer, QWEN3_LIKE)
+    messages = two_turns(
+        "<think>\nLook it up.\n</think>\n\nIt ships today.", "<think>\nCheck billing.\n</think>\n\nIt is attached."
+    )
     sequences = tokenize_turns(tok, messages)
     trained = [trained_text(tok, t) for t in sequences]
     # each turn trained with its reasoning, as the model writes it when that turn is the one it answers
