@@ -329,3 +329,28 @@ def test_export_merges_and_writes_a_gguf_that_reads_back(project: Path) -> None:
     assert quick.returncode == 0, quick.stderr[-3000:]
     assert "not verified (--no-verify); merged by shards" in " ".join(quick.stderr.split())
     assert hashlib.sha256(gguf.read_bytes()).hexdigest() == written
+
+
+def test_rows_that_do_not_fit_max_length_are_listed_and_nothing_left_is_one_clear_error(project: Path) -> None:
+    # last in this module: its runs stop early, and no test after it reads "the latest run"
+    short = ["--set", "train.max_length=60", "--set", "train.max_steps=1", "--set", "train.learning_rate=0.005"]
+    dpo = run_cli("train", "-p", str(project), "--recipe", "dpo", "--json", *FAST, *short)
+    assert dpo.returncode == 0, dpo.stderr[-3000:]
+    aside = [json.loads(line) for line in (Path(json.loads(dpo.stdout)["adapter"]).parent / "skipped.jsonl").open()]
+    # the pairs whose prompt alone fills 60 tokens, each named by its file and line, which TRL would drop unsaid
+    assert aside and all(
+        a["reason"].startswith("prompt of ") and a["id"].startswith("data/preferences.jsonl:") for a in aside
+    )
+    stderr = " ".join(dpo.stderr.split())
+    assert "longer than train.max_length=60: their answers are cut there" in stderr
+    # TRL kept exactly the rows measured as fitting: nothing dropped behind the list's back
+    data_run = sorted(p for p in (project / "runs").iterdir() if p.name.endswith("-data"))[-1]
+    pairs = len((data_run / "preference_train.jsonl").read_text().splitlines())
+    kept = pairs - sum(a["split"] == "train" for a in aside)
+    assert "the trainer dropped" not in stderr and f"Training dpo on {kept} examples" in stderr
+    for recipe in ("reward", "sft-lora"):
+        nothing = run_cli("train", "-p", str(project), "--recipe", recipe, *FAST, "--set", "train.max_length=40")
+        assert nothing.returncode == 2 and "Traceback" not in nothing.stderr, nothing.stderr[-3000:]
+        message = " ".join(nothing.stderr.split())
+        assert "can be trained on (" in message and "Raise train.max_length to at least" in message
+        assert "skipped.jsonl" in message

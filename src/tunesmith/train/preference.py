@@ -12,12 +12,13 @@ then preferences).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 from tunesmith.core.deps import require
 from tunesmith.core.errors import StageError
-from tunesmith.core.jsonl import read_jsonl
+from tunesmith.core.jsonl import read_jsonl, write_jsonl
 from tunesmith.core.progress import note
 from tunesmith.core.rundir import RunDir
 from tunesmith.models.local import load_causal_lm, tokenizer_for
@@ -26,6 +27,7 @@ from tunesmith.models.spec import LocalModelRef
 from tunesmith.train import defaults
 from tunesmith.train.config import TrainConfig
 from tunesmith.train.layout import ADAPTER_DIR, adapter_of
+from tunesmith.train.lengths import check_kept, fit_pairs, require_rows
 from tunesmith.train.modeling import lora_config
 from tunesmith.train.sft import (
     TrainResult,
@@ -40,7 +42,7 @@ PREFERENCE_FILES = ("preference_train.jsonl", "preference_val.jsonl")
 
 
 def load_pairs(data_dir: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(train, val) pairs as TRL's conversational preference rows: prompt, chosen, rejected."""
+    """(train, val) pairs: prompt, chosen, rejected, tools where declared, and where each came from."""
     train_path, val_path = (data_dir / name for name in PREFERENCE_FILES)
     if not train_path.exists():
         raise StageError(
@@ -53,10 +55,14 @@ def load_pairs(data_dir: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any
     def rows(path: Path) -> list[dict[str, Any]]:
         if not path.exists():
             return []
-        return [
-            {"prompt": r["input"]["messages"], "chosen": r["preferred_output"], "rejected": r["non_preferred_output"]}
-            for r in read_jsonl(path)
-        ]
+        pairs = []
+        for line, r in enumerate(read_jsonl(path), 1):
+            pair = {"prompt": r["input"]["messages"], "chosen": r["preferred_output"]}
+            pair |= {"rejected": r["non_preferred_output"], "where": f"{path.name}:{line}", "id": r.get("id")}
+            if r["input"].get("tools"):
+                pair["tools"] = r["input"]["tools"]
+            pairs.append(pair)
+        return pairs
 
     return rows(train_path), rows(val_path)
 
@@ -82,15 +88,6 @@ def _policy(cfg: TrainConfig, base: LocalModelRef, project_dir: Path) -> tuple[A
     return model, tokenizer, path
 
 
-def _unpaired(pairs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """KTO learns from unpaired judgements: each pair gives one desirable and one undesirable example."""
-    out = []
-    for p in pairs:
-        out.append({"prompt": p["prompt"], "completion": p["chosen"], "label": True})
-        out.append({"prompt": p["prompt"], "completion": p["rejected"], "label": False})
-    return out
-
-
 def policy_lora(model: Any, hp: Any, cfg: TrainConfig) -> Any:
     """The LoRA settings for a policy, or None when it already carries an adapter (started from an SFT run)."""
     peft = require("peft")
@@ -99,6 +96,36 @@ def policy_lora(model: Any, hp: Any, cfg: TrainConfig) -> Any:
     return lora_config(
         "sft-lora", r=hp.lora_r, alpha=hp.lora_alpha, dropout=cfg.lora_dropout, target_modules=cfg.target_modules
     )
+
+
+def fitted_rows(
+    tokenizer: Any, cfg: TrainConfig, run_dir: RunDir, train: list[dict[str, Any]], val: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The TRL rows of both splits that fit ``train.max_length``; the rest listed in skipped.jsonl, with reasons."""
+    fitted = {
+        split: fit_pairs(tokenizer, pairs, cfg.recipe, cfg.max_length, split)
+        for split, pairs in (("train", train), ("val", val))
+    }
+    skipped = fitted["train"].skipped + fitted["val"].skipped
+    listed = run_dir.path("skipped.jsonl")
+    write_jsonl(listed, skipped)
+    if skipped:
+        note(f"[yellow]{len(skipped)} preference rows skipped[/] (listed in {listed})")
+    truncated = fitted["train"].truncated + fitted["val"].truncated
+    if truncated:
+        note(
+            f"[yellow]{truncated} preference rows are longer than train.max_length={cfg.max_length}[/]: "
+            "their answers are cut there and the end is not trained"
+        )
+    require_rows(
+        fitted["train"].rows,
+        len(train),
+        fitted["train"].skipped,
+        what="preference pairs",
+        max_length=cfg.max_length,
+        listed=listed,
+    )
+    return fitted["train"].rows, fitted["val"].rows
 
 
 def run(
@@ -128,11 +155,11 @@ def run(
     transformers.set_seed(cfg.seed)
     model, tokenizer, base_path = _policy(cfg, base, project_dir)
     n_params = sum(p.numel() for p in model.parameters())
+    # KTO learns from unpaired judgements: each pair gives one desirable and one undesirable row
+    train_rows, val_rows = fitted_rows(tokenizer, cfg, run_dir, train_pairs, val_pairs)
     if cfg.recipe == "kto":
-        train_rows, val_rows = _unpaired(train_pairs), _unpaired(val_pairs)
         config_class, trainer_class = trl.KTOConfig, trl.KTOTrainer
     else:
-        train_rows, val_rows = train_pairs, val_pairs
         config_class, trainer_class = trl.DPOConfig, trl.DPOTrainer
     hp = defaults.resolve(
         cfg, n_examples=len(train_rows), n_params=n_params, device=next(model.parameters()).device.type
@@ -157,6 +184,7 @@ def run(
         processing_class=tokenizer,
         peft_config=peft_config,
     )
+    check_kept(trainer, train_rows, val_rows)
     fit(
         trainer,
         cfg,
@@ -220,10 +248,15 @@ def run_reward(
     model = transformers.AutoModelForSequenceClassification.from_pretrained(path, num_labels=1, use_safetensors=True)
     model.config.pad_token_id = tokenizer.pad_token_id
 
-    def implicit(pairs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return [{"chosen": p["prompt"] + p["chosen"], "rejected": p["prompt"] + p["rejected"]} for p in pairs]
+    def implicit(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        # the reward trainer scores whole conversations: the prompt goes in front of each side
+        return [
+            {k: v for k, v in r.items() if k == "tools"}
+            | {"chosen": r["prompt"] + r["chosen"], "rejected": r["prompt"] + r["rejected"]}
+            for r in rows
+        ]
 
-    train_rows, val_rows = implicit(train_pairs), implicit(val_pairs)
+    train_rows, val_rows = (implicit(rows) for rows in fitted_rows(tokenizer, cfg, run_dir, train_pairs, val_pairs))
     n_params = sum(p.numel() for p in model.parameters())
     hp = defaults.resolve(
         cfg, n_examples=len(train_rows), n_params=n_params, device=next(model.parameters()).device.type
@@ -249,6 +282,7 @@ def run_reward(
         processing_class=tokenizer,
         peft_config=peft_config,
     )
+    check_kept(trainer, train_rows, val_rows)
     fit(
         trainer,
         cfg,
@@ -282,7 +316,8 @@ def pairwise_accuracy(model: Any, tokenizer: Any, pairs: list[dict[str, Any]], m
         for row in pairs:
             scores = []
             for side in ("chosen", "rejected"):
-                text = tokenizer.apply_chat_template(row[side], tokenize=False)
+                tools = json.loads(row["tools"]) if row.get("tools") else None
+                text = tokenizer.apply_chat_template(row[side], tools=tools, tokenize=False)
                 enc = tokenizer(
                     text, return_tensors="pt", add_special_tokens=False, truncation=True, max_length=max_length
                 ).to(model.device)

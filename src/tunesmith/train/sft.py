@@ -38,6 +38,7 @@ from tunesmith.train.callbacks import (
 from tunesmith.train.checkpoints import last_complete_checkpoint, make_marker_callback
 from tunesmith.train.config import TrainConfig
 from tunesmith.train.layout import ADAPTER_DIR, CHECKPOINTS_DIR, MODEL_DIR
+from tunesmith.train.lengths import require_rows
 from tunesmith.train.modeling import load_for_training, lora_config
 from tunesmith.train.trainer import make_trainer_class
 
@@ -80,6 +81,7 @@ def tokenize_records(
                         "id": record.get("id"),
                         "split": kind,
                         "reason": f"{len(tokenized.input_ids)} tokens > train.max_length={max_length}{which}",
+                        "tokens": len(tokenized.input_ids),
                     }
                 )
                 continue
@@ -208,12 +210,17 @@ def run(
     model, tokenizer, base_path = load_for_training(base, project_dir, cfg.recipe)
     replay, replay_info = replay_for(cfg, model, tokenizer, base, project_dir, run_dir, train_records=train_records)
     stop_ids = LocalGenerator(model, tokenizer, name=base.display_name).stop_token_ids()
-    train_rows, skipped = tokenize_records(tokenizer, train_records + replay, cfg.max_length, stop_ids, "train")
+    task_rows, task_skipped = tokenize_records(tokenizer, train_records, cfg.max_length, stop_ids, "train")
+    replay_rows, skipped = tokenize_records(tokenizer, replay, cfg.max_length, stop_ids, "train")
+    train_rows = task_rows + replay_rows
     val_rows, val_skipped = tokenize_records(tokenizer, val_records, cfg.max_length, stop_ids, "val")
-    skipped += val_skipped + replay_info.pop("skipped_rows", [])
-    write_jsonl(run_dir.path("skipped.jsonl"), skipped)
+    skipped = task_skipped + skipped + val_skipped + replay_info.pop("skipped_rows", [])
+    listed = run_dir.path("skipped.jsonl")
+    write_jsonl(listed, skipped)
     if skipped:
-        note(f"[yellow]{len(skipped)} examples skipped[/] (listed in {run_dir.path('skipped.jsonl')})")
+        note(f"[yellow]{len(skipped)} examples skipped[/] (listed in {listed})")
+    # replayed general answers alone would train the model away from the task: the task's own examples decide
+    require_rows(task_rows, len(train_records), task_skipped, what="examples", max_length=cfg.max_length, listed=listed)
 
     n_params = sum(p.numel() for p in model.parameters())
     samples = eval_generation_sample(cfg, val_records) if val_rows else []
