@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def test_gpu_benchmark_runs_tiny_on_cpu_and_ends_with_its_json() -> None:
+    # this interpreter, wherever the checkout and its environment are
     done = subprocess.run(
-        [str(REPO / "bench/gpu/run.sh"), "--tiny"], capture_output=True, text=True, timeout=600, cwd=REPO
+        [str(REPO / "bench/gpu/run.sh"), "--tiny"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=REPO,
+        env={**os.environ, "PYTHON": sys.executable},
     )
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
