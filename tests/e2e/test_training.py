@@ -348,9 +348,17 @@ def test_rows_that_do_not_fit_max_length_are_listed_and_nothing_left_is_one_clea
     pairs = len((data_run / "preference_train.jsonl").read_text().splitlines())
     kept = pairs - sum(a["split"] == "train" for a in aside)
     assert "the trainer dropped" not in stderr and f"Training dpo on {kept} examples" in stderr
-    for recipe in ("reward", "sft-lora"):
-        nothing = run_cli("train", "-p", str(project), "--recipe", recipe, *FAST, "--set", "train.max_length=40")
+    # the dry run is sized on what SFT keeps: the examples over max_length are not in its steps or its memory
+    whole = run_cli("train", "-p", str(project), "--dry-run", "--json")
+    fits = run_cli("train", "-p", str(project), "--dry-run", "--json", "--set", "train.max_length=150")
+    assert whole.returncode == fits.returncode == 0, fits.stderr[-3000:]
+    whole_plan, kept_plan = json.loads(whole.stdout), json.loads(fits.stdout)
+    assert whole_plan["set_aside"] == 0 < kept_plan["set_aside"] and "will be set aside" in fits.stderr
+    assert kept_plan["steps"] < whole_plan["steps"] and kept_plan["peak_bytes"] < whole_plan["peak_bytes"]
+    for recipe, dry in (("reward", []), ("sft-lora", []), ("sft-lora", ["--dry-run"])):
+        nothing = run_cli("train", "-p", str(project), "--recipe", recipe, *FAST, "--set", "train.max_length=40", *dry)
         assert nothing.returncode == 2 and "Traceback" not in nothing.stderr, nothing.stderr[-3000:]
         message = " ".join(nothing.stderr.split())
         assert "can be trained on (" in message and "Raise train.max_length to at least" in message
-        assert "skipped.jsonl" in message
+        # a run lists what it set aside; the dry run names the data it measured
+        assert ("train.jsonl" if dry else "skipped.jsonl") in message

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tunesmith.core.errors import DataError
-from tunesmith.train.lengths import fit_pairs, preference_row, require_rows
+from tunesmith.train.lengths import fit_pairs, fitting, preference_row, require_rows
 from tunesmith.train.preference import load_pairs
 
 REPO = Path(__file__).resolve().parents[2]
@@ -102,14 +102,24 @@ def test_load_pairs_says_where_each_pair_came_from_and_keeps_its_tools(tmp_path:
     assert val == [] and [p["where"] for p in train] == ["preference_train.jsonl:1", "preference_train.jsonl:2"]
     assert train[0]["tools"] == [{"type": "function"}] and "tools" not in train[1]
     assert train[1]["id"] == "prefs.jsonl:7"
+    (tmp_path / "preference_train.jsonl").write_text("")
+    with pytest.raises(DataError) as err:
+        load_pairs(tmp_path)
+    assert err.value.render().startswith(f"{tmp_path / 'preference_train.jsonl'}: the training split has no")
+
+
+def test_the_dry_run_is_sized_on_what_sft_keeps() -> None:
+    # an example longer than max_length, or with nothing trained, is set aside by training: not in the estimate
+    lengths, trained, aside = fitting([100, 900, 300, 50], [40, 300, 0, 10], 512)
+    assert (lengths, trained, aside) == ([100, 50], [40, 10], [900, 300])
 
 
 def test_nothing_left_is_one_error_with_the_length_that_would_do(tmp_path: Path) -> None:
     listed = tmp_path / "skipped.jsonl"
     skipped = [{"reason": "x", "tokens": 300}, {"reason": "y", "tokens": 120}, {"reason": "no trained tokens"}]
-    require_rows([{"input_ids": [1]}], 3, skipped, what="examples", max_length=64, listed=listed)  # rows left: fine
+    require_rows([{"input_ids": [1]}], 3, skipped, what="examples", max_length=64, where=str(listed))  # rows left: fine
     with pytest.raises(DataError) as err:
-        require_rows([], 3, skipped, what="examples", max_length=64, listed=listed)
+        require_rows([], 3, skipped, what="examples", max_length=64, where=str(listed))
     text = err.value.render()
     assert text.startswith(
         f"{listed}: none of the 3 training examples can be trained on (2 longer than train.max_length=64, "
@@ -117,8 +127,5 @@ def test_nothing_left_is_one_error_with_the_length_that_would_do(tmp_path: Path)
     )
     assert "at least 120 (the shortest; the longest needs 300)" in text
     with pytest.raises(DataError) as err:
-        require_rows([], 1, [{"reason": "no trained tokens"}], what="examples", max_length=64, listed=listed)
+        require_rows([], 1, [{"reason": "no trained tokens"}], what="examples", max_length=64, where=str(listed))
     assert "(1 with nothing to train)" in err.value.render() and "weight of 1" in err.value.render()
-    with pytest.raises(DataError) as err:
-        require_rows([], 0, [], what="preference pairs", max_length=64, listed=listed)
-    assert err.value.render().startswith(f"{tmp_path}: the training split has no preference pairs")

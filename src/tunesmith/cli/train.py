@@ -191,6 +191,7 @@ def _plan(loaded: Any, data_ref: str | None, fit_memory: str | None) -> dict[str
     from tunesmith.registry.runs import resolve_run
     from tunesmith.train.estimate import estimate_run, parse_size
     from tunesmith.train.estimate import fit_memory as fit
+    from tunesmith.train.lengths import fitting, require_rows
 
     cfg, ref = loaded.config, loaded.config.base_model
     data_run = resolve_run(loaded.dir, data_ref, "data")
@@ -199,12 +200,30 @@ def _plan(loaded: Any, data_ref: str | None, fit_memory: str | None) -> dict[str
     for item in read_items(data_run.path("train.jsonl")):
         if item.example is not None:
             stats.add(tokenizer, item.example.messages, item.example.tools)
+    # sized on what SFT keeps: a sequence it sets aside must not size the memory or count in the steps
+    max_length = cfg.train.max_length
+    lengths, trained, aside = stats.lengths, stats.trained, []
+    if cfg.train.recipe.startswith("sft"):
+        lengths, trained, aside = fitting(stats.lengths, stats.trained, max_length)
+        require_rows(
+            lengths,
+            stats.examples,
+            [{"tokens": n} if n > max_length else {} for n in aside],
+            what="examples",
+            max_length=max_length,
+            where=str(data_run.path("train.jsonl")),
+        )
+    if aside:
+        console.print(
+            f"[yellow]{len(aside)} of {len(stats.lengths)} sequences will be set aside[/] "
+            f"({sum(n > max_length for n in aside)} longer than train.max_length={max_length})"
+        )
     if fit_memory:
         try:
             budget = parse_size(fit_memory)
         except ValueError as exc:
             raise ConfigError(str(exc), where="--fit-memory", fix="Write e.g. --fit-memory 8GiB.") from None
-        plan = fit(budget, cfg.train, ref, loaded.dir, stats.lengths, stats.trained)
+        plan = fit(budget, cfg.train, ref, loaded.dir, lengths, trained)
         if plan is None:
             raise ConfigError(
                 f"no micro batch size fits {fit_memory} even with activation checkpointing",
@@ -216,11 +235,12 @@ def _plan(loaded: Any, data_ref: str | None, fit_memory: str | None) -> dict[str
             f"accumulation, activation checkpointing {'on' if plan['activation_checkpointing'] else 'off'}, "
             f"estimated peak {plan['peak_gib']:.2f} GiB"
         )
-        return plan
-    plan = estimate_run(cfg.train, ref, loaded.dir, stats.lengths, stats.trained)
+        return plan | {"set_aside": len(aside)}
+    plan = estimate_run(cfg.train, ref, loaded.dir, lengths, trained)
     console.print(
-        f"{cfg.train.recipe}: {plan['steps']} steps ({plan['epochs']:g} epochs) on {stats.examples} "
-        f"examples, micro batch {plan['micro_batch_size']}"
+        f"{cfg.train.recipe}: {plan['steps']} steps ({plan['epochs']:g} epochs) on "
+        f"{f'{len(lengths)} sequences' if len(lengths) != stats.examples else f'{stats.examples} examples'}, "
+        f"micro batch {plan['micro_batch_size']}"
     )
     console.print(
         f"estimated duration {plan['minutes']:.1f} min at ~{plan['tokens_per_s']:.0f} tokens/s; peak memory "
@@ -238,7 +258,7 @@ def _plan(loaded: Any, data_ref: str | None, fit_memory: str | None) -> dict[str
         + "; ".join(f"{key} {kernels[key]} ({kernels['reasons'][key]})" for key in kernels if key != "reasons")
     )
     console.print(f"[dim]{plan['assumptions']}[/]")
-    return plan
+    return plan | {"set_aside": len(aside)}
 
 
 def _read_settings(path: Path) -> dict[str, Any]:

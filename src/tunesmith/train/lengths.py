@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from tunesmith.core.errors import DataError
@@ -103,18 +102,24 @@ def fit_pairs(tokenizer: Any, pairs: list[dict[str, Any]], recipe: str, max_leng
     return out
 
 
+def fitting(lengths: list[int], trained: list[int], max_length: int) -> tuple[list[int], list[int], list[int]]:
+    """(lengths, trained tokens) of the sequences SFT trains on, and the lengths of those it sets aside.
+
+    What ``sft.tokenize_records`` keeps: no longer than ``max_length``, with a trained token. The dry run's
+    estimate is made on these: a long example training never sees must not size its memory or steps.
+    """
+    kept = [(n, t) for n, t in zip(lengths, trained, strict=True) if n <= max_length and t > 0]
+    aside = [n for n, t in zip(lengths, trained, strict=True) if n > max_length or t == 0]
+    return [n for n, _ in kept], [t for _, t in kept], aside
+
+
 def require_rows(
-    rows: list[Any], total: int, skipped: list[dict[str, Any]], *, what: str, max_length: int, listed: Path
+    rows: list[Any], total: int, skipped: list[dict[str, Any]], *, what: str, max_length: int, where: str
 ) -> None:
-    """Raise one clear error when none of ``total`` training ``what`` is left after setting some aside."""
+    """Raise one clear error when none of ``total`` training ``what`` is left after setting some aside
+    (``skipped``: their entries, ``tokens`` where too long)."""
     if rows:
         return
-    if total == 0:
-        raise DataError(
-            f"the training split has no {what}",
-            where=str(listed.parent),
-            fix="Rebuild the data (tunesmith data build) with more of them.",
-        )
     lengths = sorted(s["tokens"] for s in skipped if "tokens" in s)
     if lengths:
         fix = (
@@ -126,11 +131,7 @@ def require_rows(
     why = [f"{len(lengths)} longer than train.max_length={max_length}"] if lengths else []
     if len(skipped) > len(lengths):
         why.append(f"{len(skipped) - len(lengths)} with nothing to train")
-    raise DataError(
-        f"none of the {total} training {what} can be trained on ({', '.join(why)})",
-        where=str(listed),
-        fix=fix,
-    )
+    raise DataError(f"none of the {total} training {what} can be trained on ({', '.join(why)})", where=where, fix=fix)
 
 
 def check_kept(trainer: Any, train: list[dict[str, Any]], val: list[dict[str, Any]]) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tunesmith.core.deps import require
-from tunesmith.core.errors import StageError
+from tunesmith.core.errors import DataError, StageError
 from tunesmith.core.jsonl import read_jsonl, write_jsonl
 from tunesmith.core.progress import note
 from tunesmith.core.rundir import RunDir
@@ -64,7 +64,14 @@ def load_pairs(data_dir: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any
             pairs.append(pair)
         return pairs
 
-    return rows(train_path), rows(val_path)
+    train = rows(train_path)
+    if not train:
+        raise DataError(
+            "the training split has no preference pairs",
+            where=str(train_path),
+            fix="Rebuild the data (tunesmith data build) with preference pairs in data.sources or data.preferences.",
+        )
+    return train, rows(val_path)
 
 
 def _policy(cfg: TrainConfig, base: LocalModelRef, project_dir: Path) -> tuple[Any, Any, str]:
@@ -123,7 +130,7 @@ def fitted_rows(
         fitted["train"].skipped,
         what="preference pairs",
         max_length=cfg.max_length,
-        listed=listed,
+        where=str(listed),
     )
     return fitted["train"].rows, fitted["val"].rows
 

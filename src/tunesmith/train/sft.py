@@ -220,7 +220,9 @@ def run(
     if skipped:
         note(f"[yellow]{len(skipped)} examples skipped[/] (listed in {listed})")
     # replayed general answers alone would train the model away from the task: the task's own examples decide
-    require_rows(task_rows, len(train_records), task_skipped, what="examples", max_length=cfg.max_length, listed=listed)
+    require_rows(
+        task_rows, len(train_records), task_skipped, what="examples", max_length=cfg.max_length, where=str(listed)
+    )
 
     n_params = sum(p.numel() for p in model.parameters())
     samples = eval_generation_sample(cfg, val_records) if val_rows else []
